@@ -1,0 +1,1 @@
+"""The running bot: settings, store, rendering, channels and the command line."""

@@ -1,0 +1,1 @@
+"""The conversation: vocabulary, intent detector and flows. Plain Python, no I/O."""

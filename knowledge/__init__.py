@@ -1,0 +1,1 @@
+"""Knowledge base: the facts, steps and codes, as data; and the bounce reader."""
