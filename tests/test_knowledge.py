@@ -1,0 +1,590 @@
+"""Tests for the knowledge base: the packaged data, the lookups, and the loader's error messages."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from knowledge.kb import (
+    PROCEDURE_PLACEHOLDERS,
+    RECIPIENT_TYPE_IDS,
+    FamilyCode,
+    KnowledgeBase,
+    KnowledgeError,
+    Lookalike,
+    Procedure,
+    Step,
+    default_knowledge,
+    fill_placeholders,
+    load_knowledge,
+    parse_status,
+    placeholders_in,
+)
+
+ARTICLE = (
+    "https://learn.microsoft.com/en-us/troubleshoot/exchange/email-delivery/ndr/"
+    "fix-error-code-5-7-12-in-exchange-online"
+)
+DATA = Path(__file__).resolve().parent.parent / "knowledge" / "data"
+BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return default_knowledge()
+
+
+def step_labels(step: Step) -> list[str]:
+    """The bold UI labels of a step, its sub-steps included, in reading order."""
+    labels = BOLD.findall(step.text)
+    for sub in step.substeps:
+        labels += BOLD.findall(sub)
+    return labels
+
+
+def procedure(kb: KnowledgeBase, procedure_id: str) -> Procedure:
+    matches = [p for p in kb.procedures if p.id == procedure_id]
+    assert len(matches) == 1, procedure_id
+    return matches[0]
+
+
+# The article's procedures: per step, the UI labels it must show, exactly and in order.
+ARTICLE_PROCEDURES: dict[str, tuple[str, str, tuple[str, ...], list[list[str]]]] = {
+    "allow_all.user_mailbox.new_eac": (
+        "allow_all",
+        "new_eac",
+        ("user_mailbox",),
+        [
+            ["Recipients > Mailboxes"],
+            [],
+            ["Mail flow settings", "Manage mail flow settings"],
+            ["Message delivery restriction", "Edit", "Message delivery restrictions"],
+            ["Require senders to be authenticated", "Accept messages from"],
+            ["Save"],
+        ],
+    ),
+    "allow_all.user_mailbox.classic_eac": (
+        "allow_all",
+        "classic_eac",
+        ("user_mailbox",),
+        [
+            ["Recipients > Mailboxes"],
+            ["Edit"],
+            [
+                "Mailbox features > Message Delivery Restrictions",
+                "View details",
+                "message delivery restrictions",
+            ],
+            ["Require that all senders are authenticated", "Accept messages from"],
+            ["OK", "Save"],
+        ],
+    ),
+    "allow_all.groups.new_eac": (
+        "allow_all",
+        "new_eac",
+        ("distribution_group", "security_group", "dynamic_distribution_group"),
+        [
+            ["Recipients > Groups"],
+            [],
+            ["Settings"],
+            ["Delivery management", "Edit delivery management", "Delivery management"],
+            ["Allow messages from people inside and outside my organization"],
+            ["Save changes"],
+        ],
+    ),
+    "allow_all.groups.classic_eac": (
+        "allow_all",
+        "classic_eac",
+        ("distribution_group", "security_group", "dynamic_distribution_group"),
+        [
+            ["Recipients > Groups", "Edit"],
+            ["Delivery management"],
+            ["Senders inside and outside of my organization"],
+            ["Save"],
+        ],
+    ),
+    "allow_all.mail_user.classic_eac": (
+        "allow_all",
+        "classic_eac",
+        ("mail_user",),
+        [
+            ["Recipients > Contacts"],
+            ["Edit"],
+            [
+                "Mailbox flow settings > Message Delivery Restrictions",
+                "View details",
+                "Message delivery restrictions",
+            ],
+            ["Require that all senders are authenticated", "Accept messages from"],
+            ["OK", "Save"],
+        ],
+    ),
+    "allow_all.shared_mailbox.new_eac": (
+        "allow_all",
+        "new_eac",
+        ("shared_mailbox",),
+        [
+            ["Recipients > Mailboxes"],
+            [],
+            ["Mail flow settings", "Manage mail flow settings"],
+            ["Message delivery restriction", "Edit", "message delivery restrictions"],
+            ["Require senders to be authenticated", "Accept messages from"],
+            ["Save"],
+        ],
+    ),
+    "allow_all.shared_mailbox.classic_eac": (
+        "allow_all",
+        "classic_eac",
+        ("shared_mailbox",),
+        [
+            ["Recipients > Mailboxes"],
+            ["Edit"],
+            [
+                "Mailbox features > Message Delivery Restrictions",
+                "View details",
+                "Message delivery restrictions",
+            ],
+            ["Require that all senders are authenticated", "Accept messages from"],
+            ["OK", "Save"],
+        ],
+    ),
+    "allowed_senders.user_mailbox.new_eac": (
+        "allowed_senders",
+        "new_eac",
+        ("user_mailbox",),
+        [
+            ["Recipients > Mailboxes"],
+            [],
+            ["Mail flow settings", "Manage mail flow settings"],
+            ["Message delivery restriction", "Edit", "Message delivery restrictions"],
+            [
+                "Accept messages from",
+                "Require senders to be authenticated",
+                "Selected senders",
+                "+ Add sender",
+                "Accept messages from",
+                "all internal users",
+                "all internal users",
+            ],
+            ["Confirm"],
+            ["Save"],
+        ],
+    ),
+    "allowed_senders.user_mailbox.classic_eac": (
+        "allowed_senders",
+        "classic_eac",
+        ("user_mailbox",),
+        [
+            ["Recipients > Mailboxes"],
+            ["Edit"],
+            [
+                "Mailbox features > Message Delivery Restrictions",
+                "View details",
+                "message delivery restrictions",
+            ],
+            [
+                "Accept messages from",
+                "Require that all senders are authenticated",
+                "Only senders in the following list",
+                "Add",
+                "Select Members",
+                "all internal users",
+                "all internal users",
+                "OK",
+            ],
+            ["OK", "Save"],
+        ],
+    ),
+}
+
+METHOD_2_NOTES = (
+    "external_sender_needs_contact",
+    "everyone_inside_group",
+    "not_antispam_allow_list",
+)
+
+
+def test_packaged_knowledge_loads_and_is_cached(kb: KnowledgeBase) -> None:
+    assert default_knowledge() is kb
+    assert {r.id for r in kb.recipient_types} == set(RECIPIENT_TYPE_IDS)
+    assert kb.article_url == ARTICLE
+    assert load_knowledge(DATA).article_url == ARTICLE
+
+
+@pytest.mark.parametrize("procedure_id", sorted(ARTICLE_PROCEDURES))
+def test_article_procedure_has_its_labels_in_order(kb: KnowledgeBase, procedure_id: str) -> None:
+    method, centre, types, expected = ARTICLE_PROCEDURES[procedure_id]
+    proc = procedure(kb, procedure_id)
+    assert proc.method == method
+    assert proc.centre == centre
+    assert proc.recipient_types == types
+    assert proc.source.startswith(ARTICLE)
+    assert [step_labels(step) for step in proc.steps] == expected
+
+
+def test_method_2_procedures_carry_the_three_article_notes(kb: KnowledgeBase) -> None:
+    for procedure_id in (
+        "allowed_senders.user_mailbox.new_eac",
+        "allowed_senders.user_mailbox.classic_eac",
+    ):
+        notes = procedure(kb, procedure_id).notes
+        assert all(n in notes for n in METHOD_2_NOTES)
+    assert "**Protection > Spam filter**" in kb.note("not_antispam_allow_list").text
+
+
+def test_mail_user_is_classic_eac_only_with_the_article_note(kb: KnowledgeBase) -> None:
+    assert kb.recipient_type("mail_user").centres == ("classic_eac", "powershell")
+    assert kb.procedures_for("allow_all", "mail_user", "new_eac") == ()
+    assert kb.procedures_for("allowed_senders", "mail_user", "new_eac") == ()
+    proc = procedure(kb, "allow_all.mail_user.classic_eac")
+    assert [n.id for n in kb.notes_for(proc)] == ["mail_user_classic_only"]
+
+
+def test_no_invented_eac_steps_for_method_2_on_groups(kb: KnowledgeBase) -> None:
+    for type_id in ("distribution_group", "security_group", "dynamic_distribution_group"):
+        found = kb.procedures_for("allowed_senders", type_id)
+        assert [p.centre for p in found] == ["powershell"]
+    assert kb.centres_for("allowed_senders", "user_mailbox") == (
+        "new_eac",
+        "classic_eac",
+        "powershell",
+    )
+
+
+@pytest.mark.parametrize("type_id", RECIPIENT_TYPE_IDS)
+def test_every_recipient_type_has_powershell_set_and_check(kb: KnowledgeBase, type_id: str) -> None:
+    rtype = kb.recipient_type(type_id)
+    set_cmdlet, get_cmdlet = rtype.powershell.set_cmdlet, rtype.powershell.get_cmdlet
+    for method in ("allow_all", "allowed_senders"):
+        (proc,) = kb.procedures_for(method, type_id, "powershell")
+        codes = [step.code for step in proc.steps if step.code]
+        assert codes[0] == "Connect-ExchangeOnline"
+        assert (
+            f"{set_cmdlet} -Identity {{recipient}} -RequireSenderAuthenticationEnabled $false"
+            in codes
+        )
+        check = (
+            f"{get_cmdlet} -Identity {{recipient}} | "
+            "Format-List RequireSenderAuthenticationEnabled,AcceptMessagesOnlyFrom*"
+        )
+        assert proc.check == check
+        assert codes[-1] == check
+        if method == "allowed_senders":
+            add = (
+                f"{set_cmdlet} -Identity {{recipient}} "
+                '-AcceptMessagesOnlyFromSendersOrMembers @{Add="{sender}"}'
+            )
+            assert add in codes
+            assert all("-AcceptMessagesOnlyFrom " not in c for c in codes)
+        assert proc.source.startswith("https://learn.microsoft.com/")
+
+
+def test_m365_group_uses_unified_group_cmdlets(kb: KnowledgeBase) -> None:
+    rtype = kb.recipient_type("m365_group")
+    assert rtype.powershell.set_cmdlet == "Set-UnifiedGroup"
+    assert rtype.powershell.allowed_senders_parameters == (
+        "AcceptMessagesOnlyFromSendersOrMembers",
+    )
+    (proc,) = kb.procedures_for("allow_all", "m365_group", "powershell")
+    assert "m365_guest_alternative" in proc.notes
+    assert kb.note("m365_guest_alternative").confidence == "uncertain"
+
+
+def test_every_entry_has_an_https_source(kb: KnowledgeBase) -> None:
+    sources: list[str] = [
+        *(r.source for r in kb.recipient_types),
+        *(r.powershell.source for r in kb.recipient_types),
+        *(m.source for m in kb.methods),
+        *(c.source for c in kb.centres),
+        *(n.source for n in kb.notes),
+        *(p.source for p in kb.procedures),
+        *(f.source for f in kb.family),
+        *(lk.source for lk in kb.lookalikes),
+        kb.sender_guidance.who_can_fix.source,
+        kb.sender_guidance.what_to_do.source,
+        kb.sender_guidance.admin_note.source,
+        kb.sender_guidance.own_organization.source,
+    ]
+    assert sources
+    assert all(s.startswith("https://") for s in sources)
+
+
+def test_procedure_placeholders_are_only_recipient_and_sender(kb: KnowledgeBase) -> None:
+    for proc in kb.procedures:
+        for text in proc.texts():
+            assert placeholders_in(text) <= PROCEDURE_PLACEHOLDERS
+
+
+def test_fill_placeholders_leaves_powershell_braces_alone() -> None:
+    command = (
+        "Set-Mailbox -Identity {recipient} "
+        '-AcceptMessagesOnlyFromSendersOrMembers @{Add="{sender}"}'
+    )
+    filled = fill_placeholders(
+        command, {"recipient": "info@contoso.com", "sender": "a@fabrikam.com"}
+    )
+    assert filled == (
+        "Set-Mailbox -Identity info@contoso.com "
+        '-AcceptMessagesOnlyFromSendersOrMembers @{Add="a@fabrikam.com"}'
+    )
+
+
+def test_sender_note_uses_every_placeholder(kb: KnowledgeBase) -> None:
+    body = kb.sender_guidance.admin_note.body
+    for name in (
+        "recipient",
+        "recipient_domain",
+        "sender",
+        "status",
+        "smtp_code",
+        "date",
+        "subject",
+        "article_url",
+    ):
+        assert "{" + name + "}" in body
+    assert kb.sender_guidance.own_organization.offer_escalation is True
+
+
+# ---- codes --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "family"),
+    [
+        ("5.7.12", None),
+        ("550 5.7.12", None),
+        ("5.7.133", "group"),
+        ("5.7.134", "mailbox"),
+        ("5.7.135", "public_folder"),
+        ("5.7.13", "public_folder"),
+        ("5.7.136", "mail_user"),
+        ("5.7.193", "m365_group"),
+        ("5.7.124", "group"),
+        ("5.7.129", "mailbox"),
+    ],
+)
+def test_family_codes(kb: KnowledgeBase, status: str, family: str | None) -> None:
+    entry = kb.code(status)
+    assert isinstance(entry, FamilyCode)
+    assert entry.recipient_family == family
+    assert kb.is_family(status)
+
+
+def test_related_codes_are_marked_related_and_uncertain(kb: KnowledgeBase) -> None:
+    for status in ("5.7.124", "5.7.129"):
+        entry = kb.code(status)
+        assert isinstance(entry, FamilyCode)
+        assert entry.fix == "related"
+        assert entry.confidence == "uncertain"
+    entry = kb.code("5.7.12")
+    assert isinstance(entry, FamilyCode)
+    assert entry.fix == "same"
+    assert entry.resolver is None
+
+
+def test_5_7_124_is_not_5_7_12(kb: KnowledgeBase) -> None:
+    entry = kb.code("5.7.124")
+    assert isinstance(entry, FamilyCode)
+    assert entry.status == "5.7.124"
+    assert parse_status("5.7.124") != parse_status("5.7.12")
+
+
+def test_5_7_1_is_told_apart_by_resolver_and_text(kb: KnowledgeBase) -> None:
+    auth = kb.code("5.7.1", "RESOLVER.RST.AuthRequired")
+    assert isinstance(auth, FamilyCode)
+    assert auth.fix == "same"
+    assert isinstance(kb.code("5.7.1", text="550 5.7.1 ... authentication required"), FamilyCode)
+    for text in (
+        "Delivery not authorized, message refused",
+        "Unable to relay",
+        "530 5.7.1 Client was not authenticated",
+    ):
+        entry = kb.code("5.7.1", text=text)
+        assert isinstance(entry, Lookalike), text
+        assert not kb.is_family("5.7.1", text=text)
+    assert kb.code("5.7.1") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "title_word"),
+    [
+        ("5.7.620", "Banned"),
+        ("5.7.606", "Banned"),
+        ("5.7.649", "Banned"),
+        ("5.7.705", "Tenant"),
+        ("5.7.950", "mail flow rule"),
+        ("5.7.515", "authentication"),
+        ("5.7.57", "anonymous"),
+        ("5.4.1", "Relay"),
+        ("5.1.1", "mailbox address"),
+        ("5.1.10", "not found"),
+    ],
+)
+def test_lookalikes(kb: KnowledgeBase, status: str, title_word: str) -> None:
+    entry = kb.code(status)
+    assert isinstance(entry, Lookalike)
+    assert title_word in entry.title
+    assert "different problem" in entry.explanation
+    assert not kb.is_family(status)
+
+
+@pytest.mark.parametrize(
+    "status",
+    ["5.7.650", "5.7.605", "5.7.751", "5.7.899", "4.7.12", "MySQL 5.7.12", "10.5.7.12", ""],
+)
+def test_unknown_or_not_a_status(kb: KnowledgeBase, status: str) -> None:
+    assert kb.code(status) is None
+
+
+def test_lookups_and_synonyms(kb: KnowledgeBase) -> None:
+    groups = {r.id for r in kb.recipient_types_in_family("group")}
+    assert groups == {"distribution_group", "security_group", "dynamic_distribution_group"}
+    assert len(kb.recipient_types_in_family(None)) == 8
+    assert "DL" in kb.synonyms("recipient_type")["distribution_group"]
+    assert "contact" not in {s.casefold() for s in kb.synonyms("recipient_type")["mail_user"]}
+    assert "whitelist" in kb.synonyms("method")["allowed_senders"]
+    assert "ECP" in kb.synonyms("centre")["classic_eac"]
+    assert kb.centre("new_eac").url == "https://admin.exchange.microsoft.com"
+    assert kb.centre("classic_eac").url == "https://outlook.office365.com/ecp/"
+    assert kb.centre("powershell").connect_command == "Connect-ExchangeOnline"
+    assert kb.method("allow_all").tradeoff
+    assert kb.help_text.greeting
+
+
+# ---- broken copies of the data ------------------------------------------------------------------
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(DATA, target)
+    return target
+
+
+def _edit(path: Path, change: Callable[[Any], object]) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def test_missing_field_names_file_and_field(data_copy: Path) -> None:
+    _edit(data_copy / "procedures.yaml", lambda d: d["procedures"][3].pop("title"))
+    with pytest.raises(
+        KnowledgeError, match=r"procedures\.yaml: procedures\[3\]\.title: Field required"
+    ):
+        load_knowledge(data_copy)
+
+
+def test_missing_step_text_names_the_step(data_copy: Path) -> None:
+    _edit(data_copy / "procedures.yaml", lambda d: d["procedures"][7]["steps"][4].pop("text"))
+    with pytest.raises(
+        KnowledgeError, match=r"procedures\.yaml: procedures\[7\]\.steps\[4\]\.text: Field required"
+    ):
+        load_knowledge(data_copy)
+
+
+def test_wrong_type_names_file_and_field(data_copy: Path) -> None:
+    _edit(
+        data_copy / "recipient_types.yaml", lambda d: d["recipient_types"][2].update(synonyms="DL")
+    )
+    with pytest.raises(
+        KnowledgeError, match=r"recipient_types\.yaml: recipient_types\[2\]\.synonyms: "
+    ):
+        load_knowledge(data_copy)
+
+
+def test_unknown_method_id_is_refused(data_copy: Path) -> None:
+    _edit(data_copy / "procedures.yaml", lambda d: d["procedures"][0].update(method="method_3"))
+    with pytest.raises(KnowledgeError, match=r"procedures\.yaml: procedures\[0\]\.method: "):
+        load_knowledge(data_copy)
+
+
+def test_unknown_note_id_names_file_and_field(data_copy: Path) -> None:
+    _edit(
+        data_copy / "procedures.yaml", lambda d: d["procedures"][4]["notes"].append("no_such_note")
+    )
+    with pytest.raises(
+        KnowledgeError,
+        match=r"procedures\.yaml: procedures\[4\]\.notes\[1\]: unknown note id 'no_such_note'",
+    ):
+        load_knowledge(data_copy)
+
+
+def test_http_source_is_refused(data_copy: Path) -> None:
+    _edit(data_copy / "notes.yaml", lambda d: d["notes"][0].update(source="http://example.com/x"))
+    with pytest.raises(KnowledgeError, match=r"notes\.yaml: notes\[0\]\.source: .*https URL"):
+        load_knowledge(data_copy)
+
+
+def test_duplicate_procedure_id_is_refused(data_copy: Path) -> None:
+    _edit(
+        data_copy / "procedures.yaml",
+        lambda d: d["procedures"][1].update(id=d["procedures"][0]["id"]),
+    )
+    with pytest.raises(
+        KnowledgeError, match=r"procedures\.yaml: procedures\[1\]\.id: duplicate id"
+    ):
+        load_knowledge(data_copy)
+
+
+def test_mail_user_in_new_eac_is_refused(data_copy: Path) -> None:
+    def change(d: dict[str, list[dict[str, object]]]) -> None:
+        d["procedures"][4]["centre"] = "new_eac"
+
+    _edit(data_copy / "procedures.yaml", change)
+    with pytest.raises(KnowledgeError, match=r"procedures\.yaml: procedures\[4\]"):
+        load_knowledge(data_copy)
+
+
+def test_missing_method_1_procedure_is_refused(data_copy: Path) -> None:
+    _edit(
+        data_copy / "procedures.yaml",
+        lambda d: d.update(
+            procedures=[p for p in d["procedures"] if "mail_user" not in p["recipient_types"]]
+        ),
+    )
+    with pytest.raises(KnowledgeError, match=r"procedures\.yaml: .*mail_user"):
+        load_knowledge(data_copy)
+
+
+def test_unknown_placeholder_is_refused(data_copy: Path) -> None:
+    _edit(
+        data_copy / "sender.yaml", lambda d: d["admin_note"].update(subject="Bounce from {sendr}")
+    )
+    with pytest.raises(
+        KnowledgeError, match=r"sender\.yaml: admin_note\.subject: unknown placeholder"
+    ):
+        load_knowledge(data_copy)
+
+
+def test_lookalike_needs_status_or_range(data_copy: Path) -> None:
+    _edit(data_copy / "codes.yaml", lambda d: d["lookalikes"][3].pop("status"))
+    with pytest.raises(KnowledgeError, match=r"codes\.yaml: lookalikes\[3\]: .*status or range"):
+        load_knowledge(data_copy)
+
+
+def test_broken_yaml_names_file_and_line(data_copy: Path) -> None:
+    path = data_copy / "methods.yaml"
+    path.write_text("methods:\n  - id: allow_all\n    label: [unclosed\n", encoding="utf-8")
+    with pytest.raises(
+        KnowledgeError, match=r"methods\.yaml: line \d+, column \d+: YAML syntax error"
+    ):
+        load_knowledge(data_copy)
+
+
+def test_missing_file_is_named(data_copy: Path) -> None:
+    (data_copy / "codes.yaml").unlink()
+    with pytest.raises(KnowledgeError, match=r"codes\.yaml: file not found"):
+        load_knowledge(data_copy)
+
+
+def test_errors_for_another_directory_show_its_path(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(tmp_path)
+    assert str(tmp_path) in str(info.value)
