@@ -1,0 +1,963 @@
+"""The bounce reader: finds the facts of a non-delivery report in whatever shape it arrives.
+
+It reads pasted text, Teams HTML, Slack markup, quoted or forwarded mail and MIME messages
+(``.eml``, with or without the RFC 3464 ``message/delivery-status`` part), and returns a
+:class:`Bounce`. Every step is linear in the size of the input, and input over
+:data:`MAX_INPUT_BYTES` is refused before it is read in full.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage, Message
+from html import unescape
+from typing import IO
+
+from knowledge.kb import FamilyCode, KnowledgeBase, default_knowledge
+from knowledge.language import detect_language
+from knowledge.words import lexicon as _lexicon
+
+MAX_INPUT_BYTES = 5 * 1024 * 1024
+"""The largest message the reader accepts (5 MiB): a bounce with its headers is a few KB."""
+
+_SNIFF_BYTES = 64 * 1024
+
+
+class InputRejected(ValueError):
+    """The input cannot be read as a message. ``str(error)`` is one line to show the user."""
+
+
+class InputTooLarge(InputRejected):
+    """The input is over :data:`MAX_INPUT_BYTES`."""
+
+
+class BinaryInput(InputRejected):
+    """The input is a binary file (an image, a PDF, an Outlook .msg, ...), not a message."""
+
+
+@dataclass(frozen=True)
+class Bounce:
+    """What the reader found. Absent facts are None or empty, never guessed."""
+
+    is_bounce: bool
+    format: str  # "eml" | "html" | "slack" | "text"
+    status: str | None = None  # enhanced status code, e.g. "5.7.12"
+    smtp_code: str | None = None  # e.g. "550"
+    resolver: str | None = None  # e.g. "RESOLVER.RST.SenderNotAuthenticatedForGroup"
+    diagnostic: str | None = None  # the diagnostic line as the bounce wrote it
+    recipients: tuple[str, ...] = ()
+    sender: str | None = None
+    subject: str | None = None
+    date: str | None = None
+    reporting_server: str | None = None
+    recipient_domain: str | None = None
+    recipient_type: str | None = None  # mailbox | group | m365_group | mail_user | public_folder
+    in_family: bool = False  # the status is one of the 5.7.12 family
+    language: str | None = None
+    forwarded: bool = False
+    mentioned_statuses: tuple[str, ...] = ()  # codes named outside a bounce ("how do I fix 5.7.12")
+    text: str = field(default="", repr=False)  # the readable text the facts were taken from
+
+
+# --------------------------------------------------------------------------- input
+
+
+def read_limited(stream: IO[bytes], limit: int = MAX_INPUT_BYTES) -> bytes:
+    """Read at most ``limit`` bytes of ``stream``; refuse a longer input without reading it all."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise InputTooLarge(_too_large_message(limit))
+    return data
+
+
+def _too_large_message(limit: int) -> str:
+    return (
+        f"That message is over {limit // (1024 * 1024)} MB, too large for a bounce. "
+        "Paste only the bounce's text, or send the .eml file of the bounce itself."
+    )
+
+
+_BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Outlook .msg file"),
+    (b"%PDF", "a PDF"),
+    (b"PK\x03\x04", "a ZIP or Office document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"MZ", "a program"),
+    (b"\x7fELF", "a program"),
+)
+
+
+# Every byte but the control characters that never appear in text (tab, newlines, escape do).
+_NOT_CONTROL_BYTES = bytes(b for b in range(256) if b >= 32 or b in b"\t\n\r\f\v\x1b")
+
+
+def decode_input(data: str | bytes) -> tuple[str, bool]:
+    """Return the input as text and whether it was given as bytes; refuse binary or huge input."""
+    if isinstance(data, str):
+        if len(data) > MAX_INPUT_BYTES or len(data.encode("utf-8", "surrogatepass")) > (
+            MAX_INPUT_BYTES
+        ):
+            raise InputTooLarge(_too_large_message(MAX_INPUT_BYTES))
+        if "\x00" in data[:_SNIFF_BYTES]:
+            raise BinaryInput(_binary_message("a binary file"))
+        return data, False
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputTooLarge(_too_large_message(MAX_INPUT_BYTES))
+    for signature, what in _BINARY_SIGNATURES:
+        if data.startswith(signature):
+            raise BinaryInput(_binary_message(what))
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace"), True
+    head = data[:_SNIFF_BYTES]
+    controls = len(head.translate(None, _NOT_CONTROL_BYTES))
+    if b"\x00" in head or controls > len(head) // 20:
+        raise BinaryInput(_binary_message("a binary file"))
+    try:
+        return data.decode("utf-8-sig"), True
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), True
+
+
+def _binary_message(what: str) -> str:
+    return (
+        f"That looks like {what}, not an email message. "
+        "Paste the bounce's text, or send the bounce saved as an .eml file."
+    )
+
+
+# --------------------------------------------------------------------------- text forms
+
+
+_HTML_TAG = re.compile(
+    r"</?(?:html|head|body|div|p|br|table|tbody|thead|tr|td|th|span|font|a|b|i|u|strong|em|ul|ol|li"
+    r"|h[1-6]|pre|code|blockquote|hr|meta|img|style|o:p)(?:\s[^<>@]{0,2048})?/?>"
+    r"|<!doctype|<!--",
+    re.IGNORECASE,
+)
+_SLACK_LINK = re.compile(r"<(?:mailto:|https?://|[@#!])[^<>|\s]{1,2048}(?:\|[^<>]{0,2048})?>")
+# What only Slack writes: labelled links <target|label>, user, channel and special mentions.
+_SLACK_ONLY = re.compile(
+    r"<(?:mailto:|https?://)[^<>|\s]{1,2048}\|[^<>]{0,2048}>|<@[UW][A-Z0-9]{2,20}>"
+    r"|<#C[A-Z0-9]{2,20}(?:\|[^<>]{0,200})?>|<!(?:here|channel|everyone|subteam)[^<>]{0,100}>"
+)
+
+_BLOCK_TAGS = frozenset(
+    {"p", "div", "br", "tr", "li", "ul", "ol", "table", "tbody", "thead", "pre", "blockquote"}
+    | {"hr", "title", "h1", "h2", "h3", "h4", "h5", "h6"}
+)
+_CELL_TAGS = frozenset(("td", "th"))
+_SKIP_TAGS = frozenset(("style", "script", "head", "title"))
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:]{0,30})([^<>]{0,4096})>|<!--|<!\w[^<>]{0,4096}>")
+_HREF_MAILTO = re.compile(r"""href\s*=\s*["']?mailto:([^"'\s>?]{3,320})""", re.IGNORECASE)
+
+
+def html_to_text(html: str) -> str:
+    """Turn HTML (a Teams message, an Outlook body) into text with one line per block."""
+    out: list[str] = []
+    position = 0
+    skip_until: str | None = None
+    pending_mailto: str | None = None
+    link_text_start = 0
+    for match in _TAG.finditer(html):
+        start, end = match.span()
+        if start < position:
+            continue  # inside a comment already skipped
+        if match.group(0) == "<!--":
+            if skip_until is None:
+                out.append(html[position:start])
+            close = html.find("-->", end)
+            position = len(html) if close < 0 else close + 3
+            continue
+        if skip_until is None:
+            out.append(html[position:start])
+        position = end
+        closing, name = match.group(1), (match.group(2) or "").lower()
+        if skip_until is not None:
+            if closing and name == skip_until:
+                skip_until = None
+            continue
+        if not name:
+            continue  # <!DOCTYPE ...>
+        if name in _SKIP_TAGS and not closing:
+            skip_until = name
+        elif name in _BLOCK_TAGS:
+            out.append("\n")
+        elif name in _CELL_TAGS:
+            out.append("\t" if not closing else "")
+        elif name == "a" and not closing:
+            mailto = _HREF_MAILTO.search(match.group(3) or "")
+            pending_mailto = mailto.group(1) if mailto else None
+            link_text_start = len(out)
+        elif name == "a" and closing and pending_mailto:
+            link_text = "".join(out[link_text_start:])
+            if pending_mailto.lower() not in unescape(link_text).lower():
+                out.append(f" <{pending_mailto}>")
+            pending_mailto = None
+    if skip_until is None:
+        out.append(html[position:])
+    return unescape("".join(out))
+
+
+def _slack_link(match: re.Match[str]) -> str:
+    inner = match.group(0)[1:-1]
+    target, _, label = inner.partition("|")
+    if target.startswith("mailto:"):
+        address = target[len("mailto:") :]
+        return label if label and "@" in label else address
+    if target[:1] in "@#!":
+        return label or target
+    return label or target
+
+
+def slack_to_text(text: str) -> str:
+    """Undo Slack's message markup: links, mailto links, entities and code fences."""
+    text = _SLACK_LINK.sub(_slack_link, text)
+    text = text.replace("```", "\n")
+    return unescape(text)
+
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_SPACES = dict.fromkeys(map(ord, "\u00a0\u2007\u202f\u2009\u200a\u3000"), " ")
+_QUOTE_PREFIX = re.compile(r"^[ \t]{0,8}(?:>[ \t]?){1,32}", re.MULTILINE)
+
+
+def normalise(text: str) -> str:
+    """Line endings, invisible characters, odd spaces and ``>`` quoting removed."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.translate(_INVISIBLE).translate(_SPACES)
+    text = unicodedata.normalize("NFC", text)
+    return _QUOTE_PREFIX.sub("", text)
+
+
+# --------------------------------------------------------------------------- MIME
+
+
+_MIME_HEADER_NAMES = frozenset(
+    {
+        "mime-version",
+        "content-type",
+        "received",
+        "return-path",
+        "message-id",
+        "dkim-signature",
+        "authentication-results",
+        "delivered-to",
+        "x-ms-exchange-message-is-ndr",
+        "arc-seal",
+        "x-mailer",
+        "content-transfer-encoding",
+    }
+)
+_HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,76}):[ \t]?")
+
+
+def looks_like_mime(text: str) -> bool:
+    """True when the text starts with an RFC 5322 header block (an .eml file)."""
+    names: set[str] = set()
+    lines = text.lstrip("\n")[:_SNIFF_BYTES].split("\n", 200)
+    if lines and lines[0].startswith("From "):
+        lines = lines[1:]  # mbox separator
+    for index, line in enumerate(lines[:200]):
+        if not line.strip():
+            break
+        if line[:1] in " \t" and index:
+            continue  # folded header
+        match = _HEADER_LINE.match(line)
+        if not match:
+            if index == 0:
+                return False
+            break  # a damaged header further down: judge by what came before it
+        names.add(match.group(1).lower())
+    return bool(names & _MIME_HEADER_NAMES) or any(n.startswith("x-ms-exchange") for n in names)
+
+
+def _part_text(part: Message) -> str:
+    try:
+        content = part.get_content() if isinstance(part, EmailMessage) else None
+    except (LookupError, ValueError, AssertionError):
+        content = None
+    if isinstance(content, str):
+        return content
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+    raw = part.get_payload()
+    return raw if isinstance(raw, str) else ""
+
+
+def _header_blocks(text: str) -> Iterator[dict[str, str]]:
+    """Split a delivery-status body into its blocks of ``Name: value`` fields."""
+    block: dict[str, str] = {}
+    last: str | None = None
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            if block:
+                yield block
+            block, last = {}, None
+        elif line[:1] in " \t" and last:
+            block[last] += " " + line.strip()
+        else:
+            name, sep, value = line.partition(":")
+            if sep:
+                last = name.strip().lower()
+                block[last] = value.strip()
+    if block:
+        yield block
+
+
+@dataclass
+class _MimeFacts:
+    human: list[str] = field(default_factory=list)
+    headers: list[str] = field(default_factory=list)  # original message headers, as text
+    dsn_recipients: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    reporting_server: str | None = None
+    arrival_date: str | None = None
+    ndr_to: str | None = None
+    ndr_subject: str | None = None
+    ndr_date: str | None = None
+    is_ndr: bool = False
+    language: str | None = None
+    forwarded: bool = False
+    attached_ndr: _MimeFacts | None = None
+
+
+_SYSTEM_LOCAL = re.compile(
+    r"^(?:postmaster|mailer-daemon|microsoftexchange[0-9a-f]{32}|no-?reply|"
+    r"mail-?delivery|maildelivery|mailerdaemon)$",
+    re.IGNORECASE,
+)
+
+
+def _dsn_fields(part: Message) -> Iterator[dict[str, str]]:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        for block in payload:
+            if isinstance(block, Message):
+                yield {k.lower(): str(v) for k, v in block.items()}
+    else:
+        yield from _header_blocks(_part_text(part))
+
+
+def _read_mime(raw: bytes | str) -> _MimeFacts:
+    policy = email.policy.default
+    message = (
+        email.message_from_bytes(raw, policy=policy)
+        if isinstance(raw, bytes)
+        else email.message_from_string(raw, policy=policy)
+    )
+    return _mime_facts(message, depth=0)
+
+
+def _is_ndr(message: Message) -> bool:
+    return bool(
+        message.get("X-MS-Exchange-Message-Is-Ndr") is not None
+        or message.get_content_type() == "multipart/report"
+        or _is_system_address_text(str(message.get("From", "")))
+    )
+
+
+def _mime_facts(message: Message, depth: int) -> _MimeFacts:
+    facts = _MimeFacts()
+    facts.is_ndr = _is_ndr(message)
+    facts.ndr_to = str(message.get("To", "")) or None
+    facts.ndr_subject = str(message.get("Subject", "")) or None
+    facts.ndr_date = str(message.get("Date", "")) or None
+    content_language = str(message.get("Content-Language", "")).strip()
+    if content_language:
+        facts.language = content_language.split(",")[0].split("-")[0].strip().lower() or None
+    if not facts.is_ndr:
+        facts.headers.append(f"From: {message.get('From', '')}")
+    _walk(message, facts, depth)
+    if not facts.is_ndr and facts.attached_ndr is not None:
+        # A bounce forwarded as an attachment: the attached bounce is the message to read,
+        # and the forwarder's own words come after it.
+        attached = facts.attached_ndr
+        attached.human.extend(facts.human)
+        attached.forwarded = True
+        return attached
+    return facts
+
+
+def _walk(part: Message, facts: _MimeFacts, depth: int) -> None:
+    if depth > 8:
+        return
+    content_type = part.get_content_type()
+    if content_type in ("message/delivery-status", "message/global-delivery-status"):
+        for block in _dsn_fields(part):
+            if "reporting-mta" in block:
+                facts.reporting_server = block["reporting-mta"].split(";")[-1].strip()
+            if "arrival-date" in block:
+                facts.arrival_date = block["arrival-date"]
+            recipient = block.get("final-recipient") or block.get("original-recipient")
+            if recipient:
+                action = block.get("action", "failed").lower()
+                if action in ("failed", ""):
+                    address = recipient.split(";")[-1].strip().strip("<>")
+                    facts.dsn_recipients.append(
+                        (address, block.get("status"), block.get("diagnostic-code"))
+                    )
+        return
+    if content_type in ("text/rfc822-headers", "message/rfc822-headers"):
+        facts.headers.append(_part_text(part))
+        return
+    if content_type in ("message/rfc822", "message/global"):
+        inner = part.get_payload()
+        for message in inner if isinstance(inner, list) else [inner]:
+            if not isinstance(message, Message):
+                continue
+            if not facts.is_ndr and facts.attached_ndr is None and _is_ndr(message):
+                facts.attached_ndr = _mime_facts(message, depth + 1)
+            else:
+                headers = "\n".join(f"{k}: {v}" for k, v in message.items())
+                facts.headers.append(headers)
+        return
+    if part.is_multipart():
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            alternatives = [p for p in payload if isinstance(p, Message)]
+            if content_type == "multipart/alternative":
+                plain = [p for p in alternatives if p.get_content_type() == "text/plain"]
+                alternatives = plain[:1] or alternatives[:1]
+            for sub in alternatives:
+                _walk(sub, facts, depth + 1)
+        return
+    if content_type == "text/plain":
+        facts.human.append(_part_text(part))
+    elif content_type == "text/html":
+        facts.human.append(html_to_text(_part_text(part)))
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+_LOCAL_RUN = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}$")
+_DOMAIN_RUN = re.compile(r"[A-Za-z0-9.-]{1,253}")
+
+
+def find_addresses(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (position, lower-cased address) for each email address, in linear time."""
+    at = text.find("@")
+    while at >= 0:
+        local_match = _LOCAL_RUN.search(text, max(0, at - 64), at)
+        domain_match = _DOMAIN_RUN.match(text, at + 1)
+        end = domain_match.end() if domain_match else at + 1
+        if local_match and domain_match:
+            local = local_match.group(0).lstrip(".'`{|}~!#$%&*+/=?^")
+            domain = domain_match.group(0).rstrip(".-")
+            if local and "." in domain and _valid_domain(domain):
+                yield (
+                    local_match.start() + (len(local_match.group(0)) - len(local)),
+                    (f"{local}@{domain}".lower()),
+                )
+        at = text.find("@", max(end, at + 1))
+
+
+def _valid_domain(domain: str) -> bool:
+    labels = domain.split(".")
+    return (
+        all(labels)
+        and labels[-1].isalpha()
+        and len(labels[-1]) >= 2
+        and all(not label.startswith("-") and not label.endswith("-") for label in labels)
+    )
+
+
+def _is_system_address(address: str) -> bool:
+    return bool(_SYSTEM_LOCAL.match(address.split("@", 1)[0]))
+
+
+def _is_system_address_text(text: str) -> bool:
+    return any(_is_system_address(a) for _, a in find_addresses(text)) or (
+        "microsoft outlook" in text.lower() and "@" not in text
+    )
+
+
+# --------------------------------------------------------------------------- status codes
+
+
+_STATUS = re.compile(r"(?<![\w.#-])#?([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)")
+_SMTP_BEFORE = re.compile(r"(?:^|[^\d.])#?([245]\d\d)[ \t-]{1,3}#?$")
+_STATUS_LABEL_BEFORE = re.compile(r"(?:status|statut)\s*:\s*$", re.IGNORECASE)
+_RESOLVER = re.compile(
+    r"^[\s;:'\"-]{1,3}((?:[A-Za-z][A-Za-z0-9]*)(?:\.[A-Za-z][A-Za-z0-9]*){1,6}"
+    r"|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*){1,8}(?=;))"
+)
+_NOT_A_STATUS_BEFORE = re.compile(
+    r"(?:mysql|mariadb|postgres(?:ql)?|python|php|node(?:js)?|java|version|ver\.?|release|build"
+    r"|kernel|firmware|ios|android|chrome|firefox|windows|ubuntu|debian|centos|rhel|nginx|apache"
+    r"|openssl|update|upgraded? to|patch|sdk|api|app|v|ip|address|host|server|cu|rollup)\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class _StatusHit:
+    status: str
+    position: int
+    smtp_code: str | None
+    resolver: str | None
+    line: str
+    strong: bool  # carries an SMTP reply code or a DSN label: written by a mail server
+
+
+def _lines_with_offsets(text: str) -> Iterator[tuple[int, str]]:
+    position = 0
+    while position <= len(text):
+        end = text.find("\n", position)
+        end = len(text) if end < 0 else end
+        yield position, text[position:end]
+        position = end + 1
+
+
+_DIAGNOSTIC_WINDOW = 600  # characters of a (possibly huge) line kept as the diagnostic line
+
+
+def _status_hits(text: str) -> Iterator[_StatusHit]:
+    for offset, line in _lines_with_offsets(text):
+        if "." not in line:
+            continue
+        for match in _STATUS.finditer(line):
+            hit = _status_hit(line, match, offset)
+            if hit is not None:
+                yield hit
+
+
+def _status_hit(line: str, match: re.Match[str], offset: int) -> _StatusHit | None:
+    klass, subject, detail = match.groups()
+    if int(subject) > 7:
+        return None
+    start, end = match.span()
+    before = line[max(0, start - 40) : start]
+    after = line[end : end + 160]
+    if after.startswith("-") and after[1:2].isalpha():
+        return None  # "5.7.12-log": a version string
+    smtp = _SMTP_BEFORE.search(before)
+    status_label = _STATUS_LABEL_BEFORE.search(before)
+    if not smtp and not status_label and _NOT_A_STATUS_BEFORE.search(before):
+        return None
+    resolver_match = _RESOLVER.match(after)
+    resolver = resolver_match.group(1) if resolver_match else None
+    if resolver and resolver.lower().startswith(("smtp", "dns", "rfc822")):
+        resolver = None
+    return _StatusHit(
+        status=f"{klass}.{subject}.{detail}",
+        position=offset + start,
+        smtp_code=smtp.group(1) if smtp else None,
+        resolver=resolver,
+        line=line[max(0, start - _DIAGNOSTIC_WINDOW // 4) : end + _DIAGNOSTIC_WINDOW].strip(),
+        strong=bool(smtp or status_label or resolver),
+    )
+
+
+# --------------------------------------------------------------------------- text structure
+
+
+_FORWARD_SEPARATOR = re.compile(
+    r"^\s*(?:-{3,}\s*[^-\n]{3,60}?\s*-{3,}|_{10,}|Begin forwarded message:|"
+    r"On .{5,200} wrote:|Le .{5,200} a écrit\s*:|Am .{5,200} schrieb .{1,200}:)\s*$",
+    re.MULTILINE,
+)
+_WRAPPER_FIELDS = {
+    "from": "from",
+    "de": "from",
+    "von": "from",
+    "da": "from",
+    "van": "from",
+    "to": "to",
+    "à": "to",
+    "a": "to",
+    "an": "to",
+    "para": "to",
+    "aan": "to",
+    "cc": "cc",
+    "subject": "subject",
+    "objet": "subject",
+    "betreff": "subject",
+    "asunto": "subject",
+    "oggetto": "subject",
+    "onderwerp": "subject",
+    "assunto": "subject",
+    "sent": "date",
+    "date": "date",
+    "envoyé": "date",
+    "gesendet": "date",
+    "datum": "date",
+    "enviado": "date",
+    "enviado el": "date",
+    "enviada em": "date",
+    "inviato": "date",
+    "verzonden": "date",
+    "fecha": "date",
+    "data": "date",
+}
+_WRAPPER_LINE = re.compile(
+    r"^[\s*]{0,4}([A-Za-zÀ-ÿ]{1,10}(?: [a-zé]{1,3})?)[\s*]{0,2}:[\s*]{0,3}(.*)$"
+)
+
+
+def _wrapper_blocks(lines: list[str]) -> Iterator[dict[str, str]]:
+    """Yield the From/To/Subject blocks that forwarding puts above a quoted message."""
+    block: dict[str, str] = {}
+    for line in lines:
+        match = _WRAPPER_LINE.match(line)
+        key = _WRAPPER_FIELDS.get(match.group(1).strip().lower()) if match else None
+        if match and key:
+            block.setdefault(key, match.group(2).strip())
+            continue
+        if len(block) >= 2 and "from" in block:
+            yield block
+        block = {}
+    if len(block) >= 2 and "from" in block:
+        yield block
+
+
+def _strip_subject(subject: str) -> str:
+    prefixes = _lexicon().subject_prefixes
+    changed = True
+    subject = subject.strip()
+    while changed and subject:
+        changed = False
+        lowered = subject.lower()
+        for prefix in prefixes:
+            if lowered.startswith(prefix):
+                subject = subject[len(prefix) :].strip()
+                changed = True
+                break
+    return subject
+
+
+@dataclass
+class _Scan:
+    """Addresses and labels found in the readable text, by the part of the bounce they are in."""
+
+    labelled_senders: list[str] = field(default_factory=list)
+    labelled_recipients: list[str] = field(default_factory=list)
+    header_from: list[str] = field(default_factory=list)
+    body_addresses: list[str] = field(default_factory=list)
+    wrapper_senders: list[str] = field(default_factory=list)
+    rfc822_recipients: list[str] = field(default_factory=list)
+    subject: str | None = None
+    header_subject: str | None = None  # the Subject: line among the original message's headers
+    server: str | None = None
+    date: str | None = None
+    forwarded: bool = False
+
+
+_RFC822_RECIPIENT = re.compile(r"##\s*(?:rfc822;)?\s*([^\s#>]{3,320})", re.IGNORECASE)
+_HEADER_FROM = re.compile(r"^\s*(?:from|de|von|da|van)\s*:", re.IGNORECASE)
+_RAW_HEADER = re.compile(
+    r"^(?:received|return-path|message-id|x-[\w-]{1,60}|authentication-results|dkim-signature"
+    r"|arc-[\w-]{1,20}|content-[\w-]{1,30}|mime-version|in-reply-to|references|thread-[\w-]{1,20}"
+    r"|reply-to|cc|bcc|to|from|date|subject|importance|accept-language|sender)\s*:",
+    re.IGNORECASE,
+)
+
+
+def _scan(text: str) -> _Scan:
+    lex = _lexicon()
+    scan = _Scan()
+    lines = text.split("\n")
+    # Forwarding headers stand above the bounce; the original message's headers come after it.
+    header_section = next(
+        (i for i, line in enumerate(lines) if lex.header_section_pattern.match(line.lower())),
+        len(lines),
+    )
+    for block in _wrapper_blocks(lines[:header_section]):
+        scan.forwarded = True
+        from_addresses = [a for _, a in find_addresses(block["from"])]
+        to_addresses = [a for _, a in find_addresses(block.get("to", ""))]
+        if _is_system_address_text(block["from"]) or not from_addresses:
+            scan.wrapper_senders.extend(to_addresses)
+            if block.get("subject") and scan.subject is None:
+                scan.subject = _strip_subject(block["subject"])
+            if block.get("date") and scan.date is None:
+                scan.date = block["date"]
+    in_headers = False
+    for line in lines:
+        lowered = line.strip().lower()
+        if not lowered:
+            continue
+        if not in_headers and lex.header_section_pattern.match(lowered):
+            in_headers = True
+            continue
+        if _FORWARD_SEPARATOR.match(line):
+            scan.forwarded = True
+            in_headers = False
+            continue
+        if in_headers or (_RAW_HEADER.match(line) and line.lstrip() == line):
+            if _HEADER_FROM.match(line):
+                scan.header_from.extend(a for _, a in find_addresses(line))
+            elif in_headers and scan.header_subject is None and lowered.startswith("subject:"):
+                scan.header_subject = line.split(":", 1)[1].strip() or None
+            if in_headers:
+                continue
+        label_match = lex.label_pattern.match(lowered)
+        addresses = [a for _, a in find_addresses(line)]
+        scan.rfc822_recipients.extend(
+            a for m in _RFC822_RECIPIENT.finditer(line) for _, a in find_addresses(m.group(1))
+        )
+        if label_match:
+            label = label_match.group(1)
+            value = line[label_match.end() :].strip(" *_\t")
+            if label in lex.sender_labels:
+                scan.labelled_senders.extend(addresses)
+                continue
+            if label in lex.recipient_labels:
+                scan.labelled_recipients.extend(addresses)
+                continue
+            if label in lex.subject_labels and value and scan.subject is None:
+                scan.subject = value
+                continue
+            if label in lex.server_labels and value and scan.server is None:
+                scan.server = value.split()[0].strip(".,;")
+                continue
+        wrapper = _WRAPPER_LINE.match(line)
+        if wrapper and wrapper.group(1).strip().lower() in _WRAPPER_FIELDS:
+            continue
+        scan.body_addresses.extend(addresses)
+    return scan
+
+
+def _first(items: Iterable[str | None]) -> str | None:
+    return next((item for item in items if item), None)
+
+
+def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _detect_format(text: str, given_as_bytes: bool) -> str:
+    head = text[:_SNIFF_BYTES]
+    if looks_like_mime(head):
+        return "eml"
+    if _HTML_TAG.search(head):
+        return "html"
+    if _SLACK_ONLY.search(head) or (
+        re.search(r"&(?:lt|gt|amp);", head) and "<" not in head and not given_as_bytes
+    ):
+        return "slack"
+    return "text"
+
+
+def read_bounce(data: str | bytes, knowledge: KnowledgeBase | None = None) -> Bounce:
+    """Read one message (text, HTML, Slack markup or MIME) and return the bounce's facts."""
+    text, given_as_bytes = decode_input(data)
+    kind = _detect_format(text, given_as_bytes)
+    mime: _MimeFacts | None = None
+    if kind == "eml":
+        raw: bytes | str = data if isinstance(data, bytes) else text
+        mime = _read_mime(raw)
+        readable = normalise("\n".join(mime.human))
+        header_text = normalise("\n".join(mime.headers))
+    else:
+        if kind == "html":
+            text = html_to_text(text)
+        elif kind == "slack":
+            text = slack_to_text(text)
+        else:
+            text = text.replace("<mailto:", " <")
+        readable = normalise(text)
+        header_text = ""
+    return _facts(readable, header_text, kind, mime, knowledge or default_knowledge())
+
+
+def _facts(
+    readable: str,
+    header_text: str,
+    kind: str,
+    mime: _MimeFacts | None,
+    knowledge: KnowledgeBase,
+) -> Bounce:
+    scan = _scan(readable)
+    hits = list(_status_hits(readable))
+    strong = [hit for hit in hits if hit.strong]
+    marker_found = _lexicon().marker_pattern.search(readable.lower()) is not None
+    dsn_recipients = mime.dsn_recipients if mime else []
+    is_bounce = bool(
+        dsn_recipients
+        or (mime and mime.is_ndr and (strong or marker_found))
+        or (strong and (marker_found or scan.rfc822_recipients or any(h.resolver for h in strong)))
+    )
+
+    mentioned: tuple[str, ...] = ()
+    if is_bounce:
+        status, smtp_code, resolver, diagnostic = _diagnosis(hits, strong, dsn_recipients)
+        header_scan = _scan(header_text) if header_text else _Scan()
+        sender = _sender(scan, header_scan, mime)
+        recipients = tuple(r for r in _recipients(scan, dsn_recipients) if r != sender)
+        subject = scan.subject or header_scan.header_subject or scan.header_subject
+        if mime and mime.ndr_subject and (mime.is_ndr or not subject):
+            subject = mime.ndr_subject
+    else:
+        mentioned = _mentions(hits, readable)
+        status = mentioned[0] if mentioned else None
+        asked = next((hit for hit in strong if hit.status == status), None)
+        smtp_code, resolver = (asked.smtp_code, asked.resolver) if asked else (None, None)
+        diagnostic = None
+        recipients, sender = _question_addresses(readable)
+        subject = None
+
+    entry = (
+        knowledge.code(status, resolver=resolver, text=diagnostic or readable[:20000])
+        if status
+        else None
+    )
+    language = mime.language if mime and mime.language else None
+    return Bounce(
+        is_bounce=is_bounce,
+        format=kind,
+        status=status,
+        smtp_code=smtp_code,
+        resolver=resolver,
+        diagnostic=diagnostic,
+        recipients=recipients,
+        sender=sender,
+        subject=_strip_subject(subject) if subject else None,
+        date=(mime.arrival_date or mime.ndr_date) if mime else scan.date,
+        reporting_server=(mime.reporting_server if mime else None) or scan.server,
+        recipient_domain=recipients[0].split("@", 1)[1] if recipients else None,
+        recipient_type=entry.recipient_family if isinstance(entry, FamilyCode) else None,
+        in_family=isinstance(entry, FamilyCode),
+        language=language or detect_language(_human_part(readable)),
+        forwarded=scan.forwarded or bool(mime and mime.forwarded),
+        mentioned_statuses=mentioned,
+        text=readable,
+    )
+
+
+def _diagnosis(
+    hits: list[_StatusHit],
+    strong: list[_StatusHit],
+    dsn_recipients: list[tuple[str, str | None, str | None]],
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """Status, SMTP code, resolver and diagnostic line of a bounce: the machine part first."""
+    status = smtp_code = resolver = diagnostic = None
+    if dsn_recipients:
+        _, dsn_status, dsn_diagnostic = dsn_recipients[0]
+        status = _clean_status(dsn_status)
+        if dsn_diagnostic:
+            diagnostic = dsn_diagnostic.split(";", 1)[-1].strip()
+            diagnostic_hit = next(_status_hits(diagnostic), None)
+            if diagnostic_hit:
+                status = status or diagnostic_hit.status
+                smtp_code, resolver = diagnostic_hit.smtp_code, diagnostic_hit.resolver
+    if strong:
+        best = _best_hit(strong, status)
+        status = status or best.status
+        if best.status == status:
+            smtp_code = smtp_code or best.smtp_code
+            resolver = resolver or best.resolver
+            diagnostic = diagnostic or best.line
+    if status is None and hits:
+        status = hits[0].status
+    return status, smtp_code, resolver, diagnostic
+
+
+# A code named in a message is a code asked about when its line speaks of a problem, or when the
+# message is short ("5.7.12?"); a code in a changelog heading or a version list is not.
+_TROUBLE_WORDS = re.compile(
+    r"\?|\b(?:how|what|why|fix|solve|resolve|mean|means|meaning|error|errors|code|ndr|bounce[sd]?"
+    r"|bouncing|getting|get|got|gets|receive|received|receiving|help|explain|issue|problem|fail"
+    r"|failed|failing|rejected|undeliverable|status|wie|was|warum|fehler|beheben|comment|pourquoi"
+    r"|erreur|corriger|cómo|como|qué|solucion\w*|come|cosa|errore|risolv\w*|hoe|wat|fout|oplossen"
+    r"|erro|corrigir|resolver)\b",
+    re.IGNORECASE,
+)
+_SHORT_MESSAGE_WORDS = 14
+
+
+def _mentions(hits: list[_StatusHit], text: str) -> tuple[str, ...]:
+    short = len(text.split(None, _SHORT_MESSAGE_WORDS + 1)) <= _SHORT_MESSAGE_WORDS
+    return _dedupe(
+        hit.status for hit in hits if hit.strong or short or _TROUBLE_WORDS.search(hit.line)
+    )
+
+
+def _clean_status(value: str | None) -> str | None:
+    if not value:
+        return None
+    match = _STATUS.search(value.strip())
+    return f"{match.group(1)}.{match.group(2)}.{match.group(3)}" if match else None
+
+
+def _best_hit(hits: list[_StatusHit], status: str | None) -> _StatusHit:
+    """The diagnostic line most worth reporting: the one for ``status``, with a resolver if any."""
+    same = [hit for hit in hits if status is None or hit.status == status] or hits
+    failures = [hit for hit in same if hit.status.startswith("5.") or hit.status.startswith("4.")]
+    same = failures or same
+    return next((hit for hit in same if hit.resolver and hit.smtp_code), None) or next(
+        (hit for hit in same if hit.resolver), same[0]
+    )
+
+
+def _recipients(
+    scan: _Scan, dsn_recipients: list[tuple[str, str | None, str | None]]
+) -> tuple[str, ...]:
+    """The failed recipients: the machine part's, else the diagnostic's, else the labelled ones."""
+    dsn = [a for address, *_ in dsn_recipients for _, a in find_addresses(address)]
+    if dsn:
+        return _dedupe(dsn)
+    if scan.rfc822_recipients:
+        return _dedupe(scan.rfc822_recipients)
+    candidates = [*scan.labelled_recipients, *scan.body_addresses]
+    return _dedupe(
+        a for a in candidates if not _is_system_address(a) and a not in scan.labelled_senders
+    )
+
+
+def _sender(scan: _Scan, header_scan: _Scan, mime: _MimeFacts | None) -> str | None:
+    """Who sent the message that bounced: the bounce's own addressee, or the original From."""
+    ndr_to = None
+    if mime and mime.is_ndr and mime.ndr_to:
+        ndr_to = _first(a for _, a in find_addresses(mime.ndr_to))
+    candidates = [
+        *scan.labelled_senders,
+        ndr_to,
+        *scan.wrapper_senders,
+        *header_scan.header_from,
+        *scan.header_from,
+    ]
+    return _first(a for a in candidates if a and not _is_system_address(a))
+
+
+_QUESTION_FROM = re.compile(r"\b(?:from|de|von|da|van|desde)\s+\S{0,80}$", re.IGNORECASE)
+
+
+def _question_addresses(text: str) -> tuple[tuple[str, ...], str | None]:
+    """In a question, an address after "from" is the sender; the others are recipients."""
+    recipients: list[str] = []
+    sender: str | None = None
+    for position, address in find_addresses(text):
+        before = text[max(0, position - 40) : position]
+        if sender is None and _QUESTION_FROM.search(before):
+            sender = address
+        else:
+            recipients.append(address)
+    return _dedupe(recipients), sender
+
+
+def _human_part(text: str) -> str:
+    """The text without header sections, hop tables and lines made of codes, for language."""
+    lex = _lexicon()
+    kept: list[str] = []
+    for line in text.split("\n"):
+        lowered = line.strip().lower()
+        if lex.header_section_pattern.match(lowered):
+            break
+        if _RAW_HEADER.match(line):
+            continue
+        kept.append(line)
+        if len(kept) > 400:
+            break
+    return "\n".join(kept)
