@@ -1,0 +1,78 @@
+"""Benchmark of the bounce reader and the intent detector.
+
+Prints throughput (MB/s), median and worst time per message for a typical bounce (about 5 KB,
+plain text and .eml) and for a 1 MB paste. Run: ``python benchmarks/reader.py [--runs N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dialogs.intent import recognise_content
+from knowledge.kb import default_knowledge
+from knowledge.ndr import read_bounce
+
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus"
+
+
+def _typical_text() -> bytes:
+    """A newer-format bounce pasted as text, padded with its own headers to about 5 KB."""
+    text = (CORPUS / "en-new-57133-group.txt").read_bytes()
+    headers = (CORPUS / "en-old-57133-group-display-name.txt").read_bytes()
+    return (text + b"\n" + headers)[: 5 * 1024]
+
+
+def _typical_eml() -> bytes:
+    return (CORPUS / "en-eml-57133-group-qp.eml").read_bytes()
+
+
+def _big_paste() -> bytes:
+    """1 MB: a thread in which the same bounce was pasted over and over, with chat around it."""
+    chunk = _typical_text() + b"\n> can you look at this one too? it's the same as before\n"
+    return (chunk * (1024 * 1024 // len(chunk) + 1))[: 1024 * 1024]
+
+
+def _measure(function: Callable[[bytes], object], data: bytes, runs: int) -> list[float]:
+    function(data)  # warm the caches (knowledge base, lexicon, compiled patterns)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function(data)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=200, help="runs per small message")
+    parser.add_argument("--big-runs", type=int, default=10, help="runs for the 1 MB paste")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    default_knowledge()
+    read_bounce("550 5.7.12 warm-up text in English for the language model")
+    print(
+        f"start-up (knowledge base, lexicon, language model): {time.perf_counter() - started:.2f} s"
+    )
+    cases = [
+        ("typical bounce, text", _typical_text(), args.runs),
+        ("typical bounce, .eml", _typical_eml(), args.runs),
+        ("1 MB paste", _big_paste(), args.big_runs),
+    ]
+    print(f"{'input':<22} {'size':>9} {'step':<8} {'median ms':>10} {'worst ms':>9} {'MB/s':>7}")
+    for name, data, runs in cases:
+        for step, function in (("reader", read_bounce), ("intent", recognise_content)):
+            times = _measure(function, data, runs)
+            median = statistics.median(times)
+            throughput = len(data) / median / 1_000_000
+            print(
+                f"{name:<22} {len(data):>9,} {step:<8} {median * 1000:>10.2f} "
+                f"{max(times) * 1000:>9.2f} {throughput:>7.1f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
