@@ -1,0 +1,274 @@
+"""Settings: read once at start from env vars (and a .env file), validated, frozen.
+
+``load_settings()`` is the way in; it turns every problem into one line naming the env var. To add a
+setting, add one annotated field to ``Settings`` (secrets as ``SecretStr | None = None``); its env
+var is the field name in capitals, and ``describe`` masks it if it is a secret.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings import SettingsError as _PydanticSettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///./ndrbot.db"
+DEFAULT_ENV_FILE: Final = Path(".env")
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+NOT_SET: Final = "(not set)"
+MASK: Final = "**********"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+# The async driver each supported database needs, by SQLAlchemy backend name.
+_ASYNC_DRIVERS: Final = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+_DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_TOP_LEVEL = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
+_LIST_SEPARATORS = re.compile(r"[,\s]+")
+
+# Set while load_settings builds a Settings: only its values (and the .env file) count then.
+_reading_only_given_values: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "_reading_only_given_values", default=False
+)
+
+
+class SettingsError(Exception):
+    """The settings cannot be used; the message has one line per problem, naming the env var."""
+
+    def __init__(self, problems: list[str]) -> None:
+        """Collect the problems, one line each."""
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment. Frozen; build it with ``load_settings``."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        env_file=DEFAULT_ENV_FILE,
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="ignore",
+        hide_input_in_errors=True,  # a bad secret must not show up in an error message
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    org_domains: Annotated[tuple[str, ...], NoDecode] = ()
+    log_level: LogLevel = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 3978
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Env vars over .env, as usual; under load_settings, its values over .env and no more."""
+        if _reading_only_given_values.get():
+            return (init_settings, dotenv_settings)
+        return (init_settings, env_settings, dotenv_settings, file_secret_settings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value.strip())
+        except ArgumentError:
+            raise PydanticCustomError(
+                "database_url",
+                "not a database URL; expected e.g. {example}",
+                {"example": DEFAULT_DATABASE_URL},
+            ) from None
+        backend, driver = url.get_backend_name(), url.get_driver_name()
+        wanted = _ASYNC_DRIVERS.get(backend)
+        if wanted is None:
+            raise PydanticCustomError(
+                "database_url",
+                "{backend} is not supported; use sqlite+aiosqlite:// or postgresql+asyncpg://",
+                {"backend": backend},
+            )
+        if driver != wanted or "+" not in url.drivername:
+            raise PydanticCustomError(
+                "database_url",
+                "needs the async driver: write {backend}+{wanted}:// (not {given}://)",
+                {"backend": backend, "wanted": wanted, "given": url.drivername},
+            )
+        return value.strip()
+
+    @field_validator("org_domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in _LIST_SEPARATORS.split(value) if part]
+        if isinstance(value, list | tuple):
+            return [str(part).strip().lower().rstrip(".") for part in value]
+        return value
+
+    @field_validator("org_domains")
+    @classmethod
+    def _valid_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [domain for domain in value if not _is_domain_name(domain)]
+        if bad:
+            raise PydanticCustomError(
+                "domain_name",
+                "{domains} {verb}",
+                {
+                    "domains": ", ".join(f'"{domain}"' for domain in bad),
+                    "verb": "is not a domain name" if len(bad) == 1 else "are not domain names",
+                },
+            )
+        return tuple(dict.fromkeys(value))  # drop repeats, keep the order
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_log_level(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            level = value.strip().upper()
+            if level not in LOG_LEVELS:
+                raise PydanticCustomError(
+                    "log_level",
+                    '"{given}" is not one of {levels}',
+                    {"given": value, "levels": ", ".join(LOG_LEVELS)},
+                )
+            return level
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _some_host(cls, value: str) -> str:
+        if not value.strip():
+            raise PydanticCustomError("host", "must not be empty")
+        return value.strip()
+
+    @field_validator("port")
+    @classmethod
+    def _port_in_range(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise PydanticCustomError("port", "must be between 1 and 65535")
+        return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The usual repr, with the password in database_url hidden (SecretStr hides itself)."""
+        for name, value in super().__repr_args__():
+            yield name, (_hide_password(value) if name == "database_url" else value)
+
+
+def env_var(field_name: str) -> str:
+    """The env var that sets a Settings field."""
+    return field_name.upper()
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, env_file: str | Path | None = DEFAULT_ENV_FILE
+) -> Settings:
+    """Read the settings from ``env`` (default: the process environment) over ``env_file``.
+
+    With ``env`` given, only that mapping counts, and a .env file only if ``env_file`` is passed.
+    Raises SettingsError, one line per problem.
+    """
+    if env is None:
+        env = os.environ
+    elif env_file is DEFAULT_ENV_FILE:
+        env_file = None
+    given = {key.lower(): value for key, value in env.items()}
+    values: dict[str, Any] = {
+        name: given[env_var(name).lower()]
+        for name in Settings.model_fields
+        if env_var(name).lower() in given
+    }
+    values["_env_file"] = env_file
+    token = _reading_only_given_values.set(True)
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        raise SettingsError(_problems(error)) from None
+    except _PydanticSettingsError as error:
+        raise SettingsError([str(error)]) from None
+    finally:
+        _reading_only_given_values.reset(token)
+
+
+def describe(settings: Settings) -> dict[str, str]:
+    """The settings by env var, fit for the start-up log: secrets masked, passwords hidden."""
+    shown: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            text = NOT_SET
+        elif isinstance(value, SecretStr):
+            text = MASK if value.get_secret_value() else NOT_SET
+        elif name == "database_url":
+            text = _hide_password(value)
+        elif isinstance(value, tuple):
+            text = ",".join(str(part) for part in value) or NOT_SET
+        else:
+            text = str(value)
+        shown[env_var(name)] = text
+    return shown
+
+
+def _problems(error: ValidationError) -> list[str]:
+    problems = []
+    for problem in error.errors(include_url=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        name = env_var(field) if field else "SETTINGS"
+        problems.append(f"{name}: {_reason(problem['type'], problem['msg'])}")
+    return problems
+
+
+def _reason(kind: str, message: str) -> str:
+    if kind == "int_parsing":
+        return "must be a whole number"
+    return message
+
+
+def _is_domain_name(domain: str) -> bool:
+    try:
+        ascii_form = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_form.split(".")
+    return (
+        len(ascii_form) <= 253
+        and len(labels) >= 2
+        and all(_DOMAIN_LABEL.fullmatch(label) for label in labels)
+        and _TOP_LEVEL.fullmatch(labels[-1]) is not None
+    )
+
+
+def _hide_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "DEFAULT_ENV_FILE",
+    "LogLevel",
+    "Settings",
+    "SettingsError",
+    "describe",
+    "env_var",
+    "load_settings",
+]

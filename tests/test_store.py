@@ -1,0 +1,520 @@
+"""The Store on SQLite (a file) and, when TEST_POSTGRES_URL is set, PostgreSQL (a fresh schema)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.store import (
+    KEEP,
+    Requester,
+    Saved,
+    StaleState,
+    Store,
+    StoreError,
+    UnknownTicket,
+    ticket_id,
+    ticket_number,
+)
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
+SKIP_POSTGRES = "TEST_POSTGRES_URL is not set: PostgreSQL store tests skipped"
+
+OpenStore = Callable[..., Awaitable[Store]]
+
+
+@dataclass
+class Database:
+    """One empty database for one test; open() gives another Store (another 'process') on it."""
+
+    url: str
+    schema: str | None
+    stores: list[Store] = field(default_factory=list)
+
+    async def open(self, **kwargs: Any) -> Store:
+        store = await Store.open(self.url, schema=self.schema, **kwargs)
+        self.stores.append(store)
+        return store
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)
+        ),
+    ]
+)
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        db = Database(url=f"sqlite+aiosqlite:///{tmp_path / 'ndrbot.db'}", schema=None)
+    else:
+        db = Database(url=POSTGRES_URL, schema=f"t_{uuid.uuid4().hex}")
+    try:
+        yield db
+    finally:
+        for store in db.stores:
+            await store.close()
+        if db.schema is not None:
+            engine = create_async_engine(db.url)
+            try:
+                async with engine.begin() as conn:
+                    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{db.schema}" CASCADE'))
+            finally:
+                await engine.dispose()
+
+
+@pytest.fixture
+async def store(database: Database) -> Store:
+    return await database.open()
+
+
+def alice(conversation: str = "msteams:19:alice") -> Requester:
+    return Requester(
+        platform="msteams", user_id="29:alice", name="Alice", conversation_key=conversation
+    )
+
+
+def bob() -> Requester:
+    return Requester(platform="slack", user_id="U0BOB", name="Bob", conversation_key="slack:D0BOB")
+
+
+BOUNCE = {
+    "status": "5.7.12",
+    "recipients": ["sales@fabrikam.com"],
+    "resolver": "RESOLVER.RST.SenderNotAuthenticated",
+    "text": "Delivery has failed…\n550 5.7.12",
+}
+PATH = {"role": "sender", "recipient_type": "group", "method": None, "centre": None}
+
+
+async def open_for(
+    store: Store, who: Requester, dedupe_key: str | None = "5.7.12:sales@fabrikam.com"
+) -> tuple[Any, bool]:
+    return await store.open_ticket(
+        requester=who,
+        conversation_key=who.conversation_key,
+        bounce=BOUNCE,
+        path=PATH,
+        note=None,
+        dedupe_key=dedupe_key,
+    )
+
+
+def assert_aware_utc(moment: datetime) -> None:
+    assert moment.tzinfo is not None
+    assert moment.utcoffset() == timedelta(0)
+
+
+# -- conversation state ---------------------------------------------------------------------------
+
+
+async def test_nothing_stored_yet(store: Store) -> None:
+    assert await store.load_state("msteams:19:none") == Saved(state={}, version=0)
+
+
+async def test_state_round_trips_exactly(store: Store) -> None:
+    state = {
+        "step": "admin_fix.method",
+        "answers": {"role": "admin", "recipient_type": None, "methods": ["eac", "powershell"]},
+        "nested": [{"a": [1, 2, {"b": True}]}, [], {}, False, 0, -7, 2**40, ""],
+        "unicode": "Zustellung fehlgeschlagen — 送信失敗 ✉",
+        "large": "x" * 200_000,
+    }
+    version = await store.save_state("msteams:19:abc", state, 0)
+    assert version == 1
+    assert await store.load_state("msteams:19:abc") == Saved(state=state, version=1)
+
+
+async def test_versions_count_up(store: Store) -> None:
+    key = "slack:C1:T1"
+    assert await store.save_state(key, {"n": 1}, 0) == 1
+    assert await store.save_state(key, {"n": 2}, 1) == 2
+    assert await store.save_state(key, {"n": 3}, 2) == 3
+    assert await store.load_state(key) == Saved(state={"n": 3}, version=3)
+
+
+async def test_saving_an_old_version_is_stale(store: Store) -> None:
+    key = "console:local"
+    await store.save_state(key, {"n": 1}, 0)
+    await store.save_state(key, {"n": 2}, 1)
+    with pytest.raises(StaleState):
+        await store.save_state(key, {"n": "late"}, 1)
+    with pytest.raises(StaleState):
+        await store.save_state("console:nobody", {"n": 1}, 5)
+    assert (await store.load_state(key)).state == {"n": 2}
+
+
+async def test_two_processes_race_on_one_conversation(database: Database) -> None:
+    first, second = await database.open(), await database.open()
+    key = "msteams:19:hop"
+    await first.save_state(key, {"step": "triage"}, 0)
+    seen_by_first = await first.load_state(key)
+    seen_by_second = await second.load_state(key)
+    assert seen_by_first.version == seen_by_second.version == 1
+    assert await first.save_state(key, {"step": "first"}, seen_by_first.version) == 2
+    with pytest.raises(StaleState):
+        await second.save_state(key, {"step": "second"}, seen_by_second.version)
+    # the conversation hops to the second process and carries on from what the first saved
+    now = await second.load_state(key)
+    assert now == Saved(state={"step": "first"}, version=2)
+    assert await second.save_state(key, {"step": "second"}, now.version) == 3
+
+
+async def test_insert_race_at_version_zero(database: Database) -> None:
+    first, second = await database.open(), await database.open()
+    results = await asyncio.gather(
+        *(s.save_state("slack:C9:new", {"by": i}, 0) for i, s in enumerate([first, second] * 3)),
+        return_exceptions=True,
+    )
+    assert sum(1 for r in results if r == 1) == 1
+    assert all(isinstance(r, StaleState) for r in results if r != 1)
+
+
+async def test_delete_state(store: Store) -> None:
+    await store.save_state("k", {"a": 1}, 0)
+    await store.delete_state("k")
+    await store.delete_state("k")  # deleting nothing is fine
+    assert await store.load_state("k") == Saved(state={}, version=0)
+    assert await store.save_state("k", {"a": 2}, 0) == 1
+
+
+async def test_negative_version_is_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="expected_version"):
+        await store.save_state("k", {}, -1)
+
+
+async def test_sqlite_state_survives_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}"
+    store = await Store.open(url)
+    await store.save_state("msteams:19:abc", {"step": "method", "answers": {"role": "admin"}}, 0)
+    await store.save_profile("msteams:29:alice", {"role": "admin"})
+    await store.close()
+    again = await Store.open(url)  # the tables exist already: open is idempotent
+    try:
+        assert await again.load_state("msteams:19:abc") == Saved(
+            state={"step": "method", "answers": {"role": "admin"}}, version=1
+        )
+        assert await again.load_profile("msteams:29:alice") == {"role": "admin"}
+    finally:
+        await again.close()
+
+
+async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> None:
+    path = tmp_path / "pragmas.db"
+    store = await Store.open(f"sqlite+aiosqlite:///{path}")
+    try:
+        await store.ping()
+        async with store._engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# -- profiles -------------------------------------------------------------------------------------
+
+
+async def test_profile_upsert(store: Store) -> None:
+    assert await store.load_profile("slack:U1") == {}
+    await store.save_profile("slack:U1", {"role": "sender"})
+    await store.save_profile("slack:U1", {"role": "admin", "centres": ["new_eac"]})
+    assert await store.load_profile("slack:U1") == {"role": "admin", "centres": ["new_eac"]}
+    assert await store.load_profile("slack:U2") == {}
+
+
+# -- seen events ----------------------------------------------------------------------------------
+
+
+async def test_first_time_seen(database: Database) -> None:
+    first, second = await database.open(), await database.open()
+    assert await first.first_time_seen("Ev123") is True
+    assert await first.first_time_seen("Ev123") is False
+    assert await second.first_time_seen("Ev123") is False
+    assert await second.first_time_seen("Ev124") is True
+
+
+async def test_first_time_seen_concurrently(database: Database) -> None:
+    first, second = await database.open(), await database.open()
+    answers = await asyncio.gather(*(s.first_time_seen("retry-1") for s in [first, second] * 4))
+    assert answers.count(True) == 1
+
+
+async def test_forget_seen_before(database: Database) -> None:
+    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    clock = [now - timedelta(days=2)]
+    store = await database.open(clock=lambda: clock[0])
+    assert await store.first_time_seen("old-1")
+    assert await store.first_time_seen("old-2")
+    clock[0] = now
+    assert await store.first_time_seen("new-1")
+    assert await store.forget_seen_before(now - timedelta(days=1)) == 2
+    assert await store.forget_seen_before(now - timedelta(days=1)) == 0
+    assert await store.first_time_seen("old-1") is True  # forgotten, so new again
+    assert await store.first_time_seen("new-1") is False
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.forget_seen_before(datetime(2025, 1, 1))
+
+
+# -- tickets --------------------------------------------------------------------------------------
+
+
+async def test_tickets_are_numbered_from_1001(store: Store) -> None:
+    first, created_first = await open_for(store, alice(), dedupe_key=None)
+    second, created_second = await open_for(store, bob(), dedupe_key=None)
+    assert (first.id, first.number, created_first) == ("NDR-1001", 1, True)
+    assert (second.id, second.number, created_second) == ("NDR-1002", 2, True)
+    assert first.status == "open"
+    assert first.requester == alice()
+    assert first.bounce == BOUNCE
+    assert first.path == PATH
+    assert first.assignee is None
+    assert first.version == 1
+    assert await store.get_ticket("NDR-1001") == first
+    assert await store.get_ticket("ndr-1002 ") == second
+    events = await store.ticket_events("NDR-1001")
+    assert [(e.kind, e.actor) for e in events] == [("opened", "msteams:29:alice")]
+    assert await store.ticket_requesters("NDR-1001") == [alice()]
+
+
+async def test_same_dedupe_key_joins_the_open_ticket(store: Store) -> None:
+    first, created = await open_for(store, alice())
+    assert created
+    joined, created_again = await open_for(store, bob())
+    assert created_again is False
+    assert joined.id == first.id
+    assert await store.ticket_requesters(first.id) == [alice(), bob()]
+    assert [e.kind for e in await store.ticket_events(first.id)] == ["opened", "joined"]
+    # the same person asking again is on the ticket once, and makes no new event
+    again, created_third = await open_for(store, bob())
+    assert (again.id, created_third) == (first.id, False)
+    assert await store.ticket_requesters(first.id) == [alice(), bob()]
+    assert [e.kind for e in await store.ticket_events(first.id)] == ["opened", "joined"]
+    # a different key is a different ticket
+    other, created_other = await open_for(store, bob(), dedupe_key="5.7.12:hr@fabrikam.com")
+    assert created_other
+    assert other.id == "NDR-1002"
+
+
+async def test_concurrent_escalations_make_one_ticket(database: Database) -> None:
+    first, second = await database.open(), await database.open()
+    people = [Requester("slack", f"U{i}", f"User {i}", f"slack:D{i}") for i in range(8)]
+    results = await asyncio.gather(
+        *(open_for([first, second][i % 2], who) for i, who in enumerate(people))
+    )
+    assert sum(created for _, created in results) == 1
+    assert len({ticket.id for ticket, _ in results}) == 1
+    ticket_id_ = results[0][0].id
+    assert len(await first.list_tickets()) == 1
+    requesters = await second.ticket_requesters(ticket_id_)
+    assert sorted(r.key for r in requesters) == sorted(p.key for p in people)
+    kinds = [e.kind for e in await first.ticket_events(ticket_id_)]
+    assert kinds.count("opened") == 1
+    assert kinds.count("joined") == 7
+
+
+async def test_resolved_ticket_does_not_absorb_new_escalations(store: Store) -> None:
+    first, _ = await open_for(store, alice())
+    resolved = await store.update_ticket(
+        first.id,
+        expected_version=first.version,
+        actor="msteams:29:admin",
+        kind="resolved",
+        status="resolved",
+    )
+    assert resolved.status == "resolved"
+    assert resolved.version == 2
+    second, created = await open_for(store, bob())
+    assert created
+    assert second.id != first.id
+    assert await store.ticket_requesters(first.id) == [alice()]
+    # reopening the first would make two unresolved tickets with one key
+    with pytest.raises(StoreError, match="dedupe key"):
+        await store.update_ticket(
+            first.id, expected_version=2, actor="msteams:29:admin", kind="reopened", status="open"
+        )
+    assert (await store.get_ticket(first.id)) == resolved
+
+
+async def test_update_ticket_uses_versions_and_records_events(database: Database) -> None:
+    first, second = await database.open(), await database.open()
+    ticket, _ = await open_for(first, alice())
+    admin = {"platform": "msteams", "user_id": "29:admin", "name": "Ada Admin"}
+    assigned = await first.update_ticket(
+        ticket.id,
+        expected_version=1,
+        actor="msteams:29:admin",
+        kind="assigned",
+        status="assigned",
+        assignee=admin,
+    )
+    assert (assigned.status, assigned.assignee, assigned.version) == ("assigned", admin, 2)
+    assert assigned.updated_at >= ticket.updated_at
+    with pytest.raises(StaleState):
+        await second.update_ticket(
+            ticket.id, expected_version=1, actor="slack:UADMIN", kind="resolved", status="resolved"
+        )
+    replied = await second.update_ticket(
+        ticket.id,
+        expected_version=2,
+        actor="msteams:29:admin",
+        kind="replied",
+        detail={"text": "Added you to the allowed senders."},
+    )
+    assert (replied.status, replied.assignee, replied.version) == ("assigned", admin, 3)
+    unassigned = await second.update_ticket(
+        ticket.id,
+        expected_version=3,
+        actor="msteams:29:admin",
+        kind="unassigned",
+        status="open",
+        assignee=None,
+        note=KEEP,
+    )
+    assert unassigned.assignee is None
+    events = await first.ticket_events(ticket.id)
+    assert [e.kind for e in events] == ["opened", "assigned", "replied", "unassigned"]
+    assert events[1].detail == {"status": "assigned", "assignee": admin}
+    assert events[2].detail == {"text": "Added you to the allowed senders."}
+    with pytest.raises(UnknownTicket):
+        await first.update_ticket("NDR-9999", expected_version=1, actor="x", kind="resolved")
+    with pytest.raises(UnknownTicket):
+        await first.update_ticket("nonsense", expected_version=1, actor="x", kind="resolved")
+    with pytest.raises(ValueError, match="status"):
+        await first.update_ticket(ticket.id, expected_version=4, actor="x", kind="x", status="done")
+
+
+async def test_list_tickets(store: Store) -> None:
+    one, _ = await open_for(store, alice(), dedupe_key="a")
+    two, _ = await open_for(store, bob(), dedupe_key="b")
+    await open_for(store, bob(), dedupe_key="a")  # bob joins one
+    three, _ = await open_for(store, alice(), dedupe_key=None)
+    await store.update_ticket(
+        two.id, expected_version=two.version, actor="admin", kind="resolved", status="resolved"
+    )
+    assert [t.id for t in await store.list_tickets()] == [three.id, two.id, one.id]
+    assert [t.id for t in await store.list_tickets(limit=2)] == [three.id, two.id]
+    assert [t.id for t in await store.list_tickets(status="open")] == [three.id, one.id]
+    assert [t.id for t in await store.list_tickets(status="resolved")] == [two.id]
+    assert [t.id for t in await store.list_tickets(requester_key=bob().key)] == [two.id, one.id]
+    assert [t.id for t in await store.list_tickets(requester_key="slack:nobody")] == []
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        "",
+        "NDR-",
+        "NDR-abc",
+        "1001",
+        "NDR-1000",
+        "NDR-0999",
+        "NDR-99999999999",
+        "XYZ-1001",
+        "NDR-1001; DROP TABLE tickets",
+        "NDR--1001",
+    ],
+)
+async def test_malformed_ticket_ids(store: Store, malformed: str) -> None:
+    await open_for(store, alice(), dedupe_key=None)
+    assert await store.get_ticket(malformed) is None
+    assert await store.ticket_events(malformed) == []
+    assert await store.ticket_requesters(malformed) == []
+
+
+async def test_unknown_ticket(store: Store) -> None:
+    assert await store.get_ticket("NDR-1001") is None
+    assert await store.ticket_events("NDR-1001") == []
+    assert await store.ticket_requesters("NDR-1001") == []
+
+
+def test_ticket_ids() -> None:
+    assert ticket_id(1) == "NDR-1001"
+    assert ticket_number("NDR-1042") == 42
+    assert ticket_number(" ndr-1042 ") == 42
+    assert ticket_number("NDR-1000") is None
+
+
+async def test_datetimes_are_aware_utc(store: Store) -> None:
+    before = datetime.now(UTC)
+    ticket, _ = await open_for(store, alice())
+    after = datetime.now(UTC)
+    for moment in (ticket.created_at, ticket.updated_at):
+        assert_aware_utc(moment)
+        assert before - timedelta(seconds=1) <= moment <= after + timedelta(seconds=1)
+    for event in await store.ticket_events(ticket.id):
+        assert_aware_utc(event.at)
+
+
+async def test_a_clock_in_another_zone_is_stored_as_utc(database: Database) -> None:
+    from datetime import timezone
+
+    paris = timezone(timedelta(hours=1))
+    store = await database.open(clock=lambda: datetime(2025, 1, 2, 13, 0, tzinfo=paris))
+    ticket, _ = await open_for(store, alice())
+    assert ticket.created_at == datetime(2025, 1, 2, 12, 0, tzinfo=UTC)
+    assert_aware_utc(ticket.created_at)
+
+
+# -- reaching the database ------------------------------------------------------------------------
+
+
+async def test_ping(store: Store) -> None:
+    await store.ping()
+
+
+async def test_ping_on_an_unreachable_database_is_readable() -> None:
+    store = Store(create_async_engine("postgresql+asyncpg://ndr:secret@127.0.0.1:1/nowhere"))
+    try:
+        with pytest.raises(StoreError) as raised:
+            await store.ping()
+    finally:
+        await store.close()
+    message = str(raised.value)
+    assert "unreachable" in message
+    assert "127.0.0.1:1/nowhere" in message
+    assert "secret" not in message
+    assert "sqlalche.me" not in message
+
+
+async def test_opening_an_unreachable_database_is_readable(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "folder" / "x.db"
+    with pytest.raises(StoreError, match=r"cannot open the store at .*: there is no folder"):
+        await Store.open(f"sqlite+aiosqlite:///{missing}")
+    with pytest.raises(StoreError, match="cannot open the store"):
+        await Store.open("postgresql+asyncpg://ndr:secret@127.0.0.1:1/nowhere")
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("mysql+aiomysql://x@y/z", "unsupported database"),
+        ("not a url", "not a database URL"),
+    ],
+)
+async def test_unsupported_urls(url: str, complaint: str) -> None:
+    with pytest.raises(StoreError, match=complaint):
+        await Store.open(url)
+
+
+async def test_schema_is_for_postgresql_only(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="PostgreSQL only"):
+        await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", schema="s")
+
+
+async def test_store_as_context_manager(database: Database) -> None:
+    async with await Store.open(database.url, schema=database.schema) as store:
+        await store.ping()
