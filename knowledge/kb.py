@@ -29,7 +29,9 @@ __all__ = [
     "SENDER_PLACEHOLDERS",
     "Centre",
     "CentreId",
+    "ChoiceText",
     "CodeEntry",
+    "ConversationText",
     "Family",
     "FamilyCode",
     "HelpText",
@@ -68,6 +70,7 @@ RecipientTypeId: TypeAlias = Literal[
 Family: TypeAlias = Literal["mailbox", "group", "m365_group", "mail_user", "public_folder"]
 Confidence: TypeAlias = Literal["confirmed", "uncertain"]
 
+FAMILIES: tuple[Family, ...] = ("mailbox", "group", "m365_group", "mail_user", "public_folder")
 METHOD_IDS: tuple[MethodId, ...] = ("allow_all", "allowed_senders")
 CENTRE_IDS: tuple[CentreId, ...] = ("new_eac", "classic_eac", "powershell")
 RECIPIENT_TYPE_IDS: tuple[RecipientTypeId, ...] = (
@@ -109,6 +112,7 @@ FILES = {
     "codes": "codes.yaml",
     "sender": "sender.yaml",
     "help": "help.yaml",
+    "conversation": "conversation.yaml",
 }
 
 # libyaml's safe loader where PyYAML was built with it (ten times faster), else the pure one.
@@ -166,6 +170,7 @@ class RecipientType(_Model):
     label: Text
     family: Family
     synonyms: tuple[Text, ...]
+    mentions: tuple[Text, ...] | None = None  # found inside sentences; default: the synonyms
     centres: tuple[CentreId, ...] = Field(min_length=1)
     powershell: PowerShellCmdlets
     source: Source
@@ -186,6 +191,7 @@ class Method(_Model):
     short_label: Text
     tradeoff: Text
     synonyms: tuple[Text, ...]
+    mentions: tuple[Text, ...] | None = None  # found inside sentences; default: the synonyms
     source: Source
 
 
@@ -199,6 +205,7 @@ class Centre(_Model):
     id: CentreId
     label: Text
     synonyms: tuple[Text, ...]
+    mentions: tuple[Text, ...] | None = None  # found inside sentences; default: the synonyms
     url: Source | None = None
     connect_command: Text | None = None
     how_to_open: Text
@@ -375,6 +382,122 @@ class HelpText(_Model):
     capabilities: tuple[Text, ...]
 
 
+# ---- conversation.yaml --------------------------------------------------------------------------
+
+#: The texts the dialogs say; conversation.yaml must define each of them.
+CONVERSATION_TEXTS: frozenset[str] = frozenset(
+    {
+        "ask_role",
+        "role_remembered_sender",
+        "role_remembered_admin",
+        "ask_recipient_address",
+        "ask_recipient_type",
+        "ask_recipient_type_narrow",
+        "code_tells_type",
+        "ask_method",
+        "ask_centre",
+        "mail_user_classic_only",
+        "centre_not_available",
+        "only_centre",
+        "steps_intro",
+        "ask_fixed",
+        "fixed_yes",
+        "fixed_no",
+        "sender_own_domain",
+        "sender_unknown_recipient",
+        "sender_done",
+        "reask",
+        "reask_again",
+        "cancelled",
+        "nothing_to_cancel",
+        "started_over",
+        "new_bounce",
+        "feedback_thanks",
+        "feedback_sorry",
+        "fallback",
+        "other_code",
+        "other_code_unknown",
+        "family_intro",
+        "related_code",
+        "facts_recipient",
+        "facts_sender",
+        "facts_status",
+        "facts_subject",
+        "facts_date",
+        "facts_type",
+        "facts_notes",
+        "facts_check",
+        "facts_source",
+        "sender_note_heading",
+        "turn_error",
+        "file_refused",
+        "escalate_ask_note",
+        "escalate_opened",
+        "escalate_joined",
+        "escalate_cancelled",
+        "escalate_failed",
+        "escalate_unavailable",
+    }
+)
+#: The choice sets the dialogs offer, with the values each must have.
+CONVERSATION_CHOICES: dict[str, frozenset[str]] = {
+    "role": frozenset({"sender", "admin"}),
+    "fixed": frozenset({"yes", "no", "escalate"}),
+    "after_failure": frozenset({"other_method", "escalate", "start_over"}),
+    "sender_own_domain": frozenset({"escalate", "no"}),
+    "escalate_note": frozenset({"no_note", "cancel"}),
+}
+
+
+class ChoiceText(_Model):
+    """One answer the bot offers, with the words that choose it."""
+
+    value: Text
+    label: Text
+    synonyms: tuple[Text, ...] = ()
+    mentions: tuple[Text, ...] = ()
+
+
+class FamilyText(_Model):
+    """How the bot names a coarse recipient type: as a label, and in a sentence."""
+
+    label: Text
+    description: Text
+
+
+class ConversationText(_Model):
+    """The bot's own questions, replies and choices."""
+
+    texts: dict[str, Text]
+    families: dict[Family, FamilyText]
+    choices: dict[str, tuple[ChoiceText, ...]]
+
+    @model_validator(mode="after")
+    def _complete(self) -> ConversationText:
+        missing = sorted(CONVERSATION_TEXTS - self.texts.keys())
+        if missing:
+            raise ValueError(f"texts: missing {missing}")
+        missing = sorted(set(FAMILIES) - self.families.keys())
+        if missing:
+            raise ValueError(f"families: missing {missing}")
+        for name, values in CONVERSATION_CHOICES.items():
+            have = {choice.value for choice in self.choices.get(name, ())}
+            if have != values:
+                raise ValueError(
+                    f"choices.{name}: values must be {sorted(values)}, not {sorted(have)}"
+                )
+        return self
+
+    def family(self, family: str) -> FamilyText:
+        """How to name a coarse recipient type, as a label and in a sentence."""
+        found = next((text for key, text in self.families.items() if key == family), None)
+        return found or FamilyText(label=family, description=family)
+
+    def text(self, key: str, **values: str) -> str:
+        """The text ``key`` with its placeholders filled in."""
+        return fill_placeholders(self.texts[key], values)
+
+
 # ---- helpers ------------------------------------------------------------------------------------
 
 
@@ -468,6 +591,7 @@ class KnowledgeBase:
         lookalikes: tuple[Lookalike, ...],
         sender_guidance: SenderGuidance,
         help_text: HelpText,
+        conversation: ConversationText,
     ) -> None:
         self.recipient_types = recipient_types
         self.methods = methods
@@ -478,6 +602,7 @@ class KnowledgeBase:
         self.lookalikes = lookalikes
         self.sender_guidance = sender_guidance
         self.help_text = help_text
+        self.conversation = conversation
         self._recipient_types: dict[str, RecipientType] = {r.id: r for r in recipient_types}
         self._methods: dict[str, Method] = {m.id: m for m in methods}
         self._centres: dict[str, Centre] = {c.id: c for c in centres}
@@ -536,18 +661,29 @@ class KnowledgeBase:
         """The notes a procedure points to, in its order."""
         return tuple(self._notes[n] for n in procedure.notes)
 
+    def _entries(
+        self, kind: Literal["recipient_type", "method", "centre"]
+    ) -> tuple[RecipientType | Method | Centre, ...]:
+        if kind == "recipient_type":
+            return self.recipient_types
+        if kind == "method":
+            return self.methods
+        return self.centres
+
     def synonyms(
         self, kind: Literal["recipient_type", "method", "centre"]
     ) -> dict[str, tuple[str, ...]]:
-        """What users may type for each id of a kind, the label included."""
-        entries: Iterable[RecipientType | Method | Centre]
-        if kind == "recipient_type":
-            entries = self.recipient_types
-        elif kind == "method":
-            entries = self.methods
-        else:
-            entries = self.centres
-        return {e.id: (e.label, *e.synonyms) for e in entries}
+        """What users may answer for each id of a kind, the label included."""
+        return {e.id: (e.label, *e.synonyms) for e in self._entries(kind)}
+
+    def mentions(
+        self, kind: Literal["recipient_type", "method", "centre"]
+    ) -> dict[str, tuple[str, ...]]:
+        """Phrases that name each id inside a longer sentence (specific ones only)."""
+        return {
+            e.id: e.mentions if e.mentions is not None else (e.label, *e.synonyms)
+            for e in self._entries(kind)
+        }
 
     def code(self, status: str, resolver: str | None = None, text: str = "") -> CodeEntry | None:
         """The family or look-alike entry for a bounce's status, or None if it is not known.
@@ -713,6 +849,7 @@ def load_knowledge(directory: Path | None = None) -> KnowledgeBase:
         lookalikes=codes.lookalikes,
         sender_guidance=_read(path("sender"), SenderGuidance),
         help_text=_read(path("help"), HelpText),
+        conversation=_read(path("conversation"), ConversationText),
     )
     _check(folder, kb)
     return kb

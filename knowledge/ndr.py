@@ -670,7 +670,9 @@ def _scan(text: str) -> _Scan:
         (i for i, line in enumerate(lines) if lex.header_section_pattern.match(line.lower())),
         len(lines),
     )
-    for block in _wrapper_blocks(lines[:header_section]):
+    raw_headers = _raw_header_lines(lines)
+    above = ["" if i in raw_headers else line for i, line in enumerate(lines[:header_section])]
+    for block in _wrapper_blocks(above):
         scan.forwarded = True
         from_addresses = [a for _, a in find_addresses(block["from"])]
         to_addresses = [a for _, a in find_addresses(block.get("to", ""))]
@@ -681,7 +683,7 @@ def _scan(text: str) -> _Scan:
             if block.get("date") and scan.date is None:
                 scan.date = block["date"]
     in_headers = False
-    for line in lines:
+    for index, line in enumerate(lines):
         lowered = line.strip().lower()
         if not lowered:
             continue
@@ -692,13 +694,13 @@ def _scan(text: str) -> _Scan:
             scan.forwarded = True
             in_headers = False
             continue
-        if in_headers or (_RAW_HEADER.match(line) and line.lstrip() == line):
+        if in_headers or index in raw_headers:
+            # The original message's headers: its From is the sender, the rest is not a recipient.
             if _HEADER_FROM.match(line):
                 scan.header_from.extend(a for _, a in find_addresses(line))
-            elif in_headers and scan.header_subject is None and lowered.startswith("subject:"):
+            elif scan.header_subject is None and lowered.startswith("subject:"):
                 scan.header_subject = line.split(":", 1)[1].strip() or None
-            if in_headers:
-                continue
+            continue
         label_match = lex.label_pattern.match(lowered)
         addresses = [a for _, a in find_addresses(line)]
         scan.rfc822_recipients.extend(
@@ -724,6 +726,36 @@ def _scan(text: str) -> _Scan:
             continue
         scan.body_addresses.extend(addresses)
     return scan
+
+
+_MACHINE_HEADER = re.compile(
+    r"^(?:received|message-id|mime-version|return-path|authentication-results|dkim-signature"
+    r"|arc-[\w-]{1,20}|x-ms-[\w-]{1,80}|x-originating-ip|content-type|thread-index)\s*:",
+    re.IGNORECASE,
+)
+
+
+def _raw_header_lines(lines: list[str]) -> set[int]:
+    """Indexes of lines in blocks of raw RFC 5322 headers (pasted "original message headers").
+
+    A block is a run of header lines (with folded continuations) holding at least one header
+    that only a mail server writes, such as Received: or Message-ID:; a forwarding block of
+    From/Sent/To/Subject alone is not one.
+    """
+    marked: set[int] = set()
+    run: list[int] = []
+    machine = False
+    for index, line in enumerate([*lines, ""]):
+        if _RAW_HEADER.match(line) and line[:1] not in " \t":
+            run.append(index)
+            machine = machine or bool(_MACHINE_HEADER.match(line))
+        elif run and line[:1] in (" ", "\t") and line.strip():
+            run.append(index)  # a folded header line
+        else:
+            if machine and len(run) >= 2:
+                marked.update(run)
+            run, machine = [], False
+    return marked
 
 
 def _first(items: Iterable[str | None]) -> str | None:
@@ -829,7 +861,7 @@ def _facts(
         recipient_domain=recipients[0].split("@", 1)[1] if recipients else None,
         recipient_type=entry.recipient_family if isinstance(entry, FamilyCode) else None,
         in_family=isinstance(entry, FamilyCode),
-        language=language or detect_language(_human_part(readable)),
+        language=language or detect_language(_human_part(readable, is_bounce=is_bounce)),
         forwarded=scan.forwarded or bool(mime and mime.forwarded),
         mentioned_statuses=mentioned,
         text=readable,
@@ -947,15 +979,19 @@ def _question_addresses(text: str) -> tuple[tuple[str, ...], str | None]:
     return _dedupe(recipients), sender
 
 
-def _human_part(text: str) -> str:
-    """The text without header sections, hop tables and lines made of codes, for language."""
+def _human_part(text: str, *, is_bounce: bool) -> str:
+    """The text without headers, hop tables and diagnostic lines, to tell its language by.
+
+    Exchange leaves the diagnostic line ("Remote Server returned '550 5.7.133 ...'") in English
+    whatever the language of the bounce around it.
+    """
     lex = _lexicon()
     kept: list[str] = []
     for line in text.split("\n"):
         lowered = line.strip().lower()
         if lex.header_section_pattern.match(lowered):
             break
-        if _RAW_HEADER.match(line):
+        if _RAW_HEADER.match(line) or (is_bounce and _STATUS.search(line)):
             continue
         kept.append(line)
         if len(kept) > 400:

@@ -1,0 +1,288 @@
+"""The admin's path: recipient type, method, admin centre, then the steps and "did that fix it?".
+
+A question is asked only when its answer changes the steps: a code that names the recipient type
+skips that question, and an admin centre offered only where the knowledge base has steps for it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dialogs.answers import Option, find_mention
+from dialogs.replies import Step, StepsAnswer
+from dialogs.turn import Turn
+from knowledge.kb import Procedure
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+# ---- the options of each question --------------------------------------------------------------
+
+
+def type_options(turn: Turn, type_ids: tuple[str, ...] | None = None) -> tuple[Option, ...]:
+    """Recipient types to choose from (all, or the ``type_ids`` given)."""
+    mentions = turn.knowledge.mentions("recipient_type")
+    return tuple(
+        Option(t.id, t.label, t.synonyms, mentions[t.id])
+        for t in turn.knowledge.recipient_types
+        if type_ids is None or t.id in type_ids
+    )
+
+
+def method_options(turn: Turn) -> tuple[Option, ...]:
+    """Method 1 (allow everyone) and method 2 (allowed senders list)."""
+    mentions = turn.knowledge.mentions("method")
+    return tuple(
+        Option(m.id, m.short_label, (m.label, *m.synonyms), mentions[m.id])
+        for m in turn.knowledge.methods
+    )
+
+
+def centre_options(turn: Turn, centre_ids: tuple[str, ...] | None = None) -> tuple[Option, ...]:
+    """Admin centres to choose from (all, or the ``centre_ids`` given)."""
+    mentions = turn.knowledge.mentions("centre")
+    return tuple(
+        Option(c.id, c.label, c.synonyms, mentions[c.id])
+        for c in turn.knowledge.centres
+        if centre_ids is None or c.id in centre_ids
+    )
+
+
+# ---- what the conversation already tells ------------------------------------------------------
+
+
+def family(turn: Turn) -> str | None:
+    """The coarse recipient type the bounce's code tells (mailbox, group, ...), if any."""
+    return turn.fact("recipient_type")
+
+
+def candidate_types(turn: Turn) -> tuple[str, ...]:
+    """The recipient types still possible: the one chosen, those the code allows, or all."""
+    chosen = turn.state.slots.get("recipient_type")
+    if chosen:
+        return (chosen,)
+    return tuple(t.id for t in turn.knowledge.recipient_types_in_family(family(turn)))
+
+
+def fill_from_sentence(turn: Turn, text: str) -> None:
+    """Recipient type, method and admin centre named in a sentence, when they fit the bounce."""
+    slots = turn.state.slots
+    recipient_type = find_mention(text, type_options(turn))
+    if recipient_type in candidate_types(turn) or (
+        recipient_type and not family(turn) and "recipient_type" not in slots
+    ):
+        slots["recipient_type"] = recipient_type
+    method = find_mention(text, method_options(turn))
+    if method is not None:
+        slots["method"] = method
+    centre = find_mention(text, centre_options(turn))
+    if centre is not None:
+        slots["centre"] = centre
+
+
+def available_centres(turn: Turn, method: str) -> tuple[str, ...]:
+    """Admin centres with steps for ``method`` and at least one of the candidate types."""
+    kb = turn.knowledge
+    found = {c for t in candidate_types(turn) for c in kb.centres_for(method, t)}
+    return tuple(c.id for c in kb.centres if c.id in found)
+
+
+# ---- the flow -----------------------------------------------------------------------------------
+
+
+def advance(turn: Turn) -> None:
+    """Ask the next missing answer, or give the steps."""
+    kb = turn.knowledge
+    slots = turn.state.slots
+    code_family = family(turn)
+    if "recipient_type" not in slots:
+        slots.pop("type_exact", None)
+        candidates = candidate_types(turn)
+        if code_family is not None:
+            turn.say_once(
+                "code_tells_type",
+                status=turn.fact("status") or "",
+                recipient=turn.recipient_label,
+                family_label=kb.conversation.family(code_family).description,
+            )
+        if len(candidates) == 1:
+            slots["recipient_type"] = candidates[0]
+        elif code_family is None:
+            ask_recipient_type(turn)
+            return
+    if "method" not in slots:
+        ask_method(turn)
+        return
+    method = slots["method"]
+    centres = available_centres(turn, method)
+    chosen_centre = slots.get("centre")
+    if chosen_centre is not None and chosen_centre not in centres:
+        del slots["centre"]
+        explain_missing_centre(turn, chosen_centre)
+        chosen_centre = None
+    if chosen_centre is None:
+        if len(centres) == 1:
+            slots["centre"] = centres[0]
+            turn.say("only_centre", centre_label=kb.centre(centres[0]).label)
+        else:
+            ask_centre(turn, centres)
+            return
+    centre = slots["centre"]
+    if "recipient_type" not in slots:
+        narrowed = _types_with_different_steps(turn, method, centre)
+        if len(narrowed) > 1:
+            ask_recipient_type(turn, narrowed)
+            return
+        slots["recipient_type"] = narrowed[0]
+        slots["type_exact"] = "no"  # the steps are the same for every type the code allows
+    give_steps(turn)
+
+
+def ask_recipient_type(turn: Turn, type_ids: tuple[str, ...] | None = None) -> None:
+    """Ask what kind of recipient it is (among ``type_ids`` when the code narrowed it down)."""
+    kb = turn.knowledge
+    code_family = family(turn)
+    if type_ids is not None and code_family is not None:
+        text = turn.text(
+            "ask_recipient_type_narrow",
+            recipient=turn.recipient_label,
+            family_label=kb.conversation.family(code_family).description,
+        )
+    else:
+        text = turn.text("ask_recipient_type", recipient=turn.recipient_label)
+    turn.ask("recipient_type", text, type_options(turn, type_ids))
+
+
+def ask_method(turn: Turn) -> None:
+    """Ask method 1 or method 2, each with its trade-off in a line."""
+    lines = [turn.text("ask_method", recipient=turn.recipient_label)]
+    lines += [f"- **{m.short_label}**: {m.tradeoff}" for m in turn.knowledge.methods]
+    turn.ask("method", "\n".join(lines), method_options(turn))
+
+
+def ask_centre(turn: Turn, centre_ids: tuple[str, ...] | None = None) -> None:
+    """Ask where they will make the change, offering only centres that have steps."""
+    if centre_ids is None:
+        centre_ids = available_centres(turn, turn.state.slots.get("method", "allow_all"))
+    turn.ask("centre", turn.text("ask_centre"), centre_options(turn, centre_ids))
+
+
+def explain_missing_centre(turn: Turn, centre: str) -> None:
+    """Say why the admin centre they named has no steps here (mail users: classic EAC only)."""
+    kb = turn.knowledge
+    if "mail_user" in candidate_types(turn) and centre == "new_eac":
+        turn.say("mail_user_classic_only")
+        return
+    types = candidate_types(turn)
+    turn.say(
+        "centre_not_available",
+        centre_label=kb.centre(centre).label,
+        type_label=kb.recipient_type(types[0]).label if len(types) == 1 else "recipient",
+    )
+
+
+def _click_path(procedure: Procedure) -> tuple[str, ...]:
+    """What the admin clicks and types: the bold labels and the commands, in order."""
+    path: list[str] = []
+    for step in procedure.steps:
+        for text in (step.text, *step.substeps):
+            path += _BOLD.findall(text)
+        if step.code:
+            path.append(step.code)
+    return tuple(path)
+
+
+def _types_with_different_steps(turn: Turn, method: str, centre: str) -> tuple[str, ...]:
+    """Candidate types that have steps here, one per distinct set of clicks."""
+    by_path: dict[tuple[str, ...], str] = {}
+    for type_id in candidate_types(turn):
+        procedures = turn.knowledge.procedures_for(method, type_id, centre)
+        if procedures:
+            by_path.setdefault(_click_path(procedures[0]), type_id)
+    return tuple(by_path.values()) or candidate_types(turn)[:1]
+
+
+def give_steps(turn: Turn) -> None:
+    """The steps answer, then "did that fix it?"."""
+    turn.replies.append(steps_answer(turn))
+    turn.finished = True
+    turn.ask("fixed", turn.text("ask_fixed"), turn.choice_options("fixed"))
+
+
+def steps_answer(turn: Turn) -> StepsAnswer:
+    """The steps for the chosen recipient type, method and centre, with the bounce's facts."""
+    kb = turn.knowledge
+    slots = turn.state.slots
+    type_id, method_id, centre_id = slots["recipient_type"], slots["method"], slots["centre"]
+    procedure = kb.procedures_for(method_id, type_id, centre_id)[0]
+    rtype, method, centre = kb.recipient_type(type_id), kb.method(method_id), kb.centre(centre_id)
+    code_family = family(turn)
+    type_label = (
+        kb.conversation.family(code_family).label
+        if slots.get("type_exact") == "no" and code_family
+        else rtype.label
+    )
+    values = {
+        "recipient": turn.recipient or "<recipient address>",
+        "sender": turn.fact("sender") or "<outside sender's address>",
+    }
+
+    def fill(text: str) -> str:
+        return _fill(text, values)
+
+    intro = turn.text(
+        "steps_intro",
+        target=f"{turn.recipient} ({type_label})" if turn.recipient else f"a {type_label.lower()}",
+        method_short=method.short_label.lower(),
+        centre_label=centre.label,
+    )
+    return StepsAnswer(
+        title=procedure.title,
+        intro=f"{intro} {centre.how_to_open}",
+        facts=turn.bounce_facts(type_label),
+        steps=tuple(
+            Step(
+                fill(s.text),
+                tuple(fill(sub) for sub in s.substeps),
+                fill(s.code) if s.code else None,
+            )
+            for s in procedure.steps
+        ),
+        notes_label=turn.text("facts_notes"),
+        notes=tuple(fill(note.text) for note in kb.notes_for(procedure)),
+        check_label=turn.text("facts_check"),
+        check=fill(procedure.check) if procedure.check else None,
+        source_label=turn.text("facts_source"),
+        source=procedure.source,
+    )
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", value)
+    return text
+
+
+# ---- after the steps --------------------------------------------------------------------------
+
+
+def after_fixed(turn: Turn, answer: str) -> bool:
+    """Handle "did that fix it?". Returns True when the user asked to escalate."""
+    if answer == "yes":
+        turn.say("fixed_yes")
+        turn.state.flow, turn.state.pending = "done", None
+        return False
+    if answer == "escalate":
+        return True
+    turn.ask("after_failure", turn.text("fixed_no"), turn.choice_options("after_failure"))
+    return False
+
+
+def switch_method(turn: Turn) -> None:
+    """Try the other method, keeping the admin centre where it has steps."""
+    slots = turn.state.slots
+    current = slots.get("method", "allow_all")
+    slots["method"] = next(m.id for m in turn.knowledge.methods if m.id != current)
+    if slots.get("centre") not in available_centres(turn, slots["method"]):
+        slots.pop("centre", None)
+    advance(turn)

@@ -1,0 +1,34 @@
+"""What the escalation flow needs from outside: a place to open tickets. `bot/` implements it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dialogs.messages import Message
+
+
+@dataclass(frozen=True)
+class TicketRequest:
+    """Everything the helpdesk admins need to pick the case up."""
+
+    note: str | None
+    bounce: dict[str, Any]  # the reader's facts and the original text
+    path: dict[str, str]  # role, recipient_type, method, centre: the conversation so far
+    dedupe_key: str | None  # same recipient and code: join the open ticket instead
+
+
+@dataclass(frozen=True)
+class TicketReceipt:
+    """The ticket the request landed in, and whether it was new or joined."""
+
+    ticket_id: str
+    created: bool
+
+
+class TicketDesk(Protocol):
+    """Opens (or joins) a ticket for the person who sent ``message``."""
+
+    async def open_ticket(self, message: Message, request: TicketRequest) -> TicketReceipt:
+        """Open or join a ticket; raise on failure (the dialog tells the user to try again)."""
+        ...

@@ -1,0 +1,64 @@
+"""Escalation: from any point of a conversation, hand the case to the helpdesk admins."""
+
+from __future__ import annotations
+
+import logging
+
+from dialogs.answers import match_answer
+from dialogs.desk import TicketRequest
+from dialogs.replies import TicketNotice
+from dialogs.turn import Turn
+
+log = logging.getLogger(__name__)
+
+_MAX_NOTE = 2000  # characters of the user's note kept on the ticket
+_PATH_SLOTS = ("role", "recipient_type", "method", "centre")
+
+
+def start(turn: Turn) -> None:
+    """Confirm, and ask for an optional note for the admins."""
+    if turn.context.desk is None:
+        turn.say("escalate_unavailable")
+        return
+    turn.state.flow = "escalation"
+    turn.ask("escalate_note", turn.text("escalate_ask_note"), turn.choice_options("escalate_note"))
+
+
+async def take_note(turn: Turn, text: str) -> None:
+    """The answer to "anything to add?": a note, "no note", or "cancel"; then open the ticket."""
+    choice = match_answer(text, turn.choice_options("escalate_note")) if text else None
+    if turn.message.value and turn.message.value.get("slot") == "escalate_note":
+        choice = str(turn.message.value.get("answer"))
+    if choice == "cancel":
+        turn.say("escalate_cancelled")
+        turn.state.flow, turn.state.pending = "done", None
+        return
+    note = None if choice == "no_note" or not text.strip() else text.strip()[:_MAX_NOTE]
+    await open_ticket(turn, note)
+
+
+async def open_ticket(turn: Turn, note: str | None) -> None:
+    """Open (or join) the ticket through the desk and tell the user which one."""
+    desk = turn.context.desk
+    if desk is None:
+        turn.say("escalate_unavailable")
+        return
+    bounce = dict(turn.state.bounce or {})
+    recipient, status = turn.recipient, turn.fact("status")
+    request = TicketRequest(
+        note=note,
+        bounce=bounce,
+        path={k: v for k, v in turn.state.slots.items() if k in _PATH_SLOTS},
+        dedupe_key=f"{recipient.lower()}|{status}" if recipient and status else None,
+    )
+    try:
+        receipt = await desk.open_ticket(turn.message, request)
+    except Exception:  # the desk's failure must not lose the conversation
+        log.exception("opening a ticket failed")
+        turn.say("escalate_failed")
+        turn.state.pending = None
+        return
+    key = "escalate_opened" if receipt.created else "escalate_joined"
+    turn.replies.append(TicketNotice(receipt.ticket_id, turn.text(key, ticket=receipt.ticket_id)))
+    turn.escalated = True
+    turn.state.flow, turn.state.pending = "done", None

@@ -1,0 +1,83 @@
+"""The sender's path: who can fix it, and a ready-to-send note for that admin.
+
+When the recipient's domain is one of our own (ORG_DOMAINS), our helpdesk can fix it, so the bot
+offers a ticket instead of a note to write.
+"""
+
+from __future__ import annotations
+
+from dialogs.answers import normalise
+from dialogs.replies import SenderAnswer
+from dialogs.turn import Turn
+from knowledge.kb import fill_placeholders
+
+_DONT_KNOW = frozenset(
+    {"skip", "don't know", "dont know", "i don't know", "no idea", "not sure", "unknown", "idk"}
+)
+
+
+def advance(turn: Turn) -> None:
+    """Ask for the recipient if unknown, then answer."""
+    if turn.recipient is None and "recipient" not in turn.state.slots:
+        turn.ask("recipient", turn.text("ask_recipient_address"))
+        return
+    domain = recipient_domain(turn)
+    if domain and domain in turn.context.org_domains:
+        turn.ask(
+            "sender_own_domain",
+            turn.text("sender_own_domain", recipient_domain=domain, recipient=turn.recipient_label),
+            turn.choice_options("sender_own_domain"),
+        )
+        return
+    give_answer(turn)
+
+
+def take_recipient(turn: Turn, text: str) -> bool:
+    """Read the recipient's address from an answer; "don't know" goes on without one."""
+    bounce = turn.intent.bounce
+    addresses = bounce.recipients if bounce is not None else ()
+    if addresses:
+        turn.state.slots["recipient"] = addresses[0]
+        return True
+    if normalise(text) in _DONT_KNOW:
+        turn.state.slots["recipient"] = ""
+        turn.say("sender_unknown_recipient")
+        return True
+    return False
+
+
+def recipient_domain(turn: Turn) -> str | None:
+    """The domain of the recipient's address, if known."""
+    recipient = turn.recipient
+    return recipient.rsplit("@", 1)[1].lower() if recipient and "@" in recipient else None
+
+
+def give_answer(turn: Turn) -> None:
+    """Who can fix it, what to do, and the note for the recipient's admin."""
+    guidance = turn.knowledge.sender_guidance
+    domain = recipient_domain(turn) or "the recipient's organization"
+    values = {
+        "recipient": turn.recipient or "the recipient",
+        "recipient_domain": domain,
+        "sender": turn.fact("sender") or "me",
+        "status": turn.fact("status") or "5.7.12",
+        "smtp_code": turn.fact("smtp_code") or "550",
+        "date": turn.fact("date") or "(the date you sent it)",
+        "subject": turn.fact("subject") or "(the subject of your message)",
+        "article_url": guidance.article_url,
+    }
+    turn.replies.append(
+        SenderAnswer(
+            who_can_fix=fill_placeholders(guidance.who_can_fix.text, values),
+            what_to_do=fill_placeholders(guidance.what_to_do.text, values),
+            facts=turn.bounce_facts(),
+            note_heading=turn.text("sender_note_heading", recipient_domain=domain),
+            note_subject=fill_placeholders(guidance.admin_note.subject, values),
+            note_body=fill_placeholders(guidance.admin_note.body, values),
+            source_label=turn.text("facts_source"),
+            source=guidance.who_can_fix.source,
+        )
+    )
+    turn.finished = True
+    turn.say("sender_done")
+    turn.state.flow, turn.state.pending = "done", None

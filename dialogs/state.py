@@ -1,0 +1,56 @@
+"""A conversation's state: small, plain JSON, so any instance of the bot can take the next turn."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# The answers a conversation collects, one key each.
+SLOTS = ("role", "recipient", "recipient_type", "method", "centre", "type_exact")
+FLOWS = ("admin", "sender", "escalation", "done")
+
+
+@dataclass
+class DialogState:
+    """Where a conversation stands: its flow, the question waiting for an answer, what is known."""
+
+    flow: str | None = None  # admin | sender | escalation | done | None (nothing started)
+    pending: str | None = None  # the slot the last question asked for
+    misses: int = 0  # answers in a row that fitted no choice
+    slots: dict[str, str] = field(default_factory=dict)
+    bounce: dict[str, Any] | None = None  # the reader's facts of the bounce being worked on
+    shown: list[str] = field(default_factory=list)  # once-only remarks already made
+
+    def to_json(self) -> dict[str, Any]:
+        """The state as JSON-ready data."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> DialogState:
+        """Rebuild a state; anything missing or malformed falls back to a fresh start."""
+        if not isinstance(data, dict):
+            return cls()
+        slots = data.get("slots")
+        bounce = data.get("bounce")
+        flow = data.get("flow")
+        pending = data.get("pending")
+        misses = data.get("misses")
+        return cls(
+            flow=flow if flow in FLOWS else None,
+            pending=pending if isinstance(pending, str) else None,
+            misses=misses if isinstance(misses, int) and misses >= 0 else 0,
+            slots={
+                k: v
+                for k, v in (slots.items() if isinstance(slots, dict) else ())
+                if k in SLOTS and isinstance(v, str)
+            },
+            bounce=bounce if isinstance(bounce, dict) else None,
+            shown=[s for s in data.get("shown") or () if isinstance(s, str)],
+        )
+
+    def reset(self, *, keep_role: bool = True) -> None:
+        """Forget the flow and its answers (and the bounce); keep the role unless told not to."""
+        role = self.slots.get("role") if keep_role else None
+        self.flow, self.pending, self.misses, self.bounce = None, None, 0, None
+        self.slots = {"role": role} if role else {}
+        self.shown = []

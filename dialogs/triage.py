@@ -1,0 +1,98 @@
+"""Triage: take a bounce or a question in, find out who is asking, and hand over to their path."""
+
+from __future__ import annotations
+
+from dialogs import admin_fix, sender_help
+from dialogs.answers import Option, find_mention
+from dialogs.turn import Turn
+
+# Bounce facts kept in the conversation state (the original text goes on a ticket, if any).
+BOUNCE_FIELDS = (
+    "status",
+    "smtp_code",
+    "resolver",
+    "diagnostic",
+    "recipients",
+    "sender",
+    "subject",
+    "date",
+    "reporting_server",
+    "recipient_domain",
+    "recipient_type",
+    "language",
+    "format",
+    "is_bounce",
+)
+_MAX_KEPT_TEXT = 20_000  # characters of the original message kept for a ticket
+
+
+def start(turn: Turn) -> None:
+    """Begin (or begin again) with the bounce or question this turn brought."""
+    bounce = turn.intent.bounce
+    turn.state.reset()
+    turn.state.flow = "admin"  # replaced by the role's own flow in advance()
+    if bounce is not None:
+        facts = {name: getattr(bounce, name) for name in BOUNCE_FIELDS}
+        facts["recipients"] = list(bounce.recipients)
+        facts["text"] = bounce.text[:_MAX_KEPT_TEXT]
+        turn.state.bounce = facts
+    introduce_code(turn)
+    fill_from_sentence(turn)
+    advance(turn)
+
+
+def introduce_code(turn: Turn) -> None:
+    """Say what the bounce's code means, in a line."""
+    status = turn.fact("status")
+    if status is None:
+        return
+    entry = turn.knowledge.code(status, turn.fact("resolver"), turn.fact("diagnostic") or "")
+    meaning = getattr(entry, "meaning", None)
+    if meaning is None:
+        return
+    key = "related_code" if getattr(entry, "fix", "same") == "related" else "family_intro"
+    turn.say(key, status=status, meaning=meaning)
+
+
+def role_options(turn: Turn) -> tuple[Option, ...]:
+    """Sender or admin."""
+    return turn.choice_options("role")
+
+
+def ask_role(turn: Turn) -> None:
+    """Ask whether they sent the message or administer the recipient."""
+    turn.ask("role", turn.text("ask_role"), role_options(turn))
+
+
+def set_role(turn: Turn, role: str) -> None:
+    """Record the role for this conversation and remember it for the person."""
+    turn.state.slots["role"] = role
+    turn.profile["role"] = role
+
+
+def fill_from_sentence(turn: Turn) -> None:
+    """Take every answer the message already gives ("I'm the admin, shared mailbox, new EAC")."""
+    text = turn.message.text
+    if not text:
+        return
+    role = find_mention(text, role_options(turn))
+    if role is not None:
+        set_role(turn, role)
+    admin_fix.fill_from_sentence(turn, text)
+
+
+def advance(turn: Turn) -> None:
+    """Ask the next question of the person's path, or give the answer when nothing is missing."""
+    role = turn.state.slots.get("role")
+    if role is None and turn.profile.get("role") in ("sender", "admin"):
+        role = str(turn.profile["role"])
+        turn.state.slots["role"] = role
+        turn.say_once(f"role_remembered_{role}")
+    if role is None:
+        ask_role(turn)
+    elif role == "sender":
+        turn.state.flow = "sender"
+        sender_help.advance(turn)
+    else:
+        turn.state.flow = "admin"
+        admin_fix.advance(turn)

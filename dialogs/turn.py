@@ -1,0 +1,103 @@
+"""One turn of a conversation as the flows see it: the state, what came in, what goes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dialogs.answers import Option
+from dialogs.desk import TicketDesk
+from dialogs.intent import Intent
+from dialogs.messages import Message
+from dialogs.replies import Choice, Fact, Question, Reply, Text
+from dialogs.state import DialogState
+from knowledge.kb import KnowledgeBase
+
+
+@dataclass(frozen=True)
+class DialogContext:
+    """What the flows may consult: the knowledge base, our own domains, the ticket desk."""
+
+    knowledge: KnowledgeBase
+    org_domains: frozenset[str] = frozenset()
+    desk: TicketDesk | None = None
+
+
+@dataclass
+class Turn:
+    """The working set of one turn. Flows read and change it; ``bot/`` saves what is left."""
+
+    state: DialogState
+    profile: dict[str, Any]
+    message: Message
+    intent: Intent
+    context: DialogContext
+    replies: list[Reply] = field(default_factory=list)
+    escalated: bool = False  # a ticket was opened or joined this turn
+    finished: bool = False  # a flow reached its answer this turn
+
+    @property
+    def knowledge(self) -> KnowledgeBase:
+        """The knowledge base."""
+        return self.context.knowledge
+
+    def text(self, key: str, **values: str) -> str:
+        """A sentence from conversation.yaml with its placeholders filled."""
+        return self.knowledge.conversation.text(key, **values)
+
+    def say(self, key: str, **values: str) -> None:
+        """Send a sentence from conversation.yaml."""
+        self.replies.append(Text(self.text(key, **values)))
+
+    def say_once(self, key: str, **values: str) -> None:
+        """Send a remark only the first time in this conversation."""
+        if key not in self.state.shown:
+            self.state.shown.append(key)
+            self.say(key, **values)
+
+    def ask(self, slot: str, text: str, options: tuple[Option, ...] = ()) -> None:
+        """Ask for ``slot``; the next turn's answer is matched against ``options``."""
+        if self.state.pending != slot:
+            self.state.misses = 0
+        self.state.pending = slot
+        choices = tuple(Choice(option.value, option.label) for option in options)
+        self.replies.append(Question(text, slot, choices))
+
+    def choice_options(self, name: str) -> tuple[Option, ...]:
+        """A choice set of conversation.yaml as options to match answers against."""
+        return tuple(
+            Option(c.value, c.label, c.synonyms, c.mentions)
+            for c in self.knowledge.conversation.choices[name]
+        )
+
+    @property
+    def recipient(self) -> str | None:
+        """The address of the recipient the bounce is about, if known."""
+        bounce = self.state.bounce or {}
+        recipients = bounce.get("recipients") or []
+        first = recipients[0] if recipients and isinstance(recipients[0], str) else None
+        return first or self.state.slots.get("recipient")
+
+    @property
+    def recipient_label(self) -> str:
+        """The recipient's address, or "it"."""
+        return self.recipient or "it"
+
+    def fact(self, name: str) -> str | None:
+        """One fact of the bounce (status, sender, subject, ...), if known."""
+        value = (self.state.bounce or {}).get(name)
+        return value if isinstance(value, str) and value else None
+
+    def bounce_facts(self, type_label: str | None = None) -> tuple[Fact, ...]:
+        """The bounce's facts worth showing beside an answer."""
+        status = self.fact("status")
+        smtp = self.fact("smtp_code")
+        rows = [
+            ("facts_recipient", self.recipient),
+            ("facts_sender", self.fact("sender")),
+            ("facts_status", f"{smtp} {status}" if smtp and status else status),
+            ("facts_subject", self.fact("subject")),
+            ("facts_date", self.fact("date")),
+            ("facts_type", type_label),
+        ]
+        return tuple(Fact(self.text(key), value) for key, value in rows if value)

@@ -1,0 +1,447 @@
+"""The flows, turn by turn, through the pure dialog engine (no store, no channel).
+
+Every recipient type x method x admin centre the knowledge base has steps for is walked to its
+answer, and the article's UI labels are checked in order in what the admin gets.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dialogs.conversation import TurnResult, handle_turn
+from dialogs.desk import TicketReceipt, TicketRequest
+from dialogs.intent import IntentName
+from dialogs.messages import Attachment, Message
+from dialogs.replies import Question, Reply, SenderAnswer, StepsAnswer, Text, TicketNotice
+from dialogs.turn import DialogContext
+from knowledge.kb import KnowledgeBase, Procedure, default_knowledge
+from tests.article_procedures import ARTICLE_PROCEDURES
+
+CORPUS = Path(__file__).parent / "corpus"
+BOLD = re.compile(r"\*\*(.+?)\*\*")
+KB: KnowledgeBase = default_knowledge()
+
+
+def say(key: str, **values: str) -> str:
+    return KB.conversation.text(key, **values)
+
+
+@dataclass
+class FakeDesk:
+    """Records ticket requests; fails on demand."""
+
+    requests: list[TicketRequest] = field(default_factory=list)
+    fail: bool = False
+
+    async def open_ticket(self, message: Message, request: TicketRequest) -> TicketReceipt:
+        if self.fail:
+            raise RuntimeError("tracker down")
+        self.requests.append(request)
+        return TicketReceipt(f"NDR-{1000 + len(self.requests)}", created=True)
+
+
+Turn = str | dict[str, str] | bytes
+
+
+@dataclass
+class Chat:
+    """A conversation held against the engine, keeping state and profile between turns."""
+
+    org_domains: frozenset[str] = frozenset()
+    desk: FakeDesk = field(default_factory=FakeDesk)
+    state: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
+    results: list[TurnResult] = field(default_factory=list)
+
+    async def send(self, turn: Turn) -> TurnResult:
+        if isinstance(turn, bytes):
+            message = Message(files=(Attachment("bounce.eml", turn, "message/rfc822"),))
+        elif isinstance(turn, dict):
+            message = Message(text=turn.get("answer", ""), value=dict(turn))
+        else:
+            message = Message(text=turn)
+        context = DialogContext(KB, self.org_domains, self.desk)
+        result = await handle_turn(self.state, self.profile, message, context)
+        self.state, self.profile = result.state, result.profile
+        self.results.append(result)
+        return result
+
+    async def talk(self, *turns: Turn) -> TurnResult:
+        result: TurnResult | None = None
+        for turn in turns:
+            result = await self.send(turn)
+        assert result is not None
+        return result
+
+
+def click(slot: str, answer: str) -> dict[str, str]:
+    return {"slot": slot, "answer": answer}
+
+
+def texts(result: TurnResult) -> list[str]:
+    return [r.text for r in result.replies if isinstance(r, Text | Question | TicketNotice)]
+
+
+def question(result: TurnResult) -> Question:
+    last = result.replies[-1]
+    assert isinstance(last, Question), result.replies
+    return last
+
+
+def only(result: TurnResult, kind: type[Reply]) -> Any:
+    found = [r for r in result.replies if isinstance(r, kind)]
+    assert len(found) == 1, result.replies
+    return found[0]
+
+
+# ---- every recipient type x method x admin centre ---------------------------------------------
+
+
+def _combinations() -> list[tuple[str, str, str, Procedure]]:
+    combos = []
+    for procedure in KB.procedures:
+        for type_id in procedure.recipient_types:
+            combos.append((type_id, procedure.method, procedure.centre, procedure))
+    return combos
+
+
+@pytest.mark.parametrize(
+    ("type_id", "method", "centre", "procedure"),
+    _combinations(),
+    ids=[f"{t}-{m}-{c}" for t, m, c, _ in _combinations()],
+)
+async def test_admin_gets_the_exact_steps(
+    type_id: str, method: str, centre: str, procedure: Procedure
+) -> None:
+    chat = Chat()
+    await chat.talk("how do I fix 5.7.12", click("role", "admin"), click("recipient_type", type_id))
+    result = await chat.send(click("method", method))
+    if question(result).slot == "centre":
+        offered = {choice.value for choice in question(result).choices}
+        assert offered == set(KB.centres_for(method, type_id))
+        result = await chat.send(click("centre", centre))
+    else:  # only one centre has steps: the bot says so and goes on
+        assert KB.centres_for(method, type_id) == (centre,)
+        assert say("only_centre", centre_label=KB.centre(centre).label) in texts(result)
+    answer: StepsAnswer = only(result, StepsAnswer)
+    assert answer.title == procedure.title
+    assert [step.text for step in answer.steps] == [step.text for step in procedure.steps]
+    assert list(answer.notes) == [note.text for note in KB.notes_for(procedure)]
+    assert answer.source == procedure.source
+    if procedure.check:
+        assert answer.check is not None
+        assert "{recipient}" not in answer.check
+    if procedure.id in ARTICLE_PROCEDURES:
+        _, _, _, expected = ARTICLE_PROCEDURES[procedure.id]
+        shown = [BOLD.findall(" ".join((s.text, *s.substeps))) for s in answer.steps]
+        assert shown == expected
+    assert question(result).slot == "fixed"
+    assert result.finished
+
+
+async def test_every_article_procedure_is_reachable() -> None:
+    reachable = {procedure.id for *_, procedure in _combinations()}
+    assert set(ARTICLE_PROCEDURES) <= reachable
+
+
+async def test_steps_carry_the_bounce_facts_and_fill_the_commands() -> None:
+    chat = Chat()
+    bounce = (CORPUS / "en-eml-57133-group-qp.eml").read_bytes()
+    await chat.talk(bounce, "I'm the admin")
+    result = await chat.talk(click("method", "allow_all"), click("centre", "powershell"))
+    asked = question(result)
+    assert asked.slot == "recipient_type"  # the cmdlets differ between kinds of group
+    assert {c.value for c in asked.choices} == {"distribution_group", "dynamic_distribution_group"}
+    result = await chat.send("dynamic")
+    answer: StepsAnswer = only(result, StepsAnswer)
+    codes = [step.code for step in answer.steps if step.code]
+    assert any("Set-DynamicDistributionGroup -Identity sales@contoso.com" in c for c in codes)
+    facts = {fact.label: fact.value for fact in answer.facts}
+    assert facts[say("facts_recipient")] == "sales@contoso.com"
+    assert facts[say("facts_status")] == "550 5.7.133"
+
+
+# ---- skipping what the code or the sentence already tells ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("corpus_file", "family_text", "asked"),
+    [
+        ("en-old-57133-group-display-name.txt", "group", "method"),
+        ("en-eml-57129-mailbox-7bit.eml", "mailbox", "method"),
+        ("en-new-57136-mailuser.txt", "mail user", "method"),
+        ("en-new-57193-m365group.txt", "Microsoft 365 group", "method"),
+    ],
+)
+async def test_the_code_skips_the_recipient_type_question(
+    corpus_file: str, family_text: str, asked: str
+) -> None:
+    chat = Chat()
+    await chat.send((CORPUS / corpus_file).read_bytes())
+    result = await chat.send(click("role", "admin"))
+    assert any(family_text in text for text in texts(result))
+    assert question(result).slot == asked
+
+
+async def test_mail_users_are_steered_to_the_classic_eac() -> None:
+    chat = Chat()
+    await chat.talk((CORPUS / "en-new-57136-mailuser.txt").read_bytes(), click("role", "admin"))
+    result = await chat.send(click("method", "allow_all"))
+    assert {c.value for c in question(result).choices} == {"classic_eac", "powershell"}
+    result = await chat.send("new admin center")
+    assert say("mail_user_classic_only") in texts(result)
+    assert {c.value for c in question(result).choices} == {"classic_eac", "powershell"}
+    result = await chat.send("classic")
+    assert (
+        only(result, StepsAnswer).title
+        == KB.procedures_for("allow_all", "mail_user", "classic_eac")[0].title
+    )
+
+
+async def test_one_sentence_goes_straight_to_the_steps() -> None:
+    result = await Chat().send(
+        "I'm the admin, external people get 5.7.12 mailing our shared mailbox, "
+        "I want to allow everyone, I use the new EAC"
+    )
+    answer: StepsAnswer = only(result, StepsAnswer)
+    expected = KB.procedures_for("allow_all", "shared_mailbox", "new_eac")[0]
+    assert answer.title == expected.title
+    assert not any(isinstance(r, Question) and r.slot != "fixed" for r in result.replies)
+
+
+async def test_answers_given_in_passing_fill_later_questions() -> None:
+    chat = Chat()
+    await chat.send("how do I fix 5.7.12")
+    result = await chat.send("admin. It's a DL and I'll use PS")
+    assert question(result).slot == "method"
+    result = await chat.send("allow everyone")
+    answer: StepsAnswer = only(result, StepsAnswer)
+    assert (
+        answer.title == KB.procedures_for("allow_all", "distribution_group", "powershell")[0].title
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("2", "shared_mailbox"),
+        ("Shared mailbox", "shared_mailbox"),
+        ("DL", "distribution_group"),
+        ("M365 group", "m365_group"),
+        ("its a shraed mailbox", "shared_mailbox"),
+        ("distrubution list", "distribution_group"),
+        ("mail usr", "mail_user"),
+    ],
+)
+async def test_recipient_type_by_number_label_synonym_and_typo(answer: str, expected: str) -> None:
+    chat = Chat()
+    await chat.talk("how do I fix 5.7.12", "admin")
+    await chat.send(answer)
+    assert chat.state is not None
+    assert chat.state["slots"]["recipient_type"] == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [("PS", "powershell"), ("new admin center", "new_eac"), ("the classic one", "classic_eac")],
+)
+async def test_admin_centre_by_synonym(answer: str, expected: str) -> None:
+    chat = Chat()
+    await chat.talk("how do I fix 5.7.12", "admin", "user mailbox", "allow everyone")
+    result = await chat.send(answer)
+    assert chat.state is not None
+    assert chat.state["slots"]["centre"] == expected
+    assert only(result, StepsAnswer)
+
+
+# ---- re-asks -----------------------------------------------------------------------------------
+
+
+async def test_an_answer_that_fits_nothing_is_asked_again_then_help_is_offered() -> None:
+    chat = Chat()
+    await chat.talk("how do I fix 5.7.12")
+    first = await chat.send("purple")
+    assert texts(first)[0] == say("reask")
+    assert question(first).slot == "role"
+    second = await chat.send("banana")
+    assert texts(second)[0] == say("reask_again")
+    assert "help" in say("reask_again")
+    assert question(second).slot == "role"
+    third = await chat.send("admin")
+    assert question(third).slot == "recipient_type"
+
+
+# ---- the sender's path ------------------------------------------------------------------------
+
+
+async def test_sender_gets_who_can_fix_it_and_a_note_with_the_bounce_details() -> None:
+    chat = Chat()
+    await chat.send((CORPUS / "en-eml-57133-group-qp.eml").read_bytes())
+    result = await chat.send("I sent it")
+    answer: SenderAnswer = only(result, SenderAnswer)
+    assert "contoso.com" in answer.who_can_fix
+    assert "sales@contoso.com" in answer.note_body
+    assert "alex.kim@fabrikam.com" in answer.note_body
+    assert "5.7.133" in answer.note_body
+    assert KB.article_url in answer.note_body
+    assert "{" not in answer.note_body + answer.note_subject
+    assert result.finished
+    assert chat.profile == {"role": "sender"}
+
+
+async def test_sender_to_one_of_our_own_domains_is_offered_a_ticket() -> None:
+    desk = FakeDesk()
+    chat = Chat(org_domains=frozenset({"contoso.com"}), desk=desk)
+    await chat.send((CORPUS / "en-eml-57133-group-qp.eml").read_bytes())
+    result = await chat.send("I sent it")
+    assert not [r for r in result.replies if isinstance(r, SenderAnswer)]
+    assert question(result).slot == "sender_own_domain"
+    await chat.send("yes please")
+    result = await chat.send("No note")
+    notice: TicketNotice = only(result, TicketNotice)
+    assert notice.ticket_id == "NDR-1001"
+    assert desk.requests[0].dedupe_key == "sales@contoso.com|5.7.133"
+    assert desk.requests[0].path == {"role": "sender"}
+
+
+async def test_sender_without_a_bounce_is_asked_for_the_address() -> None:
+    chat = Chat()
+    await chat.talk("what does 550 5.7.12 mean", "I sent the message")
+    result = await chat.send("it was info@northwindtraders.com")
+    answer: SenderAnswer = only(result, SenderAnswer)
+    assert "northwindtraders.com" in answer.who_can_fix
+
+
+# ---- interruptions -------------------------------------------------------------------------------
+
+
+async def test_help_answers_and_asks_the_pending_question_again() -> None:
+    chat = Chat()
+    await chat.talk("how do I fix 5.7.12", "admin")
+    result = await chat.send("help")
+    assert texts(result)[0] == KB.help_text.help
+    assert question(result).slot == "recipient_type"
+
+
+async def test_cancel_stops_and_start_over_forgets_the_role() -> None:
+    chat = Chat()
+    await chat.talk("how do I fix 5.7.12", "admin", "user mailbox")
+    result = await chat.send("cancel")
+    assert texts(result) == [say("cancelled")]
+    assert chat.state is not None
+    assert chat.state["pending"] is None
+    assert chat.state["slots"] == {"role": "admin"}
+    result = await chat.send("start over")
+    assert texts(result)[0] == say("started_over")
+    assert chat.profile == {}
+    result = await chat.send("how do I fix 5.7.12")
+    assert question(result).slot == "role"
+
+
+@pytest.mark.parametrize("at", ["role", "recipient_type", "method", "centre", "fixed"])
+async def test_escalate_from_any_point_opens_a_ticket_with_the_path(at: str) -> None:
+    steps: list[Turn] = ["how do I fix 5.7.12", "admin", "user mailbox", "allow everyone", "PS"]
+    upto = {"role": 1, "recipient_type": 2, "method": 3, "centre": 4, "fixed": 5}[at]
+    desk = FakeDesk()
+    chat = Chat(desk=desk)
+    result = await chat.talk(*steps[:upto])
+    assert question(result).slot == at
+    result = await chat.send("talk to an admin")
+    assert question(result).slot == "escalate_note"
+    result = await chat.send("The CEO's partner can't reach us")
+    assert only(result, TicketNotice).ticket_id == "NDR-1001"
+    assert result.escalated
+    request = desk.requests[0]
+    assert request.note == "The CEO's partner can't reach us"
+    assert request.bounce["status"] == "5.7.12"
+    assert list(request.path) == ["role", "recipient_type", "method", "centre"][: upto - 1]
+
+
+async def test_escalation_can_be_cancelled_and_a_failing_desk_loses_nothing() -> None:
+    desk = FakeDesk(fail=True)
+    chat = Chat(desk=desk)
+    await chat.talk("how do I fix 5.7.12", "escalate")
+    result = await chat.send("cancel")
+    assert texts(result) == [say("escalate_cancelled")]
+    await chat.send("escalate")
+    result = await chat.send("No note")
+    assert texts(result) == [say("escalate_failed")]
+    desk.fail = False
+    await chat.send("escalate")
+    result = await chat.send("No note")
+    assert only(result, TicketNotice)
+
+
+async def test_a_new_bounce_mid_flow_starts_again_with_its_details() -> None:
+    chat = Chat()
+    await chat.talk("how do I fix 5.7.12", "admin", "user mailbox")
+    result = await chat.send((CORPUS / "en-old-57133-group-display-name.txt").read_bytes())
+    assert texts(result)[0] == say("new_bounce")
+    assert chat.state is not None
+    assert chat.state["bounce"]["status"] == "5.7.133"
+    assert "recipient_type" not in chat.state["slots"]
+    assert chat.state["slots"]["role"] == "admin"  # who they are did not change
+    assert question(result).slot == "method"
+
+
+async def test_a_look_alike_bounce_is_explained_not_fixed() -> None:
+    result = await Chat().send((CORPUS / "en-eml-5110-recipient-not-found-b64.eml").read_bytes())
+    assert result.intent is IntentName.BOUNCE_OTHER
+    assert "5.1.10" in texts(result)[0]
+    assert "different problem" in texts(result)[0]
+    assert not [r for r in result.replies if isinstance(r, Question)]
+
+
+# ---- after the steps ----------------------------------------------------------------------------
+
+
+async def test_still_failing_offers_the_other_method() -> None:
+    chat = Chat()
+    await chat.talk("how do I fix 5.7.12", "admin", "user mailbox", "allow everyone", "new EAC")
+    result = await chat.send("still failing")
+    assert question(result).slot == "after_failure"
+    result = await chat.send("try the other method")
+    answer: StepsAnswer = only(result, StepsAnswer)
+    assert answer.title == KB.procedures_for("allowed_senders", "user_mailbox", "new_eac")[0].title
+    result = await chat.send("yes")
+    assert texts(result) == [say("fixed_yes")]
+
+
+async def test_the_role_is_remembered_for_the_next_conversation() -> None:
+    first = Chat()
+    await first.talk("how do I fix 5.7.12", "I'm an email admin")
+    second = Chat(profile=first.profile)
+    result = await second.send("how do I fix 5.7.133")
+    assert say("role_remembered_admin") in texts(result)
+    assert question(result).slot == "method"
+
+
+# ---- robustness ----------------------------------------------------------------------------------
+
+
+async def test_a_binary_file_is_refused_and_the_question_stays() -> None:
+    chat = Chat()
+    await chat.talk("how do I fix 5.7.12", "admin")
+    result = await chat.send(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    assert texts(result)[0].startswith(say("file_refused", reason="")[:10])
+    assert question(result).slot == "recipient_type"
+
+
+async def test_a_click_on_an_old_card_does_not_break_the_conversation() -> None:
+    chat = Chat()
+    await chat.send("hi")
+    result = await chat.send(click("fixed", "no"))
+    assert texts(result) == [say("fallback")]
+    result = await chat.send(click("nonsense", "x"))
+    assert result.replies
+
+
+async def test_a_state_from_an_older_bot_is_tolerated() -> None:
+    chat = Chat(state={"flow": "weird", "pending": "unknown_slot", "slots": {"x": 1}, "misses": -3})
+    result = await chat.send("how do I fix 5.7.12")
+    assert question(result).slot == "role"
