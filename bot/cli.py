@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO
 
+from bot import tickets_view
+from bot.channels.console import ConsoleChannel
 from bot.classify import classify_bytes
+from bot.config import Settings, SettingsError, load_settings
+from bot.logs import configure_logging
+from bot.runtime import Runtime, open_runtime
+from bot.store import StoreError
 from knowledge.kb import KnowledgeError, default_knowledge
 from knowledge.ndr import MAX_INPUT_BYTES, InputRejected, read_limited
 
@@ -42,6 +49,68 @@ def _classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        raise _Stop(f"The settings are not valid:\n{error}", 2) from None
+
+
+class _Stop(Exception):
+    """Ends a command with a message on stderr and an exit status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[int]]) -> int:
+    try:
+        async with open_runtime(settings) as runtime:
+            return await work(runtime)
+    except StoreError as error:
+        raise _Stop(f"The database is not reachable: {error}", 3) from None
+
+
+def _chat(args: argparse.Namespace) -> int:
+    settings = _settings()
+    configure_logging(settings.log_level if args.verbose else "WARNING")
+
+    async def chat(runtime: Runtime) -> int:
+        channel = ConsoleChannel(
+            runtime.conversations,
+            stdin=sys.stdin,
+            stdout=sys.stdout,
+            user_id=args.user,
+            user_name=args.name or args.user,
+            conversation_id=args.conversation,
+            interactive=sys.stdin.isatty() and sys.stdout.isatty(),
+        )
+        return await channel.run()
+
+    return asyncio.run(_with_runtime(settings, chat))
+
+
+def _tickets(args: argparse.Namespace) -> int:
+    settings = _settings()
+    configure_logging("WARNING")
+
+    async def tickets(runtime: Runtime) -> int:
+        if args.action == "show":
+            ticket = await runtime.store.get_ticket(args.id)
+            if ticket is None:
+                raise _Stop(f"No ticket {args.id}.", 1)
+            events = await runtime.store.ticket_events(ticket.id)
+            requesters = await runtime.store.ticket_requesters(ticket.id)
+            print(tickets_view.show(ticket, events, requesters, as_json=args.json))
+        else:
+            found = await runtime.store.list_tickets(status=args.status, limit=args.limit)
+            print(tickets_view.table(found, as_json=args.json))
+        return 0
+
+    return asyncio.run(_with_runtime(settings, tickets))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one sub-command per contract in DESIGN.md."""
     parser = argparse.ArgumentParser(
@@ -60,6 +129,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("file", nargs="?", default="-", help="a file, or - for stdin (default)")
     classify.set_defaults(handler=_classify)
+
+    chat = commands.add_parser(
+        "chat",
+        help="talk to the bot in the terminal (piped stdin: one line per turn)",
+        description=(
+            "Talk to the bot in the terminal. With piped input each line is one user turn. "
+            "Lines /file PATH, /click VALUE and /paste ... /end send a file, press a button and "
+            "send several lines at once. State is kept in DATABASE_URL, so a conversation "
+            "survives a restart."
+        ),
+    )
+    chat.add_argument("--user", default="local-user", help="who is talking (default local-user)")
+    chat.add_argument("--name", default="", help="the user's display name")
+    chat.add_argument(
+        "--conversation", default="console", help="which conversation (default console)"
+    )
+    chat.add_argument("-v", "--verbose", action="store_true", help="log at LOG_LEVEL to stderr")
+    chat.set_defaults(handler=_chat)
+
+    tickets = commands.add_parser("tickets", help="list or show escalation tickets")
+    actions = tickets.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="the newest tickets first")
+    listing.add_argument("--status", choices=["open", "assigned", "resolved"])
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    show = actions.add_parser("show", help="one ticket with its history")
+    show.add_argument("id", help="a ticket id such as NDR-1001")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    tickets.set_defaults(handler=_tickets)
     return parser
 
 
@@ -72,5 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"The knowledge base is not valid: {error}", file=sys.stderr)
         return 3
     handler = args.handler
-    status: int = handler(args)
+    try:
+        status: int = handler(args)
+    except _Stop as stop:
+        print(stop, file=sys.stderr)
+        return stop.status
+    except KeyboardInterrupt:
+        return 130
     return status

@@ -1,0 +1,1 @@
+"""One module per platform: each turns its payloads into a neutral Message and replies back."""
