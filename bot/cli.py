@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO
 
-from bot import tickets_view
+from bot import slack_manifest, teams_package, tickets_view
 from bot.channels.console import ConsoleChannel
 from bot.classify import classify_bytes
 from bot.config import Settings, SettingsError, load_settings
@@ -49,11 +50,17 @@ def _classify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings() -> Settings:
+def _settings(overrides: dict[str, str] | None = None) -> Settings:
     try:
+        if overrides:
+            return load_settings({**_environment(), **overrides})
         return load_settings()
     except SettingsError as error:
         raise _Stop(f"The settings are not valid:\n{error}", 2) from None
+
+
+def _environment() -> dict[str, str]:
+    return dict(os.environ)
 
 
 class _Stop(Exception):
@@ -111,6 +118,37 @@ def _tickets(args: argparse.Namespace) -> int:
     return asyncio.run(_with_runtime(settings, tickets))
 
 
+def _serve(args: argparse.Namespace) -> int:
+    # Imported here: the server pulls in aiohttp, botbuilder and slack-bolt, which the terminal
+    # commands (classify, chat) do not need and should not wait for.
+    from bot.app import create_app, run  # noqa: PLC0415
+
+    overrides = {k: v for k, v in (("HOST", args.host), ("PORT", args.port)) if v is not None}
+    settings = _settings(overrides)
+    configure_logging(settings.log_level)
+    run(create_app(settings), settings)
+    return 0
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    try:
+        if args.kind == "teams":
+            out = teams_package.build_package(
+                app_id=args.app_id, out=Path(args.out), name=args.name, domain=args.domain
+            )
+            print(f"Wrote {out}")
+        else:
+            text = slack_manifest.render_manifest(url=args.url, socket_mode=args.socket_mode)
+            if args.out == "-":
+                sys.stdout.write(text)
+            else:
+                Path(args.out).write_text(text, encoding="utf-8")
+                print(f"Wrote {args.out}")
+    except (teams_package.PackageError, slack_manifest.ManifestError) as error:
+        raise _Stop(f"manifest: {error}", 2) from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one sub-command per contract in DESIGN.md."""
     parser = argparse.ArgumentParser(
@@ -129,6 +167,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("file", nargs="?", default="-", help="a file, or - for stdin (default)")
     classify.set_defaults(handler=_classify)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the server: Teams at /api/messages, Slack at /slack/events, health, metrics",
+    )
+    serve.add_argument("--host", help="address to listen on (default HOST or 127.0.0.1)")
+    serve.add_argument("--port", help="port to listen on (default PORT or 3978)")
+    serve.set_defaults(handler=_serve)
+
+    manifest = commands.add_parser("manifest", help="write the Teams app package or Slack manifest")
+    kinds = manifest.add_subparsers(dest="kind", required=True, metavar="PLATFORM")
+    teams = kinds.add_parser("teams", help="the Teams app package (a zip to upload)")
+    teams.add_argument("--app-id", required=True, help="the bot's Microsoft App ID (a GUID)")
+    teams.add_argument("--out", default="ndrbot-teams.zip", help="the zip to write")
+    teams.add_argument("--name", help="the app's short name in Teams (default from the template)")
+    teams.add_argument("--domain", help="the bot's public host name, for validDomains")
+    slack = kinds.add_parser("slack", help="the Slack app manifest (YAML)")
+    slack.add_argument("--url", help="the bot's public base URL, e.g. https://bot.contoso.com")
+    slack.add_argument("--socket-mode", action="store_true", help="Socket Mode: no request URLs")
+    slack.add_argument("--out", default="-", help="the file to write (default: stdout)")
+    manifest.set_defaults(handler=_manifest)
 
     chat = commands.add_parser(
         "chat",

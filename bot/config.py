@@ -73,6 +73,61 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 3978
 
+    # Teams (Azure Bot registration). None set: local mode, for the Agents Playground and the
+    # Bot Framework Emulator, answering loopback addresses only unless TEAMS_LOCAL_ALLOW_REMOTE.
+    microsoft_app_id: str | None = None
+    microsoft_app_password: SecretStr | None = None
+    microsoft_app_tenant_id: str | None = None
+    microsoft_app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = "MultiTenant"
+    teams_local_allow_remote: bool = False
+
+    # Slack. No bot token and signing secret: the Slack endpoint is off.
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None  # set: Socket Mode instead of /slack/events
+    slack_api_url: str = "https://slack.com/api/"
+    slack_admin_channel: str | None = None
+
+    # Escalation.
+    admin_users: Annotated[tuple[str, ...], NoDecode] = ()
+    escalation_remind_minutes: int = 60
+    ticket_webhook_url: str | None = None
+    ticket_webhook_secret: SecretStr | None = None
+
+    # Files people send (a bounce saved as .eml): the largest the bot downloads.
+    file_max_bytes: int = 5 * 1024 * 1024
+
+    @property
+    def teams_credentials(self) -> bool:
+        """Whether an Azure Bot registration is configured (otherwise: local mode)."""
+        return bool(self.microsoft_app_id)
+
+    @property
+    def slack_enabled(self) -> bool:
+        """Whether Slack is configured (a bot token and a signing secret or an app token)."""
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+    @field_validator("admin_users", mode="before")
+    @classmethod
+    def _split_users(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part for part in _LIST_SEPARATORS.split(value) if part)
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise PydanticCustomError("url", "must start with https:// (or http:// for tests)")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("escalation_remind_minutes", "file_max_bytes")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise PydanticCustomError("positive", "must be a positive number")
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
