@@ -9,16 +9,19 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from bot import slack_manifest, teams_package, tickets_view
-from bot.channels.console import ConsoleChannel
+from bot import slack_manifest, teams_package
 from bot.classify import classify_bytes
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import DEFAULT_ENV_FILE, Settings, SettingsError, load_settings
 from bot.logs import configure_logging
-from bot.runtime import Runtime, open_runtime
-from bot.store import StoreError
 from knowledge.kb import KnowledgeError, default_knowledge
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+# The commands that run the bot (chat, tickets, serve) import the store, the channels and the
+# server when they run: classify, which scripts call once per message, starts without them.
 from knowledge.ndr import MAX_INPUT_BYTES, InputRejected, read_limited
 
 
@@ -53,7 +56,7 @@ def _classify(args: argparse.Namespace) -> int:
 def _settings(overrides: dict[str, str] | None = None) -> Settings:
     try:
         if overrides:
-            return load_settings({**_environment(), **overrides})
+            return load_settings({**_environment(), **overrides}, env_file=DEFAULT_ENV_FILE)
         return load_settings()
     except SettingsError as error:
         raise _Stop(f"The settings are not valid:\n{error}", 2) from None
@@ -72,6 +75,9 @@ class _Stop(Exception):
 
 
 async def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[int]]) -> int:
+    from bot.runtime import open_runtime  # noqa: PLC0415 - see the note at the imports
+    from bot.store import StoreError  # noqa: PLC0415
+
     try:
         async with open_runtime(settings) as runtime:
             return await work(runtime)
@@ -80,6 +86,8 @@ async def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[
 
 
 def _chat(args: argparse.Namespace) -> int:
+    from bot.channels.console import ConsoleChannel  # noqa: PLC0415 - see the note at the imports
+
     settings = _settings()
     configure_logging(settings.log_level if args.verbose else "WARNING")
 
@@ -99,6 +107,8 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _tickets(args: argparse.Namespace) -> int:
+    from bot import tickets_view  # noqa: PLC0415 - see the note at the imports
+
     settings = _settings()
     configure_logging("WARNING")
 
@@ -119,9 +129,7 @@ def _tickets(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    # Imported here: the server pulls in aiohttp, botbuilder and slack-bolt, which the terminal
-    # commands (classify, chat) do not need and should not wait for.
-    from bot.app import create_app, run  # noqa: PLC0415
+    from bot.app import create_app, run  # noqa: PLC0415 - see the note at the imports
 
     overrides = {k: v for k, v in (("HOST", args.host), ("PORT", args.port)) if v is not None}
     settings = _settings(overrides)

@@ -23,8 +23,6 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 from pydantic_settings import SettingsError as _PydanticSettingsError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///./ndrbot.db"
 DEFAULT_ENV_FILE: Final = Path(".env")
@@ -39,6 +37,9 @@ _ASYNC_DRIVERS: Final = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 _DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _TOP_LEVEL = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 _LIST_SEPARATORS = re.compile(r"[,\s]+")
+# A SQLAlchemy URL, read without importing SQLAlchemy (classify starts without it).
+_DATABASE_URL = re.compile(r"^(?P<drivername>[A-Za-z][\w]*(?:\+\w+)?)://(?P<rest>.*)$", re.DOTALL)
+_PASSWORD_IN_URL = re.compile(r"^([^:/]+://[^:@/]*:)[^@/]*@")
 
 # Set while load_settings builds a Settings: only its values (and the .env file) count then.
 _reading_only_given_values: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -145,15 +146,15 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _async_database_url(cls, value: str) -> str:
-        try:
-            url = make_url(value.strip())
-        except ArgumentError:
+        match = _DATABASE_URL.match(value.strip())
+        if match is None:
             raise PydanticCustomError(
                 "database_url",
                 "not a database URL; expected e.g. {example}",
                 {"example": DEFAULT_DATABASE_URL},
-            ) from None
-        backend, driver = url.get_backend_name(), url.get_driver_name()
+            )
+        drivername = match.group("drivername")
+        backend, _, driver = drivername.partition("+")
         wanted = _ASYNC_DRIVERS.get(backend)
         if wanted is None:
             raise PydanticCustomError(
@@ -161,11 +162,11 @@ class Settings(BaseSettings):
                 "{backend} is not supported; use sqlite+aiosqlite:// or postgresql+asyncpg://",
                 {"backend": backend},
             )
-        if driver != wanted or "+" not in url.drivername:
+        if driver != wanted:
             raise PydanticCustomError(
                 "database_url",
                 "needs the async driver: write {backend}+{wanted}:// (not {given}://)",
-                {"backend": backend, "wanted": wanted, "given": url.drivername},
+                {"backend": backend, "wanted": wanted, "given": drivername},
             )
         return value.strip()
 
@@ -311,10 +312,7 @@ def _is_domain_name(domain: str) -> bool:
 
 
 def _hide_password(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+    return _PASSWORD_IN_URL.sub(r"\g<1>***@", url)
 
 
 __all__ = [
