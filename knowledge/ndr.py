@@ -603,20 +603,22 @@ _WRAPPER_LINE = re.compile(
 )
 
 
-def _wrapper_blocks(lines: list[str]) -> Iterator[dict[str, str]]:
-    """Yield the From/To/Subject blocks that forwarding puts above a quoted message."""
+def _wrapper_blocks(lines: list[str]) -> Iterator[tuple[dict[str, str], range]]:
+    """Yield the From/To/Subject blocks that forwarding puts above a quoted message, with the
+    indexes of their lines."""
     block: dict[str, str] = {}
-    for line in lines:
+    start = 0
+    for index, line in enumerate([*lines, ""]):
         match = _WRAPPER_LINE.match(line)
         key = _WRAPPER_FIELDS.get(match.group(1).strip().lower()) if match else None
         if match and key:
+            if not block:
+                start = index
             block.setdefault(key, match.group(2).strip())
             continue
         if len(block) >= 2 and "from" in block:
-            yield block
+            yield block, range(start, index)
         block = {}
-    if len(block) >= 2 and "from" in block:
-        yield block
 
 
 def _strip_subject(subject: str) -> str:
@@ -646,6 +648,7 @@ class _Scan:
     rfc822_recipients: list[str] = field(default_factory=list)
     subject: str | None = None
     header_subject: str | None = None  # the Subject: line among the original message's headers
+    wrapper_subject: str | None = None  # the bounce's own subject, from its forwarding headers
     server: str | None = None
     date: str | None = None
     forwarded: bool = False
@@ -672,14 +675,16 @@ def _scan(text: str) -> _Scan:
     )
     raw_headers = _raw_header_lines(lines)
     above = ["" if i in raw_headers else line for i, line in enumerate(lines[:header_section])]
-    for block in _wrapper_blocks(above):
+    wrapper_lines: set[int] = set()
+    for block, indexes in _wrapper_blocks(above):
+        wrapper_lines.update(indexes)
         scan.forwarded = True
         from_addresses = [a for _, a in find_addresses(block["from"])]
         to_addresses = [a for _, a in find_addresses(block.get("to", ""))]
         if _is_system_address_text(block["from"]) or not from_addresses:
             scan.wrapper_senders.extend(to_addresses)
-            if block.get("subject") and scan.subject is None:
-                scan.subject = _strip_subject(block["subject"])
+            if block.get("subject") and scan.wrapper_subject is None:
+                scan.wrapper_subject = _strip_subject(block["subject"])
             if block.get("date") and scan.date is None:
                 scan.date = block["date"]
     in_headers = False
@@ -694,6 +699,8 @@ def _scan(text: str) -> _Scan:
             scan.forwarded = True
             in_headers = False
             continue
+        if index in wrapper_lines:
+            continue  # forwarding headers: read above
         if in_headers or index in raw_headers:
             # The original message's headers: its From is the sender, the rest is not a recipient.
             if _HEADER_FROM.match(line):
@@ -829,8 +836,11 @@ def _facts(
         sender = _sender(scan, header_scan, mime)
         recipients = tuple(r for r in _recipients(scan, dsn_recipients) if r != sender)
         subject = scan.subject or header_scan.header_subject or scan.header_subject
-        if mime and mime.ndr_subject and (mime.is_ndr or not subject):
-            subject = mime.ndr_subject
+        bounce_subject = scan.wrapper_subject or (mime.ndr_subject if mime else None)
+        if not subject and bounce_subject and not _lexicon().marker_pattern.search(
+            _strip_subject(bounce_subject).lower()
+        ):
+            subject = bounce_subject  # "Undeliverable: Q3 plan" -> "Q3 plan"
     else:
         mentioned = _mentions(hits, readable)
         status = mentioned[0] if mentioned else None

@@ -163,3 +163,49 @@ def test_binary_and_oversize_input_are_refused() -> None:
 @pytest.mark.parametrize(("text", "language"), [("", None), ("550 5.7.12 a@b.com", None)])
 def test_no_text_has_no_language(text: str, language: str | None) -> None:
     assert read_bounce(text).language == language
+
+
+def test_a_forwarded_gmail_notice_gives_the_original_subject_and_sender() -> None:
+    bounce = read_bounce(
+        "---------- Forwarded message ---------\n"
+        "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n"
+        "Date: Tue, Mar 12, 2024 at 3:01 PM\n"
+        "Subject: Delivery Status Notification (Failure)\n"
+        "To: <jo.smith@gmail.com>\n\n"
+        "Your message couldn't be delivered to sales@contoso.com.\n"
+        "The response from the remote server was:\n"
+        "550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required\n\n"
+        "----- Original message -----\n"
+        "DKIM-Signature: v=1; a=rsa-sha256; d=gmail.com\n"
+        "From: Jo Smith <jo.smith@gmail.com>\n"
+        "Message-ID: <CAF=abc@mail.gmail.com>\n"
+        "Subject: Order question\n"
+        "To: sales@contoso.com, info@contoso.com\n"
+    )
+    assert bounce.status == "5.7.133"
+    assert bounce.recipients == ("sales@contoso.com",)  # info@ was on the mail but did not fail
+    assert bounce.sender == "jo.smith@gmail.com"
+    assert bounce.subject == "Order question"
+
+
+def test_a_bounce_in_a_language_without_a_word_list_is_still_read() -> None:
+    swedish = (
+        "Leveransen misslyckades till de här mottagarna eller grupperna:\n\n"
+        "forsaljning@contoso.se\n"
+        "Ditt meddelande levererades inte eftersom mottagaren bara tar emot e-post från "
+        "avsändare inom den egna organisationen.\n\n"
+        "Diagnostisk information för administratörer:\n\n"
+        "forsaljning@contoso.se\n"
+        "Remote Server returned '550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup; "
+        "authentication required [Stage: CreateMessage]'\n\n"
+        "Received: from HE1PR0701MB9999.eurprd07.prod.outlook.com by\n"
+        " HE1PR0701MB2345.eurprd07.prod.outlook.com with HTTPS\n"
+        "From: Anna Berg <anna.berg@fabrikam.se>\n"
+        "To: forsaljning@contoso.se, olle@contoso.se\n"
+        "Message-ID: <abc@fabrikam.se>\n"
+    )
+    bounce = read_bounce(swedish)
+    assert bounce.recipients == ("forsaljning@contoso.se",)
+    assert bounce.sender == "anna.berg@fabrikam.se"
+    assert bounce.language == "sv"  # the English diagnostic line does not decide it
+    assert not bounce.forwarded
