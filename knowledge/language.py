@@ -20,6 +20,7 @@ _APOSTROPHE = re.compile(r"['’]")
 _MODEL_MIN_PROBABILITY = 0.9
 _MODEL_MAX_CHARS = 20_000
 _MARKER_WEIGHT = 4
+_MIN_COVERAGE = 0.2  # share of the words the winning word list must account for
 
 
 @cache
@@ -54,7 +55,10 @@ def detect_language(text: str) -> str | None:
     ranked = scores.most_common(2)
     best, best_score = ranked[0] if ranked else ("", 0)
     runner_up = ranked[1][1] if len(ranked) > 1 else 0
-    if best_score >= 2 and best_score >= runner_up * 1.5 and best_score > runner_up:
+    # The word lists decide when they clearly prefer one language and cover enough of the text;
+    # a few stray hits ("de", "e") in a language they do not know leave it to the model.
+    clear = best_score >= 2 and best_score >= runner_up * 1.5 and best_score > runner_up
+    if clear and best_score >= _MIN_COVERAGE * len(words):
         return best
     letters = sum(len(w) for w in words)
     if letters >= 12:
