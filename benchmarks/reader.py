@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     default_knowledge()
-    read_bounce("550 5.7.12 warm-up text in English for the language model")
+    read_bounce("550 5.7.12 warm-up")
     print(
         f"start-up (knowledge base, lexicon, language model): {time.perf_counter() - started:.2f} s"
     )
