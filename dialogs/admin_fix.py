@@ -56,6 +56,11 @@ def family(turn: Turn) -> str | None:
     return turn.fact("recipient_type")
 
 
+def type_allowed(turn: Turn, type_id: str) -> bool:
+    """Whether an answer naming ``type_id`` fits what the bounce's code says."""
+    return type_id in candidate_types(turn)
+
+
 def candidate_types(turn: Turn) -> tuple[str, ...]:
     """The recipient types still possible: the one chosen, those the code allows, or all."""
     chosen = turn.state.slots.get("recipient_type")
@@ -129,20 +134,20 @@ def advance(turn: Turn) -> None:
             return
     centre = slots["centre"]
     if "recipient_type" not in slots:
-        narrowed = _types_with_different_steps(turn, method, centre)
-        if len(narrowed) > 1:
-            ask_recipient_type(turn, narrowed)
+        groups = _types_by_steps(turn, method, centre)
+        if len(groups) > 1:
+            ask_recipient_type(turn, narrowed_type_options(turn, groups))
             return
-        slots["recipient_type"] = narrowed[0]
+        slots["recipient_type"] = groups[0][0]
         slots["type_exact"] = "no"  # the steps are the same for every type the code allows
     give_steps(turn)
 
 
-def ask_recipient_type(turn: Turn, type_ids: tuple[str, ...] | None = None) -> None:
-    """Ask what kind of recipient it is (among ``type_ids`` when the code narrowed it down)."""
+def ask_recipient_type(turn: Turn, narrowed: tuple[Option, ...] | None = None) -> None:
+    """Ask what kind of recipient it is (among ``narrowed`` when the code narrowed it down)."""
     kb = turn.knowledge
     code_family = family(turn)
-    if type_ids is not None and code_family is not None:
+    if narrowed is not None and code_family is not None:
         text = turn.text(
             "ask_recipient_type_narrow",
             recipient=turn.recipient_label,
@@ -150,7 +155,7 @@ def ask_recipient_type(turn: Turn, type_ids: tuple[str, ...] | None = None) -> N
         )
     else:
         text = turn.text("ask_recipient_type", recipient=turn.recipient_label)
-    turn.ask("recipient_type", text, type_options(turn, type_ids))
+    turn.ask("recipient_type", text, narrowed or type_options(turn))
 
 
 def ask_method(turn: Turn) -> None:
@@ -192,14 +197,29 @@ def _click_path(procedure: Procedure) -> tuple[str, ...]:
     return tuple(path)
 
 
-def _types_with_different_steps(turn: Turn, method: str, centre: str) -> tuple[str, ...]:
-    """Candidate types that have steps here, one per distinct set of clicks."""
-    by_path: dict[tuple[str, ...], str] = {}
+def _types_by_steps(turn: Turn, method: str, centre: str) -> list[tuple[str, ...]]:
+    """Candidate types that have steps here, grouped by the clicks their steps take."""
+    by_path: dict[tuple[str, ...], list[str]] = {}
     for type_id in candidate_types(turn):
         procedures = turn.knowledge.procedures_for(method, type_id, centre)
         if procedures:
-            by_path.setdefault(_click_path(procedures[0]), type_id)
-    return tuple(by_path.values()) or candidate_types(turn)[:1]
+            by_path.setdefault(_click_path(procedures[0]), []).append(type_id)
+    return [tuple(types) for types in by_path.values()] or [candidate_types(turn)[:1]]
+
+
+def narrowed_type_options(turn: Turn, groups: list[tuple[str, ...]]) -> tuple[Option, ...]:
+    """One option per group of types whose steps are the same ("Distribution group or
+    Mail-enabled security group"), answering to every name of the types in it."""
+    kb = turn.knowledge
+    mentions = kb.mentions("recipient_type")
+    options = []
+    for types in groups:
+        entries = [kb.recipient_type(t) for t in types]
+        label = " or ".join(e.label if i == 0 else e.label.lower() for i, e in enumerate(entries))
+        synonyms = tuple(s for e in entries for s in (e.label, *e.synonyms))
+        phrases = tuple(m for t in types for m in mentions[t])
+        options.append(Option(types[0], label, synonyms, phrases))
+    return tuple(options)
 
 
 def give_steps(turn: Turn) -> None:
@@ -232,7 +252,7 @@ def steps_answer(turn: Turn) -> StepsAnswer:
 
     intro = turn.text(
         "steps_intro",
-        target=f"{turn.recipient} ({type_label})" if turn.recipient else f"a {type_label.lower()}",
+        target=f"{turn.recipient} ({type_label})" if turn.recipient else type_label,
         method_short=method.short_label.lower(),
         centre_label=centre.label,
     )

@@ -42,8 +42,13 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def match_answer(text: str, options: Sequence[Option]) -> str | None:
-    """The value of the option ``text`` picks, or None when it picks none (or several)."""
+def is_number(text: str) -> bool:
+    """Whether the answer is a choice's number ("2", "#2", "option 2")."""
+    return _NUMBER.match(normalise(text)) is not None
+
+
+def match_exact(text: str, options: Sequence[Option]) -> str | None:
+    """The option ``text`` names exactly (by number, value, label or synonym), or None."""
     said = normalise(text)
     if not said or not options:
         return None
@@ -53,9 +58,21 @@ def match_answer(text: str, options: Sequence[Option]) -> str | None:
         return options[index].value if 0 <= index < len(options) else None
     core = " ".join(_FILLER.sub(" ", said).split())
     for candidate in (said, core):
-        exact = [o.value for o in options if candidate in _phrases(o.answers())]
-        if len(set(exact)) == 1:
-            return exact[0]
+        exact = {o.value for o in options if candidate in _phrases(o.answers())}
+        if len(exact) == 1:
+            return exact.pop()
+    return None
+
+
+def match_answer(text: str, options: Sequence[Option]) -> str | None:
+    """The value of the option ``text`` picks, or None when it picks none (or several)."""
+    exact = match_exact(text, options)
+    if exact is not None or is_number(text):
+        return exact
+    said = normalise(text)
+    if not said or not options:
+        return None
+    core = " ".join(_FILLER.sub(" ", said).split())
     # A typo in the whole answer ("shraed mailbox") before a word inside it ("mailbox").
     whole = _fuzzy(core, options, whole_only=True)
     if whole is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialogs import admin_fix, escalation, sender_help, triage
-from dialogs.answers import Option, find_mention, match_answer
+from dialogs.answers import Option, find_mention, is_number, match_answer
 from dialogs.intent import IntentName, recognise
 from dialogs.messages import Message
 from dialogs.replies import Reply, Text
@@ -78,7 +78,8 @@ async def _respond(turn: Turn) -> None:
         await _answer(turn, slot, answer)
         return
     interruption = _INTERRUPTIONS.get(intent.name)
-    if interruption is not None:
+    if interruption is not None and turn.state.pending != "escalate_note":
+        # (a note for the admins may say "restart" or "stop" without meaning it to the bot)
         await interruption(turn)
         return
     if turn.state.pending is not None:
@@ -99,9 +100,7 @@ def _clicked(turn: Turn) -> tuple[str, str] | None:
 
 
 async def _cancel(turn: Turn) -> None:
-    if turn.state.pending == "escalate_note":
-        turn.say("escalate_cancelled")
-    elif turn.state.flow in (None, "done") and turn.state.pending is None:
+    if turn.state.flow in (None, "done") and turn.state.pending is None:
         turn.say("nothing_to_cancel")
     else:
         turn.say("cancelled")
@@ -121,10 +120,7 @@ async def _help(turn: Turn) -> None:
 
 
 async def _escalate(turn: Turn) -> None:
-    if turn.state.pending == "escalate_note":
-        await escalation.open_ticket(turn, None)  # "escalate" again: no note to add
-    else:
-        escalation.start(turn)
+    escalation.start(turn)
 
 
 async def _new_bounce(turn: Turn) -> None:
@@ -171,6 +167,11 @@ class _Slot:
     accept: Callable[[Turn, str], Awaitable[None]]
     ask: Callable[[Turn], None]
     free_text: bool = False  # any text is an answer (an address, a note)
+    # Whether a choice that was not shown may be named anyway ("security group" when the
+    # question grouped it under "Distribution group or mail-enabled security group").
+    allowed: Callable[[Turn, str], bool] = lambda turn, value: False
+    # For free text: whether the text answers at all (an address, or "don't know").
+    valid: Callable[[Turn, str], bool] = lambda turn, text: True
 
 
 def _set_slot(name: str) -> Callable[[Turn, str], Awaitable[None]]:
@@ -185,10 +186,8 @@ def _set_slot(name: str) -> Callable[[Turn, str], Awaitable[None]]:
 
 
 async def _accept_recipient(turn: Turn, text: str) -> None:
-    if sender_help.take_recipient(turn, text):
-        triage.advance(turn)
-    else:
-        await _miss(turn)
+    sender_help.take_recipient(turn, text)
+    triage.advance(turn)
 
 
 async def _accept_fixed(turn: Turn, answer: str) -> None:
@@ -196,12 +195,12 @@ async def _accept_fixed(turn: Turn, answer: str) -> None:
         turn.say("fallback")  # a click on an old card after the conversation moved on
         return
     if admin_fix.after_fixed(turn, answer):
-        escalation.start(turn)
+        escalation.start(turn, came_from="fixed")
 
 
 async def _accept_after_failure(turn: Turn, answer: str) -> None:
     if answer == "escalate":
-        escalation.start(turn)
+        escalation.start(turn, came_from="after_failure")
     elif answer == "start_over":
         await _start_over(turn)
     elif {"recipient_type", "method"} <= turn.state.slots.keys():
@@ -212,7 +211,7 @@ async def _accept_after_failure(turn: Turn, answer: str) -> None:
 
 async def _accept_own_domain(turn: Turn, answer: str) -> None:
     if answer == "escalate":
-        escalation.start(turn)
+        escalation.start(turn, came_from="sender_own_domain")
     else:
         turn.say("escalate_cancelled")
         turn.state.flow, turn.state.pending = "done", None
@@ -220,6 +219,7 @@ async def _accept_own_domain(turn: Turn, answer: str) -> None:
 
 async def _accept_note(turn: Turn, text: str) -> None:
     await escalation.take_note(turn, text)
+    ask_again(turn)  # cancelled or failed: back to the question they were on, if any
 
 
 def _ask_fixed(turn: Turn) -> None:
@@ -232,8 +232,19 @@ def _ask_after_failure(turn: Turn) -> None:
 
 _SLOTS: dict[str, _Slot] = {
     "role": _Slot(triage.role_options, _set_slot("role"), triage.advance),
-    "recipient": _Slot(lambda turn: (), _accept_recipient, triage.advance, free_text=True),
-    "recipient_type": _Slot(admin_fix.type_options, _set_slot("recipient_type"), triage.advance),
+    "recipient": _Slot(
+        lambda turn: (),
+        _accept_recipient,
+        triage.advance,
+        free_text=True,
+        valid=lambda turn, text: sender_help.recipient_in(turn, text) is not None,
+    ),
+    "recipient_type": _Slot(
+        admin_fix.type_options,
+        _set_slot("recipient_type"),
+        triage.advance,
+        allowed=admin_fix.type_allowed,
+    ),
     "method": _Slot(admin_fix.method_options, _set_slot("method"), triage.advance),
     "centre": _Slot(admin_fix.centre_options, _set_slot("centre"), triage.advance),
     "fixed": _Slot(lambda turn: turn.choice_options("fixed"), _accept_fixed, _ask_fixed),
@@ -269,9 +280,16 @@ async def _pending_answer(turn: Turn) -> None:
         return
     text = turn.message.text
     if slot.free_text:
-        await _answer(turn, slot_name, text)
+        if slot_name == "recipient" and _role_changed(turn):
+            turn.state.pending = None
+            triage.advance(turn)
+            return
+        if slot.valid(turn, text):
+            await _answer(turn, slot_name, text)
+        else:
+            await _miss(turn)
         return
-    answer = match_answer(text, slot.options(turn))
+    answer = _match(turn, slot, text)
     before = dict(turn.state.slots)
     _fill_from_sentence(turn)
     if answer is not None:
@@ -288,12 +306,33 @@ async def _pending_answer(turn: Turn) -> None:
         await _miss(turn)
 
 
+def _match(turn: Turn, slot: _Slot, text: str) -> str | None:
+    """The choice an answer picks: among those shown first (a number counts only there)."""
+    every = slot.options(turn)
+    shown = [option for option in every if option.value in turn.state.offered]
+    if shown:
+        shown.sort(key=lambda option: turn.state.offered.index(option.value))
+    answer = match_answer(text, shown or every)
+    if answer is None and shown and not is_number(text):
+        other = match_answer(text, every)
+        if other is not None and slot.allowed(turn, other):
+            answer = other
+    return answer
+
+
+def _role_changed(turn: Turn) -> bool:
+    """ "I'm the admin" in answer to a sender's question: switch paths."""
+    role = find_mention(turn.message.text, triage.role_options(turn))
+    if role is None or role == turn.state.slots.get("role"):
+        return False
+    triage.set_role(turn, role)
+    return True
+
+
 def _fill_from_sentence(turn: Turn) -> None:
     """Answers given in passing ("shared mailbox, PowerShell") while another question waits."""
     text = turn.message.text
-    role = find_mention(text, triage.role_options(turn))
-    if role is not None and role != turn.state.slots.get("role"):
-        triage.set_role(turn, role)
+    _role_changed(turn)
     admin_fix.fill_from_sentence(turn, text)
 
 

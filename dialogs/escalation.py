@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from dialogs.answers import match_answer
+from dialogs.answers import match_exact
 from dialogs.desk import TicketRequest
 from dialogs.replies import TicketNotice
 from dialogs.turn import Turn
@@ -15,23 +15,30 @@ _MAX_NOTE = 2000  # characters of the user's note kept on the ticket
 _PATH_SLOTS = ("role", "recipient_type", "method", "centre")
 
 
-def start(turn: Turn) -> None:
-    """Confirm, and ask for an optional note for the admins."""
+def start(turn: Turn, came_from: str | None = None) -> None:
+    """Confirm, and ask for an optional note for the admins. ``came_from``: the question whose
+    answer was "escalate", to go back to if they cancel."""
     if turn.context.desk is None:
         turn.say("escalate_unavailable")
         return
-    turn.state.flow = "escalation"
+    state = turn.state
+    question = came_from or state.pending
+    if question not in (None, "escalate_note"):
+        # Where to come back to if they cancel, or the ticket cannot be opened.
+        state.resume = {"flow": state.flow or "", "pending": question or ""}
+    state.flow = "escalation"
     turn.ask("escalate_note", turn.text("escalate_ask_note"), turn.choice_options("escalate_note"))
 
 
 async def take_note(turn: Turn, text: str) -> None:
     """The answer to "anything to add?": a note, "no note", or "cancel"; then open the ticket."""
-    choice = match_answer(text, turn.choice_options("escalate_note")) if text else None
+    # Only an exact choice counts: a note may well say "don't" or "stop" in passing.
+    choice = match_exact(text, turn.choice_options("escalate_note")) if text else None
     if turn.message.value and turn.message.value.get("slot") == "escalate_note":
         choice = str(turn.message.value.get("answer"))
     if choice == "cancel":
         turn.say("escalate_cancelled")
-        turn.state.flow, turn.state.pending = "done", None
+        resume(turn)
         return
     note = None if choice == "no_note" or not text.strip() else text.strip()[:_MAX_NOTE]
     await open_ticket(turn, note)
@@ -56,9 +63,17 @@ async def open_ticket(turn: Turn, note: str | None) -> None:
     except Exception:  # the desk's failure must not lose the conversation
         log.exception("opening a ticket failed")
         turn.say("escalate_failed")
-        turn.state.pending = None
+        resume(turn)
         return
     key = "escalate_opened" if receipt.created else "escalate_joined"
     turn.replies.append(TicketNotice(receipt.ticket_id, turn.text(key, ticket=receipt.ticket_id)))
     turn.escalated = True
-    turn.state.flow, turn.state.pending = "done", None
+    turn.state.flow, turn.state.pending, turn.state.resume = "done", None, {}
+
+
+def resume(turn: Turn) -> None:
+    """Go back to where the conversation was before "escalate" (its question is asked again)."""
+    state = turn.state
+    state.flow = state.resume.get("flow") or "done"
+    state.pending = state.resume.get("pending") or None
+    state.resume = {}

@@ -32,18 +32,21 @@ def advance(turn: Turn) -> None:
     give_answer(turn)
 
 
-def take_recipient(turn: Turn, text: str) -> bool:
-    """Read the recipient's address from an answer; "don't know" goes on without one."""
+def recipient_in(turn: Turn, text: str) -> str | None:
+    """The address an answer gives; "" for "don't know"; None when it gives neither."""
     bounce = turn.intent.bounce
     addresses = bounce.recipients if bounce is not None else ()
     if addresses:
-        turn.state.slots["recipient"] = addresses[0]
-        return True
-    if normalise(text) in _DONT_KNOW:
-        turn.state.slots["recipient"] = ""
+        return addresses[0]
+    return "" if normalise(text) in _DONT_KNOW else None
+
+
+def take_recipient(turn: Turn, text: str) -> None:
+    """Record the recipient's address from an answer ("don't know": go on without one)."""
+    address = recipient_in(turn, text) or ""
+    turn.state.slots["recipient"] = address
+    if not address:
         turn.say("sender_unknown_recipient")
-        return True
-    return False
 
 
 def recipient_domain(turn: Turn) -> str | None:
@@ -59,7 +62,7 @@ def give_answer(turn: Turn) -> None:
     values = {
         "recipient": turn.recipient or "the recipient",
         "recipient_domain": domain,
-        "sender": turn.fact("sender") or "me",
+        "sender": turn.fact("sender") or "(your address)",
         "status": turn.fact("status") or "5.7.12",
         "smtp_code": turn.fact("smtp_code") or "550",
         "date": turn.fact("date") or "(the date you sent it)",

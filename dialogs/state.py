@@ -16,10 +16,12 @@ class DialogState:
 
     flow: str | None = None  # admin | sender | escalation | done | None (nothing started)
     pending: str | None = None  # the slot the last question asked for
+    offered: list[str] = field(default_factory=list)  # the choices it showed, in order
     misses: int = 0  # answers in a row that fitted no choice
     slots: dict[str, str] = field(default_factory=dict)
     bounce: dict[str, Any] | None = None  # the reader's facts of the bounce being worked on
     shown: list[str] = field(default_factory=list)  # once-only remarks already made
+    resume: dict[str, str] = field(default_factory=dict)  # flow and question an escalation left
 
     def to_json(self) -> dict[str, Any]:
         """The state as JSON-ready data."""
@@ -46,6 +48,14 @@ class DialogState:
             },
             bounce=bounce if isinstance(bounce, dict) else None,
             shown=[s for s in data.get("shown") or () if isinstance(s, str)],
+            offered=[s for s in data.get("offered") or () if isinstance(s, str)],
+            resume={
+                k: v
+                for k, v in (data.get("resume") or {}).items()
+                if k in ("flow", "pending") and isinstance(v, str)
+            }
+            if isinstance(data.get("resume"), dict)
+            else {},
         )
 
     def reset(self, *, keep_role: bool = True) -> None:
@@ -53,4 +63,4 @@ class DialogState:
         role = self.slots.get("role") if keep_role else None
         self.flow, self.pending, self.misses, self.bounce = None, None, 0, None
         self.slots = {"role": role} if role else {}
-        self.shown = []
+        self.shown, self.offered, self.resume = [], [], {}

@@ -60,6 +60,7 @@ class Turn:
         if self.state.pending != slot:
             self.state.misses = 0
         self.state.pending = slot
+        self.state.offered = [option.value for option in options]
         choices = tuple(Choice(option.value, option.label) for option in options)
         self.replies.append(Question(text, slot, choices))
 
