@@ -837,8 +837,10 @@ def _facts(
         recipients = tuple(r for r in _recipients(scan, dsn_recipients) if r != sender)
         subject = scan.subject or header_scan.header_subject or scan.header_subject
         bounce_subject = scan.wrapper_subject or (mime.ndr_subject if mime else None)
-        if not subject and bounce_subject and not _lexicon().marker_pattern.search(
-            _strip_subject(bounce_subject).lower()
+        if (
+            not subject
+            and bounce_subject
+            and not _lexicon().marker_pattern.search(_strip_subject(bounce_subject).lower())
         ):
             subject = bounce_subject  # "Undeliverable: Q3 plan" -> "Q3 plan"
     else:
