@@ -8,19 +8,17 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bot.appkeys import BACKGROUND, METRICS, RUNTIME, SETTINGS
 from bot.background import BackgroundTasks
 from bot.channels import slack, teams
 from bot.config import Settings, describe
 from bot.metrics import CONTENT_TYPE, Metrics
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import open_runtime
 from bot.store import StoreError
 
 log = logging.getLogger(__name__)
 
-SETTINGS = web.AppKey("settings", Settings)
-METRICS = web.AppKey("metrics", Metrics)
-RUNTIME = web.AppKey("runtime", Runtime)
-BACKGROUND = web.AppKey("background", BackgroundTasks)
+__all__ = ["BACKGROUND", "METRICS", "RUNTIME", "SETTINGS", "create_app", "run"]
 
 # Requests carry a chat message (a pasted bounce is tens of KB); files are fetched separately.
 _MAX_REQUEST_BYTES = 2 * 1024 * 1024

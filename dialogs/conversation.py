@@ -89,11 +89,15 @@ async def _respond(turn: Turn) -> None:
 
 
 def _clicked(turn: Turn) -> tuple[str, str] | None:
+    """The button pressed, if the payload names a real choice (forged or garbled ones: None)."""
     value = turn.message.value or {}
     slot, answer = value.get("slot"), value.get("answer")
-    if isinstance(slot, str) and isinstance(answer, str) and slot in _SLOTS:
-        return slot, answer
-    return None
+    if not (isinstance(slot, str) and isinstance(answer, str) and slot in _SLOTS):
+        return None
+    spec = _SLOTS[slot]
+    if not spec.free_text and answer not in {option.value for option in spec.options(turn)}:
+        return None
+    return slot, answer
 
 
 # ---- interruptions ----------------------------------------------------------------------------

@@ -441,6 +441,9 @@ async def test_a_click_on_an_old_card_does_not_break_the_conversation() -> None:
     assert texts(result) == [say("fallback")]
     result = await chat.send(click("nonsense", "x"))
     assert result.replies
+    await chat.talk("how do I fix 5.7.12", "admin")
+    result = await chat.send(click("recipient_type", "zzz"))  # no such type: a forged click
+    assert question(result).slot == "recipient_type"
 
 
 async def test_a_state_from_an_older_bot_is_tolerated() -> None:

@@ -1,0 +1,19 @@
+"""The typed keys under which the app keeps its shared parts (set by ``bot.app.create_app``).
+
+A module of its own so that the channels, which the app mounts, can name them without
+importing the app itself.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.background import BackgroundTasks
+from bot.config import Settings
+from bot.metrics import Metrics
+from bot.runtime import Runtime
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+RUNTIME = web.AppKey("runtime", Runtime)
+BACKGROUND = web.AppKey("background", BackgroundTasks)
