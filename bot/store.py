@@ -138,6 +138,16 @@ Index(
     postgresql_where=tickets.c.status != "resolved",
 )
 
+# Where a conversation lives on its platform (a Bot Framework conversation reference), so the bot
+# can write to it later on its own: a ticket's news for its requester.
+conversation_refs = Table(
+    "conversation_refs",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("reference", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 ticket_requesters = Table(
     "ticket_requesters",
     metadata,
@@ -430,6 +440,30 @@ class Store:
         )
         async with self._engine.begin() as conn:
             await conn.execute(upsert)
+
+    # -- conversation references --------------------------------------------------------------
+
+    async def save_reference(self, conversation_key: str, reference: dict[str, Any]) -> None:
+        """Store where a conversation lives ("platform:conversation id"), replacing the old one."""
+        now = self._clock()
+        insert = self._insert(conversation_refs).values(
+            key=conversation_key, reference=reference, updated_at=now
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=[conversation_refs.c.key],
+            set_={"reference": insert.excluded.reference, "updated_at": insert.excluded.updated_at},
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(upsert)
+
+    async def load_reference(self, conversation_key: str) -> dict[str, Any] | None:
+        """The conversation's stored reference; None if the bot never saw it."""
+        query = select(conversation_refs.c.reference).where(
+            conversation_refs.c.key == conversation_key
+        )
+        async with self._engine.begin() as conn:
+            reference = (await conn.execute(query)).scalar_one_or_none()
+        return dict(reference) if reference is not None else None
 
     # -- platform retries ---------------------------------------------------------------------
 

@@ -1,0 +1,183 @@
+"""A fake Bot Connector (the REST service a Teams bot posts its replies to), on 127.0.0.1.
+
+It records every activity the bot sends (new ones, replies, updates) with its headers, answers
+429 with Retry-After or 5xx on demand, and serves files for the bot to download (what a Teams
+``file.download.info`` attachment points at). Point an activity's ``serviceUrl`` at ``url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@dataclass(frozen=True)
+class Posted:
+    """One call the bot made: ``kind`` is "send", "reply" or "update"."""
+
+    kind: str
+    conversation_id: str
+    activity_id: str | None
+    activity: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def text(self) -> str:
+        """The activity's text (a card's fallback for card activities)."""
+        return str(self.activity.get("text") or "")
+
+    @property
+    def cards(self) -> list[dict[str, Any]]:
+        """The Adaptive Cards the activity carries."""
+        return [
+            attachment["content"]
+            for attachment in self.activity.get("attachments") or []
+            if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive"
+        ]
+
+
+@dataclass
+class _Failure:
+    status: int
+    retry_after: str | None
+    body: str
+
+
+@dataclass
+class _File:
+    content: bytes
+    content_type: str
+    declare_length: bool
+
+
+@dataclass
+class FakeBotConnector:
+    """Records what the bot posts; ``fail_next`` queues error answers for the next calls."""
+
+    posted: list[Posted] = field(default_factory=list)
+    attempts: int = 0  # every call, failed ones included
+    failures: list[_Failure] = field(default_factory=list)
+    files: dict[str, _File] = field(default_factory=dict)
+    downloads: int = 0
+    delay: float = 0.0  # seconds each activity call takes
+    record: bool = True  # the benchmark turns recording off to keep memory flat
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _server: TestServer | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # -- control ------------------------------------------------------------------------------
+
+    def fail_next(
+        self, status: int, *, times: int = 1, retry_after: str | None = None, body: str = ""
+    ) -> None:
+        """Answer the next ``times`` activity calls with ``status`` (and Retry-After)."""
+        self.failures += [_Failure(status, retry_after, body) for _ in range(times)]
+
+    def serve_file(
+        self,
+        name: str,
+        content: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        declare_length: bool = True,
+    ) -> str:
+        """Serve ``content`` at the returned URL (chunked, no Content-Length, if not declared)."""
+        self.files[name] = _File(content, content_type, declare_length)
+        return f"{self.url}/files/{name}"
+
+    @property
+    def url(self) -> str:
+        """The base URL to use as an activity's ``serviceUrl``."""
+        assert self._server is not None, "start() the fake first"
+        return str(self._server.make_url("")).rstrip("/")
+
+    async def start(self) -> FakeBotConnector:
+        """Listen on 127.0.0.1 on a free port."""
+        app = web.Application()
+        app.router.add_post("/v3/conversations/{conversation}/activities", self._send)
+        app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", self._reply)
+        app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", self._update)
+        app.router.add_get("/files/{name}", self._file)
+        self._server = TestServer(app, host="127.0.0.1")
+        await self._server.start_server()
+        return self
+
+    async def close(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            await self._server.close()
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> list[Posted]:
+        """Wait until at least ``count`` activities were recorded; return them all."""
+        async with asyncio.timeout(timeout):
+            while len(self.posted) < count:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.posted
+
+    def take(self) -> list[Posted]:
+        """The activities recorded so far, forgetting them."""
+        taken, self.posted = self.posted, []
+        return taken
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    async def _send(self, request: web.Request) -> web.Response:
+        return await self._record(request, "send")
+
+    async def _reply(self, request: web.Request) -> web.Response:
+        return await self._record(request, "reply")
+
+    async def _update(self, request: web.Request) -> web.Response:
+        return await self._record(request, "update")
+
+    async def _record(self, request: web.Request, kind: str) -> web.Response:
+        self.attempts += 1
+        body = await request.read()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.failures:
+            failure = self.failures.pop(0)
+            headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
+            return web.Response(status=failure.status, text=failure.body, headers=headers)
+        try:
+            activity = json.loads(body)
+        except ValueError:
+            return web.json_response({"error": {"code": "BadArgument"}}, status=400)
+        if not isinstance(activity, dict) or not activity.get("type"):
+            return web.json_response({"error": {"code": "BadArgument"}}, status=400)
+        new_id = f"act-{next(self._ids)}"
+        if self.record:
+            self.posted.append(
+                Posted(
+                    kind,
+                    request.match_info["conversation"],
+                    request.match_info.get("activity"),
+                    activity,
+                    dict(request.headers),
+                )
+            )
+            self._changed.set()
+        return web.json_response({"id": request.match_info.get("activity", new_id)})
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        served = self.files.get(request.match_info["name"])
+        if served is None:
+            return web.Response(status=404)
+        self.downloads += 1
+        if served.declare_length:
+            return web.Response(body=served.content, content_type=served.content_type)
+        response = web.StreamResponse(headers={"Content-Type": served.content_type})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(served.content), 16384):
+            await response.write(served.content[start : start + 16384])
+        await response.write_eof()
+        return response

@@ -1,0 +1,239 @@
+"""The Teams renderer (plain JSON Adaptive Cards), the conversation references in the store, and
+where botbuilder may be imported."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.render.teams import (
+    CARD_CONTENT_TYPE,
+    MAX_ACTIVITY_BYTES,
+    MAX_BUTTONS,
+    activity_size,
+    render_replies,
+    welcome_activity,
+)
+from bot.render.text import render_text
+from bot.store import Store
+from dialogs.replies import (
+    Choice,
+    Fact,
+    Question,
+    SenderAnswer,
+    Step,
+    StepsAnswer,
+    Text,
+    TicketNotice,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXED = Question(
+    "Did that fix it?",
+    "fixed",
+    (
+        Choice("yes", "It worked"),
+        Choice("no", "Still failing"),
+        Choice("escalate", "Escalate to an admin"),
+    ),
+)
+
+
+def _steps(count: int = 3, code: str = "Set-Mailbox -Identity x") -> StepsAnswer:
+    return StepsAnswer(
+        title="Let everyone mail a shared mailbox (PowerShell)",
+        intro="Steps for **Shared mailbox**.",
+        facts=(Fact("Status code", "5.7.12"), Fact("Recipient", "help@contoso.com")),
+        steps=tuple(
+            Step(f"Step {n} with **Save**.", substeps=("a", "b"), code=code)
+            for n in range(1, count + 1)
+        ),
+        notes_label="Good to know",
+        notes=("One note.",),
+        check_label="Check the setting with",
+        check="Get-Mailbox -Identity x",
+        source_label="Source",
+        source="https://learn.microsoft.com/",
+    )
+
+
+def _card(activity: dict[str, object]) -> dict[str, object]:
+    attachments = activity["attachments"]
+    assert isinstance(attachments, list)
+    assert attachments[0]["contentType"] == CARD_CONTENT_TYPE
+    card = attachments[0]["content"]
+    assert isinstance(card, dict)
+    return card
+
+
+def test_text_replies_are_plain_messages() -> None:
+    activities = render_replies([Text("Hi **there**"), TicketNotice("NDR-1001", "Ticket open")])
+    assert activities == [
+        {"type": "message", "text": "Hi **there**", "textFormat": "markdown"},
+        {"type": "message", "text": "Ticket open", "textFormat": "markdown"},
+    ]
+
+
+def test_a_question_is_a_card_of_submit_buttons_with_the_dialogs_payload() -> None:
+    question = Question(
+        "Who are you?", "role", (Choice("sender", "Sender"), Choice("admin", "Admin"))
+    )
+    (activity,) = render_replies([question])
+    card = _card(activity)
+    assert card["actions"] == [
+        {"type": "Action.Submit", "title": "Sender", "data": {"slot": "role", "answer": "sender"}},
+        {"type": "Action.Submit", "title": "Admin", "data": {"slot": "role", "answer": "admin"}},
+    ]
+    assert card["fallbackText"] == render_text(question)
+    assert activity["summary"] == "Who are you?"
+    assert "text" not in activity, "Teams would show it above the card as well"
+
+
+def test_more_choices_than_buttons_become_one_list_and_a_submit_button() -> None:
+    choices = tuple(Choice(f"v{n}", f"Label {n}") for n in range(8))
+    (activity,) = render_replies([Question("Which kind?", "recipient_type", choices)])
+    card = _card(activity)
+    assert isinstance(card["actions"], list)
+    assert len(card["actions"]) == 1
+    assert card["actions"][0]["data"] == {"slot": "recipient_type"}
+    body = card["body"]
+    assert isinstance(body, list)
+    choice_set = body[-1]
+    assert choice_set["type"] == "Input.ChoiceSet"
+    assert choice_set["id"] == "answer"
+    assert [c["value"] for c in choice_set["choices"]] == [f"v{n}" for n in range(8)]
+
+
+def test_steps_and_their_question_are_one_card() -> None:
+    (activity,) = render_replies([_steps(), FIXED])
+    card = _card(activity)
+    body = card["body"]
+    assert isinstance(body, list)
+    texts = [element.get("text", "") for element in body]
+    assert texts[0] == "Let everyone mail a shared mailbox (PowerShell)"
+    assert "1. Step 1 with **Save**." in texts
+    assert "3. Step 3 with **Save**." in texts
+    assert any(element["type"] == "FactSet" for element in body)
+    code = [element for element in body if element["type"] == "CodeBlock"]
+    assert code[0]["language"] == "PowerShell"
+    assert code[0]["fallback"]["type"] == "Container"
+    assert texts[-1] == "Did that fix it?"
+    assert isinstance(card["actions"], list)
+    assert [a["title"] for a in card["actions"]] == [
+        "It worked",
+        "Still failing",
+        "Escalate to an admin",
+    ]
+    assert "Set-Mailbox -Identity x" in str(card["fallbackText"])
+    assert "Did that fix it?" in str(card["fallbackText"])
+
+
+def test_a_sender_answer_is_a_card_with_the_note_to_copy() -> None:
+    answer = SenderAnswer(
+        who_can_fix="Only an email admin at adatum.com can fix this.",
+        what_to_do="Send them this note.",
+        facts=(Fact("Recipient", "marketing@adatum.com"),),
+        note_heading="Note for the email admin at adatum.com:",
+        note_subject="Mail bounced with 5.7.193",
+        note_body="Hello,\n\nplease allow outside senders.\n- Dana",
+        source_label="Source",
+        source="https://learn.microsoft.com/",
+    )
+    (activity,) = render_replies([answer, Text("Anything else?")])[:1]
+    body = _card(activity)["body"]
+    assert isinstance(body, list)
+    note = next(element for element in body if element["type"] == "Container")
+    lines = [block["text"] for block in note["items"]]
+    assert lines == [
+        "Subject: Mail bounced with 5.7.193",
+        "Hello,",
+        "please allow outside senders.",
+        "- Dana",
+    ]
+    assert [block["spacing"] for block in note["items"]] == ["None", "Medium", "Medium", "None"]
+
+
+def test_a_long_answer_is_split_into_cards_under_the_limit_with_buttons_last() -> None:
+    huge = _steps(count=60, code="Set-Mailbox -Identity " + "x" * 600)
+    activities = render_replies([huge, FIXED])
+    assert len(activities) > 1
+    for activity in activities:
+        assert activity_size(activity) <= MAX_ACTIVITY_BYTES
+        json.dumps(activity)
+    assert all("actions" not in _card(a) for a in activities[:-1])
+    assert len(_card(activities[-1])["actions"]) == 3  # type: ignore[arg-type]
+    shown = " ".join(
+        str(element.get("text", ""))
+        for activity in activities
+        for element in _card(activity)["body"]  # type: ignore[attr-defined]
+    )
+    assert "1. Step 1" in shown
+    assert "60. Step 60" in shown
+
+
+def test_a_long_text_is_split_into_messages_under_the_limit() -> None:
+    text = "\n".join(f"line {n} " + "y" * 100 for n in range(600))
+    activities = render_replies([Text(text)])
+    assert len(activities) > 1
+    assert all(activity_size(a) <= MAX_ACTIVITY_BYTES for a in activities)
+    assert "\n".join(a["text"] for a in activities) == text
+
+
+def test_no_card_has_more_buttons_than_teams_shows() -> None:
+    for count in range(1, 12):
+        choices = tuple(Choice(f"v{n}", f"L{n}") for n in range(count))
+        for activity in render_replies([_steps(), Question("Q?", "s", choices)]):
+            assert len(_card(activity).get("actions", [])) <= MAX_BUTTONS  # type: ignore[arg-type]
+
+
+def test_the_welcome_card() -> None:
+    activity = welcome_activity("Hi!", ["Reads bounces", "Escalates"])
+    card = _card(activity)
+    assert card["actions"] == [
+        {"type": "Action.Submit", "title": "Help", "data": {"intent": "help"}}
+    ]
+    assert card["fallbackText"] == "Hi!\n- Reads bounces\n- Escalates"
+
+
+# ---- conversation references -----------------------------------------------------------------
+
+
+async def test_conversation_references_are_upserted(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'refs.db'}")
+    try:
+        assert await store.load_reference("msteams:c1") is None
+        first = {"serviceUrl": "https://a.example/", "conversation": {"id": "c1"}}
+        await store.save_reference("msteams:c1", first)
+        assert await store.load_reference("msteams:c1") == first
+        second = {**first, "serviceUrl": "https://b.example/"}
+        await store.save_reference("msteams:c1", second)
+        assert await store.load_reference("msteams:c1") == second
+        assert await store.load_reference("msteams:c2") is None
+    finally:
+        await store.close()
+
+
+# ---- where botbuilder lives -------------------------------------------------------------------
+
+
+def _imported(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("room", ["bot", "dialogs", "knowledge"])
+def test_only_the_teams_channel_imports_the_bot_framework(room: str) -> None:
+    allowed = ROOT / "bot" / "channels" / "teams.py"
+    for path in sorted((ROOT / room).rglob("*.py")):
+        if path == allowed:
+            continue
+        used = _imported(path) & {"botbuilder", "botframework", "msrest"}
+        assert not used, f"{path.relative_to(ROOT)} imports {sorted(used)}"
