@@ -1,17 +1,804 @@
-"""Slack through slack-bolt: the only module that imports it."""
+"""Slack through slack-bolt: the only module that imports it.
+
+Direct messages, @mentions (answered in the thread), ``/ndr``, the "Ask the NDR helpdesk" message
+shortcut, ``.eml`` files, button clicks and the App Home tab all become one neutral ``Message`` for
+the conversation service; its replies go back as Block Kit (``bot/render/slack.py``).
+
+Every listener acknowledges first and does the work afterwards on the app's background tasks,
+so Slack hears back within its 3 seconds whatever a turn costs. A delivery Slack retries is
+answered once: the event ids live in the store, so a retry that lands on another instance is
+dropped too. HTTP mode serves ``/slack/events``; with ``SLACK_APP_TOKEN`` set, Socket Mode
+connects out instead.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.appkeys import BACKGROUND, METRICS, RUNTIME
+from bot.background import BackgroundTasks
 from bot.config import Settings
+from bot.conversation import Conversations
+from bot.metrics import Metrics
+from bot.render.slack import (
+    ANSWER_ACTION,
+    SlackMessage,
+    answered_blocks,
+    home_view,
+    render_replies,
+)
+from bot.store import Store
+from dialogs.messages import Attachment, Message
+from dialogs.replies import Reply, Text
+from knowledge.kb import KnowledgeBase
+from knowledge.ndr import slack_to_text
 
 log = logging.getLogger(__name__)
+
+CHANNEL: Final = "slack"
+EVENTS_PATH: Final = "/slack/events"
+SLASH_COMMAND: Final = "/ndr"
+SHORTCUT_CALLBACK_ID: Final = "ask_ndr_helpdesk"
+
+_API_TIMEOUT_SECONDS = 15
+_RATE_LIMIT_RETRIES = 3
+_SERVER_ERROR_RETRIES = 2
+_DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=30)
+_MAX_FILES_PER_MESSAGE = 3
+_DM_CACHE_SIZE = 10_000
+_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
+# A message from a person: plain, with files, or a thread reply also sent to the channel.
+_PERSON_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
+
+
+# ---- mounting ---------------------------------------------------------------------------------
 
 
 def mount(app: web.Application, settings: Settings) -> None:
     """Add /slack/events (or a Socket Mode connection) to the app."""
     if not settings.slack_enabled:
-        log.warning("Slack is off: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set")
+        log.warning(
+            "Slack is off: set SLACK_BOT_TOKEN, and SLACK_SIGNING_SECRET (HTTP at %s) "
+            "or SLACK_APP_TOKEN (Socket Mode)",
+            EVENTS_PATH,
+        )
+        return
+    # bot.app imports this module; its app keys exist by the time create_app calls mount().
+
+    socket_mode = _secret(settings.slack_app_token) is not None
+    if not socket_mode:
+        app.router.add_post(EVENTS_PATH, _events)
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        runtime = app[RUNTIME]
+        async with aiohttp.ClientSession() as session:
+            channel = SlackChannel(
+                settings,
+                session=session,
+                conversations=runtime.conversations,
+                store=runtime.store,
+                knowledge=runtime.knowledge,
+                metrics=app[METRICS],
+                background=app[BACKGROUND],
+            )
+            app[SLACK] = channel
+            await channel.start()
+            log.info("Slack is on: %s", "Socket Mode" if socket_mode else f"HTTP at {EVENTS_PATH}")
+            yield
+            await channel.close()
+            # Turns still running need the session to answer: let them end before it closes.
+            await app[BACKGROUND].wait(_API_TIMEOUT_SECONDS)
+
+    app.cleanup_ctx.append(lifetime)
+
+
+async def _events(request: web.Request) -> web.StreamResponse:
+    """POST /slack/events: Slack's signed events, commands and interactions, into bolt."""
+    channel = request.app[SLACK]
+    raw = await request.read()  # over the app's client_max_size: 413, as for any route
+    try:
+        bolt_request = await to_bolt_request(request)
+        problem = _malformed(bolt_request.body, request.content_type)
+    except Exception:  # bolt could not even parse it: not UTF-8, not JSON, not a form
+        problem = "the body is not Slack's JSON or form data"
+    if problem is not None:
+        if not channel.signed(raw, request.headers):
+            channel.metrics.errors.labels(CHANNEL, "signature").inc()
+            return web.json_response({"error": "invalid signature"}, status=401)
+        channel.metrics.errors.labels(CHANNEL, "bad_request").inc()
+        log.warning("refused a malformed Slack request", extra={"reason": problem})
+        return web.json_response({"error": problem}, status=400)
+    response = await to_aiohttp_response(await channel.bolt.async_dispatch(bolt_request))
+    if response.status == 401:
+        channel.metrics.errors.labels(CHANNEL, "signature").inc()
+    return response
+
+
+def _malformed(body: Any, content_type: str) -> str | None:
+    """Why a (parsed) request is not one Slack would send; None when it looks right."""
+    if content_type not in _CONTENT_TYPES:
+        return f"expected {' or '.join(_CONTENT_TYPES)}, not {content_type or 'no content type'}"
+    if not isinstance(body, dict) or not body:
+        return "the body is empty or not an object"
+    if "command" in body:
+        missing = [key for key in ("command", "user_id", "channel_id") if not body.get(key)]
+        return f"the command lacks {', '.join(missing)}" if missing else None
+    kind = body.get("type")
+    if not isinstance(kind, str):
+        return "the body has no type"
+    if kind == "event_callback":
+        event = body.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return "the event callback has no event"
+        if not isinstance(body.get("event_id"), str):
+            return "the event callback has no event_id"
+    elif kind in ("block_actions", "message_action"):
+        user = body.get("user")
+        if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+            return f"the {kind} payload has no user"
+        if kind == "block_actions" and not isinstance(body.get("actions"), list):
+            return "the block_actions payload has no actions"
+        if kind == "message_action" and not isinstance(body.get("message"), dict):
+            return "the message_action payload has no message"
+    return None
+
+
+# ---- the channel ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where replies go: a channel (a DM's id for direct messages), and a thread in it."""
+
+    channel: str
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """The bot as Slack knows it (auth.test), so its own messages are told apart."""
+
+    user_id: str | None
+    bot_id: str | None
+    team_id: str | None
+    enterprise_id: str | None
+
+
+class _FileRefused(Exception):
+    """A file cannot be handed on; ``str()`` is the reason to show."""
+
+
+class SlackChannel:
+    """The bolt app, the Web API client, and the translation of Slack payloads into turns."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session: aiohttp.ClientSession,
+        conversations: Conversations,
+        store: Store,
+        knowledge: KnowledgeBase,
+        metrics: Metrics,
+        background: BackgroundTasks,
+    ) -> None:
+        """Build the Web API client on the shared session, and the bolt app with its listeners."""
+        self.settings = settings
+        self.session = session
+        self.conversations = conversations
+        self.store = store
+        self.knowledge = knowledge
+        self.metrics = metrics
+        self.background = background
+        self._token = _secret(settings.slack_bot_token) or ""
+        self._signing_secret = _secret(settings.slack_signing_secret) or ""
+        self._app_token = _secret(settings.slack_app_token)
+        # Socket Mode needs no signing secret: nothing comes in over HTTP then.
+        self._verifier = SignatureVerifier(self._signing_secret) if self._signing_secret else None
+        self.client = self._web_client(self._token)
+        self.bolt = AsyncApp(
+            name="ndrbot",
+            # Bolt's own client has no token: the token comes from authorize below (a client
+            # with a token next to an authorize function makes bolt warn at every start).
+            client=self._web_client(None),
+            signing_secret=self._signing_secret,
+            authorize=self._authorize_function(),
+            request_verification_enabled=self._verifier is not None,
+            # Each listener acks, then hands its work to the background tasks: Slack hears back
+            # at once, and a shutdown waits for the work (bolt's own futures it would not).
+            process_before_response=True,
+            logger=log.getChild("bolt"),
+        )
+        self._identity: _Identity | None = None
+        self._identity_lookup: asyncio.Task[None] | None = None
+        self._dm_channels: dict[str, str] = {}
+        self._conversations_busy: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._file_hosts = {"slack.com", urlsplit(settings.slack_api_url).hostname or ""}
+        self._socket_mode: AsyncSocketModeHandler | None = None
+        self._socket_connect: asyncio.Task[None] | None = None
+        self._listen()
+
+    # -- lifetime -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Learn who the bot is (once), and connect Socket Mode when it is configured."""
+        await self._look_up_identity()
+        if self._app_token is not None:
+            self._socket_mode = AsyncSocketModeHandler(
+                self.bolt, app_token=self._app_token, web_client=self.client, logger=log
+            )
+            # Connecting retries until Slack answers; the server must not wait for that.
+            self._socket_connect = asyncio.create_task(
+                self._socket_mode.connect_async(),  # type: ignore[no-untyped-call]
+                name="slack-socket-mode",
+            )
+
+    async def close(self) -> None:
+        """Stop Socket Mode and the background identity look-up."""
+        for task in (self._socket_connect, self._identity_lookup):
+            if task is not None and not task.done():
+                task.cancel()
+        if self._socket_mode is not None:
+            await self._socket_mode.close_async()  # type: ignore[no-untyped-call]
+
+    def signed(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Whether Slack signed this body (and recently)."""
+        if self._verifier is None:
+            return False
+        try:
+            return self._verifier.is_valid_request(body, dict(headers))
+        except ValueError:  # a timestamp that is not a number, a body that is not UTF-8
+            return False
+
+    async def _look_up_identity(self) -> None:
+        try:
+            found = await self.client.auth_test()
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
+            log.error("Slack auth.test failed; will try again", extra={"reason": _reason(error)})
+            return
+        self._identity = _Identity(
+            user_id=found.get("user_id"),
+            bot_id=found.get("bot_id"),
+            team_id=found.get("team_id"),
+            enterprise_id=found.get("enterprise_id"),
+        )
+
+    def _web_client(self, token: str | None) -> AsyncWebClient:
+        """A Web API client on the shared session; slack_sdk's handlers retry 429 and 5xx."""
+        return AsyncWebClient(
+            token=token,
+            base_url=self.settings.slack_api_url,
+            session=self.session,
+            timeout=_API_TIMEOUT_SECONDS,
+            logger=log.getChild("web"),
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(max_retry_count=1),
+                _Counted(
+                    AsyncRateLimitErrorRetryHandler(max_retry_count=_RATE_LIMIT_RETRIES),
+                    self.metrics,
+                ),
+                _Counted(
+                    AsyncServerErrorRetryHandler(max_retry_count=_SERVER_ERROR_RETRIES),
+                    self.metrics,
+                ),
+            ],
+        )
+
+    def _authorize_function(self) -> Callable[[], Awaitable[AuthorizeResult]]:
+        """Bolt's authorize: the identity learnt at start, never an API call in a request."""
+
+        async def authorize() -> AuthorizeResult:
+            identity = self._identity
+            lookup = self._identity_lookup
+            if identity is None and (lookup is None or lookup.done()):
+                self._identity_lookup = asyncio.create_task(self._look_up_identity())
+            return AuthorizeResult(
+                enterprise_id=identity.enterprise_id if identity else None,
+                team_id=identity.team_id if identity else None,
+                bot_user_id=identity.user_id if identity else None,
+                bot_id=identity.bot_id if identity else None,
+                bot_token=self._token,
+            )
+
+        return authorize
+
+    # -- listeners: ack, then work in the background -------------------------------------------
+
+    def _listen(self) -> None:
+        # Bolt passes arguments by parameter name (and would take a method's self for one), so
+        # each listener is a plain function over the methods below.
+        bolt = self.bolt
+
+        async def on_message(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
+            await self._on_message(ack, body, event)
+
+        async def on_mention(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
+            await self._on_mention(ack, body, event)
+
+        async def on_home_opened(ack: AsyncAck, event: dict[str, Any]) -> None:
+            await self._on_home_opened(ack, event)
+
+        async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await self._on_command(ack, body)
+
+        async def on_shortcut(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await self._on_shortcut(ack, body)
+
+        async def on_answer(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await self._on_answer(ack, body)
+
+        async def ignore(ack: AsyncAck) -> None:
+            await ack()
+
+        bolt.event("message")(on_message)
+        bolt.event("app_mention")(on_mention)
+        bolt.event("app_home_opened")(on_home_opened)
+        bolt.command(SLASH_COMMAND)(on_command)
+        bolt.shortcut(SHORTCUT_CALLBACK_ID)(on_shortcut)
+        bolt.action(re.compile(f"^{re.escape(ANSWER_ACTION)}(?::|$)"))(on_answer)
+        # Anything else Slack sends is acknowledged and ignored (an unhandled one gets 404,
+        # which Slack would retry, and bolt would log the payload).
+        anything = re.compile(".*")
+        for register in (bolt.event, bolt.command, bolt.shortcut, bolt.action):
+            register(anything)(ignore)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        self.background.spawn(work, name=f"slack-{name}")
+
+    async def _on_message(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
+        await ack()
+        if event.get("channel_type") != "im" or not self._from_a_person(event):
+            return
+        target = Target(str(event["channel"]))
+        text = slack_to_text(str(event.get("text") or ""))
+        self._spawn(self._event_turn(body, event, text, target, target.channel), "dm")
+
+    async def _on_mention(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
+        await ack()
+        if not self._from_a_person(event) or not event.get("channel"):
+            return
+        thread = str(event.get("thread_ts") or event.get("ts") or "")
+        target = Target(str(event["channel"]), thread or None)
+        text = slack_to_text(self._without_mentions_of_me(str(event.get("text") or "")))
+        conversation_id = f"{target.channel}:{thread}"
+        self._spawn(self._event_turn(body, event, text, target, conversation_id), "mention")
+
+    async def _on_home_opened(self, ack: AsyncAck, event: dict[str, Any]) -> None:
+        await ack()
+        user = event.get("user")
+        if event.get("tab", "home") == "home" and isinstance(user, str):
+            self._spawn(self._publish_home(user), "home")
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        user, channel = str(body.get("user_id", "")), str(body.get("channel_id", ""))
+        if self._dm_channels.get(user) == channel:
+            await ack()
+        else:
+            await ack(text="I'll answer you in our direct messages.", response_type="ephemeral")
+        self._spawn(self._command_turn(body), "command")
+
+    async def _on_shortcut(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        self._spawn(self._shortcut_turn(body), "shortcut")
+
+    async def _on_answer(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        self._spawn(self._answer_turn(body), "answer")
+
+    # -- the work -------------------------------------------------------------------------------
+
+    async def _event_turn(
+        self,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        text: str,
+        target: Target,
+        conversation_id: str,
+    ) -> None:
+        if not await self._first_time("event", body.get("event_id")):
+            return
+        try:
+            files = await self._download(event.get("files"))
+        except _FileRefused as refused:
+            await self._post(target, [self._refusal(str(refused))])
+            return
+        message = Message(
+            text=text,
+            files=files,
+            user_id=str(event["user"]),
+            user_name=_profile_name(event),
+            conversation_id=conversation_id,
+            channel=CHANNEL,
+            raw=event,
+        )
+        await self._turn(message, target)
+
+    async def _command_turn(self, body: dict[str, Any]) -> None:
+        if not await self._first_time("trigger", body.get("trigger_id")):
+            return
+        user = str(body["user_id"])
+        dm = await self._dm(user)
+        if dm is None:
+            return
+        target = Target(dm)
+        text = slack_to_text(str(body.get("text") or "")).strip() or "help"
+        message = Message(
+            text=text,
+            user_id=user,
+            user_name=str(body.get("user_name") or ""),
+            conversation_id=target.channel,
+            channel=CHANNEL,
+            raw=body,
+        )
+        await self._turn(message, target)
+
+    async def _shortcut_turn(self, body: dict[str, Any]) -> None:
+        if not await self._first_time("trigger", body.get("trigger_id")):
+            return
+        user = body["user"]
+        dm = await self._dm(str(user["id"]))
+        if dm is None:
+            return
+        target = Target(dm)
+        shared = body.get("message") or {}
+        try:
+            files = await self._download(shared.get("files"))
+        except _FileRefused as refused:
+            await self._post(target, [self._refusal(str(refused))])
+            return
+        message = Message(
+            text=slack_to_text(str(shared.get("text") or "")),
+            files=files,
+            user_id=str(user["id"]),
+            user_name=str(user.get("name") or user.get("username") or ""),
+            conversation_id=target.channel,
+            channel=CHANNEL,
+            raw=body,
+        )
+        await self._turn(message, target)
+
+    async def _answer_turn(self, body: dict[str, Any]) -> None:
+        action = next(iter(body.get("actions") or ()), None)
+        value = _answer_value(action)
+        if action is None or value is None:
+            log.warning("ignored a button click without an answer")
+            return
+        if not await self._first_time("action", body.get("trigger_id") or action.get("action_ts")):
+            return
+        user = body["user"]
+        container = body.get("container") or {}
+        clicked = body.get("message") or {}
+        channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
+        thread = clicked.get("thread_ts") or container.get("thread_ts")
+        target = Target(channel, str(thread) if thread else None)
+        label = str((action.get("text") or {}).get("text") or value["answer"])
+        await self._show_choice(channel, clicked, str(action.get("block_id")), label, user["id"])
+        message = Message(
+            text=label,
+            user_id=str(user["id"]),
+            user_name=str(user.get("name") or user.get("username") or ""),
+            conversation_id=f"{channel}:{thread}" if thread else channel,
+            channel=CHANNEL,
+            value=value,
+            raw=body,
+        )
+        await self._turn(message, target)
+
+    async def _turn(self, message: Message, target: Target) -> None:
+        # One turn at a time per conversation in this process, so replies come out in order
+        # (across processes the store's versioned state keeps the conversation right).
+        key = message.conversation_id
+        lock, waiting = self._conversations_busy.get(key, (asyncio.Lock(), 0))
+        self._conversations_busy[key] = (lock, waiting + 1)
+        try:
+            async with lock:
+                outcome = await self.conversations.handle(message)
+                self.metrics.observe_turn(CHANNEL, outcome)
+                await self._post(target, outcome.replies)
+        finally:
+            lock, waiting = self._conversations_busy[key]
+            if waiting == 1:
+                del self._conversations_busy[key]
+            else:
+                self._conversations_busy[key] = (lock, waiting - 1)
+
+    async def send(self, conversation_id: str, replies: Sequence[Reply]) -> bool:
+        """Post replies into a conversation the bot had ("D123", or "C123:<thread ts>"), e.g. a
+        ticket's news for its requester. False if Slack refused."""
+        channel, _, thread = conversation_id.partition(":")
+        return await self._post(Target(channel, thread or None), replies)
+
+    async def _publish_home(self, user: str) -> None:
+        tickets = await self.store.list_tickets(requester_key=f"{CHANNEL}:{user}")
+        still_open = [ticket for ticket in tickets if ticket.status != "resolved"]
+        view = home_view(self.knowledge.help_text.help, still_open)
+        await self._call("views.publish", self.client.views_publish(user_id=user, view=view))
+
+    async def _show_choice(
+        self, channel: str, clicked: dict[str, Any], block_id: str, label: str, user: str
+    ) -> None:
+        """Replace the clicked buttons by the choice, so an old question is not answered twice."""
+        blocks = clicked.get("blocks")
+        ts = clicked.get("ts")
+        if not isinstance(blocks, list) or not ts or not channel:
+            return
+        updated = answered_blocks(blocks, block_id, label, user)
+        if updated is not None:
+            text = str(clicked.get("text") or label)
+            await self._call(
+                "chat.update",
+                self.client.chat_update(channel=channel, ts=str(ts), text=text, blocks=updated),
+            )
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def _post(self, target: Target, replies: Sequence[Reply]) -> bool:
+        for message in render_replies(replies):
+            if not await self._post_one(target, message):
+                return False  # the rest would read oddly without this part
+        return True
+
+    async def _post_one(self, target: Target, message: SlackMessage) -> bool:
+        return await self._call(
+            "chat.postMessage",
+            self.client.chat_postMessage(
+                channel=target.channel,
+                thread_ts=target.thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+                **message.payload(),
+            ),
+        )
+
+    async def _call(self, method: str, call: Awaitable[Any]) -> bool:
+        """Await a Web API call (retried by the client's handlers); log and count a failure."""
+        try:
+            await call
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
+            self.metrics.errors.labels(CHANNEL, "send").inc()
+            log.error("Slack API call failed", extra={"method": method, "reason": _reason(error)})
+            return False
+        return True
+
+    async def _dm(self, user: str) -> str | None:
+        """The bot's direct-message channel with a user (opened once, then remembered)."""
+        known = self._dm_channels.get(user)
+        if known is not None:
+            return known
+        try:
+            opened = await self.client.conversations_open(users=user)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
+            self.metrics.errors.labels(CHANNEL, "send").inc()
+            log.error("Slack conversations.open failed", extra={"reason": _reason(error)})
+            return None
+        channel = str(opened["channel"]["id"])
+        if len(self._dm_channels) >= _DM_CACHE_SIZE:
+            self._dm_channels.clear()
+        self._dm_channels[user] = channel
+        return channel
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    async def _first_time(self, kind: str, event_id: object) -> bool:
+        """True the first time Slack delivers this, across every instance sharing the store
+        (and for a delivery without an id, which cannot be told apart from another)."""
+        if not isinstance(event_id, str) or not event_id:
+            return True
+        if await self.store.first_time_seen(f"{CHANNEL}:{kind}:{event_id}"):
+            return True
+        log.info("dropped a repeated Slack delivery", extra={"event_id": event_id})
+        return False
+
+    def _from_a_person(self, event: Mapping[str, Any]) -> bool:
+        """Not the bot itself, not another bot, not an edit or a deletion."""
+        user = event.get("user")
+        me = self._identity.user_id if self._identity else None
+        return (
+            not event.get("bot_id")
+            and event.get("subtype") in _PERSON_SUBTYPES
+            and isinstance(user, str)
+            and user != me
+        )
+
+    def _without_mentions_of_me(self, text: str) -> str:
+        me = self._identity.user_id if self._identity else None
+
+        def drop(match: re.Match[str]) -> str:
+            return "" if me is None or match.group(1) == me else match.group(0)
+
+        # Without a known bot user id, the leading mention is the one that called the bot.
+        if me is None:
+            return _MENTION.sub("", text, count=1).strip()
+        return _MENTION.sub(drop, text).strip()
+
+    async def _download(self, files: Any) -> tuple[Attachment, ...]:
+        """The files shared with a message, downloaded with the bot token, each size-capped."""
+        if not isinstance(files, list):
+            return ()
+        found = []
+        for shared in files[:_MAX_FILES_PER_MESSAGE]:
+            if isinstance(shared, dict):
+                found.append(await self._download_one(shared))
+        return tuple(found)
+
+    async def _download_one(self, shared: dict[str, Any]) -> Attachment:
+        name = str(shared.get("name") or shared.get("title") or "file")
+        cap = self.settings.file_max_bytes
+        size = shared.get("size")
+        if isinstance(size, int) and size > cap:
+            raise _FileRefused(_too_large(name, cap))
+        url = shared.get("url_private_download") or shared.get("url_private")
+        if not url and shared.get("id"):  # some events carry only the id: ask for the rest
+            try:
+                info = await self.client.files_info(file=str(shared["id"]))
+            except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
+                raise self._download_failed(name, error) from None
+            url = (info.get("file") or {}).get("url_private_download")
+        if not url:
+            raise self._download_failed(name, "no download address")
+        mimetype = str(shared.get("mimetype") or "application/octet-stream")
+        content = await self._fetch(str(url), name, cap, html_expected="html" in mimetype)
+        return Attachment(name, content, mimetype)
+
+    async def _fetch(self, url: str, name: str, cap: int, *, html_expected: bool) -> bytes:
+        host = (urlsplit(url).hostname or "").lower()
+        if not (host in self._file_hosts or host.endswith(".slack.com")):
+            # The bot token goes to Slack's own file servers only.
+            raise self._download_failed(name, f"not a Slack file address ({host})")
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            async with self.session.get(url, headers=headers, timeout=_DOWNLOAD_TIMEOUT) as got:
+                if got.status != 200:
+                    raise self._download_failed(name, f"HTTP {got.status}")
+                if got.content_type == "text/html" and not html_expected:
+                    # Slack answers a token without files:read with its sign-in page.
+                    raise self._download_failed(name, "got a web page: is files:read granted?")
+                if got.content_length is not None and got.content_length > cap:
+                    raise _FileRefused(_too_large(name, cap))
+                content = bytearray()
+                async for chunk in got.content.iter_chunked(64 * 1024):
+                    content += chunk
+                    if len(content) > cap:
+                        raise _FileRefused(_too_large(name, cap))
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise self._download_failed(name, error) from None
+        return bytes(content)
+
+    def _download_failed(self, name: str, reason: object) -> _FileRefused:
+        self.metrics.errors.labels(CHANNEL, "file").inc()
+        log.error("Slack file download failed", extra={"file": name, "reason": _reason(reason)})
+        return _FileRefused(
+            f"Slack did not let me download {name}. Paste the bounce's text instead, "
+            "or try sending the file again."
+        )
+
+    def _refusal(self, reason: str) -> Reply:
+        return Text(self.knowledge.conversation.text("file_refused", reason=reason))
+
+
+SLACK = web.AppKey("slack_channel", SlackChannel)
+
+
+# ---- retries, counted -------------------------------------------------------------------------
+
+
+class _Counted(AsyncRetryHandler):
+    """One of slack_sdk's retry handlers, counting each retry in ndrbot_outbound_retries_total."""
+
+    def __init__(self, inner: AsyncRetryHandler, metrics: Metrics) -> None:
+        super().__init__(inner.max_retry_count, inner.interval_calculator)
+        self._inner = inner
+        self._metrics = metrics
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return await self._inner.can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        self._metrics.outbound_retries.labels(CHANNEL).inc()
+        log.info(
+            "retrying a Slack API call",
+            extra={"status": response.status_code if response else None, "url": request.url},
+        )
+        await self._inner.prepare_for_next_attempt_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def _secret(value: Any) -> str | None:
+    text = value.get_secret_value() if value is not None else None
+    return text or None
+
+
+def _reason(error: object) -> str:
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error") or error)
+    return str(error) or type(error).__name__
+
+
+def _profile_name(event: Mapping[str, Any]) -> str:
+    profile = event.get("user_profile")
+    if isinstance(profile, dict):
+        return str(
+            profile.get("real_name") or profile.get("display_name") or profile.get("name") or ""
+        )
+    return ""
+
+
+def _answer_value(action: Any) -> dict[str, Any] | None:
+    """The ``{"slot", "answer"}`` an answer button carries; None if it is not one of ours."""
+    if not isinstance(action, dict):
+        return None
+    try:
+        value = json.loads(str(action.get("value") or ""))
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    slot, answer = value.get("slot"), value.get("answer")
+    if isinstance(slot, str) and isinstance(answer, str):
+        return {"slot": slot, "answer": answer}
+    return None
+
+
+def _too_large(name: str, cap: int) -> str:
+    return (
+        f"{name} is over {_size(cap)}, the most I download. Paste the bounce's text instead, "
+        "or send the .eml file of the bounce itself."
+    )
+
+
+def _size(count: int) -> str:
+    if count >= 1024 * 1024:
+        return f"{count / (1024 * 1024):g} MB"
+    if count >= 1024:
+        return f"{count / 1024:g} KB"
+    return f"{count} bytes"
+
+
+__all__ = ["CHANNEL", "EVENTS_PATH", "SHORTCUT_CALLBACK_ID", "SLASH_COMMAND", "mount"]

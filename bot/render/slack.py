@@ -1,0 +1,310 @@
+"""Replies as Slack Block Kit: plain dicts, ready for ``chat.postMessage`` (no Slack library here).
+
+A turn's replies become as few messages as Slack's limits allow (50 blocks a message, 3000
+characters a section); each message has a top-level ``text`` for notifications and clients that
+show no blocks. A question's buttons carry ``{"slot": ..., "answer": ...}`` as their value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from bot.store import TicketRecord
+from dialogs.replies import (
+    Fact,
+    Question,
+    Reply,
+    SenderAnswer,
+    StepsAnswer,
+    TicketNotice,
+)
+
+Block = dict[str, Any]
+
+ANSWER_ACTION: Final = "ndr_answer"
+"""Every answer button's action id starts with this (then ``:<n>``, unique in its block)."""
+
+MAX_BLOCKS: Final = 50  # per message
+MAX_HOME_BLOCKS: Final = 100  # per Home tab view
+MAX_SECTION_TEXT: Final = 3000
+MAX_HEADER_TEXT: Final = 150
+MAX_BUTTON_TEXT: Final = 75
+MAX_BUTTON_VALUE: Final = 2000
+MAX_BUTTONS: Final = 25  # per actions block
+MAX_FIELDS: Final = 10  # per section
+MAX_FIELD_TEXT: Final = 2000
+MAX_CODE_TEXT: Final = 3000  # per preformatted block; longer code is cut into several
+MAX_FALLBACK_TEXT: Final = 3000  # Slack takes 40,000; notifications show far less
+MAX_HOME_TICKETS: Final = 20
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """One ``chat.postMessage``: the fallback text and the blocks."""
+
+    text: str
+    blocks: tuple[Block, ...]
+
+    def payload(self) -> dict[str, Any]:
+        """The message's fields for the Web API."""
+        return {"text": self.text, "blocks": list(self.blocks)}
+
+
+# ---- text -------------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack reads as markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mrkdwn(text: str) -> str:
+    """A reply's text as Slack mrkdwn: escaped, ``**bold**`` turned into ``*bold*``."""
+    return _BOLD.sub(lambda match: f"*{match.group(1)}*", escape(text))
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _chunks(text: str, limit: int) -> list[str]:
+    """Cut ``text`` into pieces of at most ``limit`` characters, at line ends where possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = text.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    if text or not pieces:
+        pieces.append(text)
+    return pieces
+
+
+# ---- blocks -----------------------------------------------------------------------------------
+
+
+def _sections(text: str) -> list[Block]:
+    """One or more mrkdwn sections holding ``text`` (already mrkdwn)."""
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": piece}}
+        for piece in _chunks(text, MAX_SECTION_TEXT)
+        if piece.strip()
+    ]
+
+
+def _header(text: str) -> Block:
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": _cut(text.replace("**", ""), MAX_HEADER_TEXT)},
+    }
+
+
+def _facts(facts: Sequence[Fact]) -> list[Block]:
+    fields = [
+        {"type": "mrkdwn", "text": _cut(f"*{escape(f.label)}*\n{escape(f.value)}", MAX_FIELD_TEXT)}
+        for f in facts
+    ]
+    return [
+        {"type": "section", "fields": fields[start : start + MAX_FIELDS]}
+        for start in range(0, len(fields), MAX_FIELDS)
+    ]
+
+
+def _preformatted(code: str) -> list[Block]:
+    """Code to copy (PowerShell, a note) as preformatted rich text: no markup is read in it."""
+    return [
+        {
+            "type": "rich_text",
+            "elements": [
+                {"type": "rich_text_preformatted", "elements": [{"type": "text", "text": piece}]}
+            ],
+        }
+        for piece in _chunks(code.strip("\n"), MAX_CODE_TEXT)
+    ]
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(text, 3000)}]}
+
+
+def _source(label: str, url: str) -> Block:
+    return _context(f"{escape(label)}: <{url}>")
+
+
+def question_blocks(question: Question, number: int = 0) -> list[Block]:
+    """The question's text and one button per choice."""
+    blocks = _sections(mrkdwn(question.text))
+    buttons = []
+    for index, choice in enumerate(question.choices):
+        value = json.dumps({"slot": question.slot, "answer": choice.value}, separators=(",", ":"))
+        if len(value) > MAX_BUTTON_VALUE:
+            continue  # cannot happen with the knowledge base's short values
+        buttons.append(
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": _cut(choice.label, MAX_BUTTON_TEXT)},
+                "action_id": f"{ANSWER_ACTION}:{index}",
+                "value": value,
+            }
+        )
+    for start in range(0, len(buttons), MAX_BUTTONS):
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"{ANSWER_ACTION}:{question.slot}:{number}:{start}",
+                "elements": buttons[start : start + MAX_BUTTONS],
+            }
+        )
+    return blocks
+
+
+def steps_blocks(answer: StepsAnswer) -> list[Block]:
+    """The admin's answer: title, facts, numbered steps with their code, notes, check, source."""
+    blocks: list[Block] = [_header(answer.title), *_sections(mrkdwn(answer.intro))]
+    blocks += _facts(answer.facts)
+    blocks.append({"type": "divider"})
+    for number, step in enumerate(answer.steps, 1):
+        lines = [f"*{number}.* {mrkdwn(step.text)}"]
+        lines += [f"      • {mrkdwn(sub)}" for sub in step.substeps]
+        blocks += _sections("\n".join(lines))
+        if step.code:
+            blocks += _preformatted(step.code)
+    if answer.notes:
+        notes = [f"*{escape(answer.notes_label)}*"] + [f"• {mrkdwn(n)}" for n in answer.notes]
+        blocks += _sections("\n".join(notes))
+    if answer.check:
+        blocks += _sections(f"*{escape(answer.check_label)}*")
+        blocks += _preformatted(answer.check)
+    blocks.append(_source(answer.source_label, answer.source))
+    return blocks
+
+
+def sender_blocks(answer: SenderAnswer) -> list[Block]:
+    """The sender's answer: who can fix it, what to do, and the note to send their admin."""
+    blocks = _sections(f"{mrkdwn(answer.who_can_fix)}\n\n{mrkdwn(answer.what_to_do)}")
+    blocks += _facts(answer.facts)
+    blocks += _sections(f"*{escape(answer.note_heading)}*")
+    blocks += _preformatted(f"Subject: {answer.note_subject}\n\n{answer.note_body}")
+    blocks.append(_source(answer.source_label, answer.source))
+    return blocks
+
+
+def reply_blocks(reply: Reply, number: int = 0) -> list[Block]:
+    """One reply's blocks (possibly more than one message holds)."""
+    if isinstance(reply, Question):
+        return question_blocks(reply, number)
+    if isinstance(reply, StepsAnswer):
+        return steps_blocks(reply)
+    if isinstance(reply, SenderAnswer):
+        return sender_blocks(reply)
+    if isinstance(reply, TicketNotice):
+        return [*_sections(mrkdwn(reply.text)), _context(f"Ticket *{escape(reply.ticket_id)}*")]
+    return _sections(mrkdwn(reply.text))
+
+
+# ---- messages ---------------------------------------------------------------------------------
+
+
+def render_replies(replies: Iterable[Reply]) -> list[SlackMessage]:
+    """A turn's replies as Slack messages: together while they fit, split where they do not."""
+    blocks: list[Block] = []
+    for number, reply in enumerate(replies):
+        blocks += reply_blocks(reply, number)
+    messages = []
+    for start in range(0, len(blocks), MAX_BLOCKS):
+        part = tuple(blocks[start : start + MAX_BLOCKS])
+        messages.append(SlackMessage(fallback_text(part), part))
+    return messages
+
+
+def fallback_text(blocks: Sequence[Block]) -> str:
+    """The plain text of some blocks: the message's ``text`` (also what notifications show)."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            lines.append(f"*{escape(block['text']['text'])}*")
+        elif kind == "section":
+            if "text" in block:
+                lines.append(block["text"]["text"])
+            lines += [field["text"].replace("\n", ": ", 1) for field in block.get("fields", ())]
+        elif kind == "actions":
+            lines += [
+                f"{number}. {element['text']['text']}"
+                for number, element in enumerate(block["elements"], 1)
+            ]
+        elif kind == "context":
+            lines += [element["text"] for element in block["elements"]]
+        elif kind == "rich_text":
+            for element in block["elements"]:
+                lines += [f"```{escape(part['text'])}```" for part in element["elements"]]
+    return _cut("\n".join(lines), MAX_FALLBACK_TEXT) or " "
+
+
+def answered_blocks(
+    blocks: Sequence[Block], block_id: str, label: str, user_id: str
+) -> list[Block] | None:
+    """The blocks of a question whose button was clicked, its buttons replaced by the choice;
+    None when the clicked buttons are no longer there."""
+    replaced = False
+    out: list[Block] = []
+    for block in blocks:
+        if block.get("type") == "actions" and block.get("block_id") == block_id:
+            out.append(_context(f"<@{user_id}> chose *{escape(label)}*"))
+            replaced = True
+        else:
+            out.append(block)
+    return out if replaced else None
+
+
+# ---- App Home ---------------------------------------------------------------------------------
+
+SLACK_HOW_TO: Final = (
+    "*How to reach me in Slack*\n"
+    "• *Direct message:* paste the bounce here in my Messages tab, or just ask "
+    '"how do I fix 5.7.12?"\n'
+    "• *Upload the bounce:* send the bounce saved as an `.eml` file in our direct messages.\n"
+    "• *In a channel:* mention me with the bounce; I answer in the thread "
+    "(mention me again there to reply).\n"
+    "• *Slash command:* `/ndr` followed by the bounce or your question, from anywhere.\n"
+    "• *Shortcut:* on any message (a bounce someone pasted), open its ⋮ menu and choose "
+    "*Ask the NDR helpdesk*.\n"
+    '• Say "escalate" at any point to hand your case to the helpdesk admins.'
+)
+
+
+def home_view(help_text: str, tickets: Sequence[TicketRecord]) -> dict[str, Any]:
+    """The App Home tab: how to use the bot, and the user's open tickets."""
+    blocks: list[Block] = [_header("NDR helpdesk"), *_sections(SLACK_HOW_TO)]
+    blocks += _sections(mrkdwn(help_text))
+    blocks += [{"type": "divider"}, _header("Your open tickets")]
+    if not tickets:
+        blocks += _sections("You have no open tickets.")
+    for ticket in tickets[:MAX_HOME_TICKETS]:
+        blocks += _sections(_ticket_line(ticket))
+    if len(tickets) > MAX_HOME_TICKETS:
+        blocks.append(_context(f"…and {len(tickets) - MAX_HOME_TICKETS} more."))
+    return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
+
+
+def _ticket_line(ticket: TicketRecord) -> str:
+    bounce = ticket.bounce or {}
+    recipients = bounce.get("recipients") or ()
+    facts = [
+        f"status {escape(str(bounce['status']))}" if bounce.get("status") else "",
+        f"for {escape(str(recipients[0]))}" if recipients else "",
+        f"opened {ticket.created_at:%Y-%m-%d %H:%M} UTC",
+    ]
+    assignee = (ticket.assignee or {}).get("name")
+    if assignee:
+        facts.append(f"with {escape(str(assignee))}")
+    return f"*{escape(ticket.id)}* ({escape(ticket.status)}): " + ", ".join(f for f in facts if f)
