@@ -506,6 +506,7 @@ class _StatusHit:
     resolver: str | None
     line: str
     strong: bool  # carries an SMTP reply code or a DSN label: written by a mail server
+    line_start: int = 0  # where the hit's line starts in the text
 
 
 def _lines_with_offsets(text: str) -> Iterator[tuple[int, str]]:
@@ -554,6 +555,7 @@ def _status_hit(line: str, match: re.Match[str], offset: int) -> _StatusHit | No
         resolver=resolver,
         line=line[max(0, start - _DIAGNOSTIC_WINDOW // 4) : end + _DIAGNOSTIC_WINDOW].strip(),
         strong=bool(smtp or status_label or resolver),
+        line_start=offset,
     )
 
 
@@ -923,9 +925,18 @@ _SHORT_MESSAGE_WORDS = 14
 
 def _mentions(hits: list[_StatusHit], text: str) -> tuple[str, ...]:
     short = len(text.split(None, _SHORT_MESSAGE_WORDS + 1)) <= _SHORT_MESSAGE_WORDS
-    return _dedupe(
-        hit.status for hit in hits if hit.strong or short or _TROUBLE_WORDS.search(hit.line)
-    )
+    found: dict[str, None] = {}
+    troubled: dict[int, bool] = {}  # per line: one search, however many codes it holds
+    for hit in hits:
+        if hit.status in found:
+            continue
+        if not (hit.strong or short):
+            if hit.line_start not in troubled:
+                troubled[hit.line_start] = _TROUBLE_WORDS.search(hit.line) is not None
+            if not troubled[hit.line_start]:
+                continue
+        found[hit.status] = None
+    return tuple(found)
 
 
 def _clean_status(value: str | None) -> str | None:
