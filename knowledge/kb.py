@@ -437,6 +437,18 @@ CONVERSATION_TEXTS: frozenset[str] = frozenset(
         "escalate_cancelled",
         "escalate_failed",
         "escalate_unavailable",
+        "file_too_large",
+        "file_download_failed",
+        "button_choose",
+        "button_help",
+        "note_subject_label",
+        "clicked_choice",
+        "answer_in_dm",
+        "home_title",
+        "home_how_to",
+        "home_tickets_title",
+        "home_no_tickets",
+        "home_more_tickets",
     }
 )
 #: The choice sets the dialogs offer, with the values each must have.
