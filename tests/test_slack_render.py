@@ -28,6 +28,7 @@ from dialogs.replies import (
     Text,
     TicketNotice,
 )
+from knowledge.kb import default_knowledge
 
 STEPS = StepsAnswer(
     title="Let chosen outside senders mail a **user mailbox** (PowerShell)",
@@ -51,6 +52,8 @@ STEPS = StepsAnswer(
     source_label="Source",
     source="https://learn.microsoft.com/x",
 )
+
+WORDS = default_knowledge().conversation
 
 
 def _all_blocks_within_limits(messages: list) -> None:
@@ -77,7 +80,7 @@ def test_a_question_has_one_button_per_choice_carrying_slot_and_answer() -> None
     question = Question(
         "Who are you?", "role", (Choice("sender", "I sent it"), Choice("admin", "Admin"))
     )
-    (message,) = render_replies([Text("That's **5.7.12**."), question])
+    (message,) = render_replies([Text("That's **5.7.12**."), question], WORDS)
     actions = [block for block in message.blocks if block["type"] == "actions"]
     assert len(actions) == 1
     values = [json.loads(button["value"]) for button in actions[0]["elements"]]
@@ -91,7 +94,7 @@ def test_a_question_has_one_button_per_choice_carrying_slot_and_answer() -> None
 
 
 def test_the_steps_answer_has_numbered_steps_facts_and_preformatted_powershell() -> None:
-    (message,) = render_replies([STEPS])
+    (message,) = render_replies([STEPS], WORDS)
     kinds = [block["type"] for block in message.blocks]
     assert kinds[0] == "header"
     assert message.blocks[0]["text"]["text"] == (
@@ -124,7 +127,7 @@ def test_a_long_steps_answer_is_split_within_slack_limits() -> None:
         notes=tuple("A note " * 100 for _ in range(20)),
     )
     messages = render_replies(
-        [long_steps, Question("Did it work?", "fixed", (Choice("yes", "Y"),))]
+        [long_steps, Question("Did it work?", "fixed", (Choice("yes", "Y"),))], WORDS
     )
     assert len(messages) > 1
     _all_blocks_within_limits(messages)
@@ -136,7 +139,7 @@ def test_a_long_steps_answer_is_split_within_slack_limits() -> None:
 
 
 def test_a_very_long_text_is_cut_into_sections() -> None:
-    messages = render_replies([Text("line of text\n" * 1000)])
+    messages = render_replies([Text("line of text\n" * 1000)], WORDS)
     _all_blocks_within_limits(messages)
     assert sum(len(m.blocks) for m in messages) >= 4
 
@@ -152,7 +155,7 @@ def test_the_sender_answer_has_the_note_preformatted() -> None:
         source_label="Source",
         source="https://learn.microsoft.com/x",
     )
-    (message,) = render_replies([answer])
+    (message,) = render_replies([answer], WORDS)
     note = next(block for block in message.blocks if block["type"] == "rich_text")
     assert note["elements"][0]["elements"][0]["text"] == (
         "Subject: Mail bounced\n\nHello,\n<please> fix & thanks"
@@ -161,21 +164,21 @@ def test_the_sender_answer_has_the_note_preformatted() -> None:
 
 
 def test_a_ticket_notice_names_the_ticket() -> None:
-    (message,) = render_replies([TicketNotice("NDR-1001", "Ticket **NDR-1001** is open.")])
+    (message,) = render_replies([TicketNotice("NDR-1001", "Ticket **NDR-1001** is open.")], WORDS)
     assert "NDR-1001" in message.text
 
 
 def test_a_clicked_question_shows_the_choice_instead_of_its_buttons() -> None:
     question = Question("Who?", "role", (Choice("admin", "Admin"),))
-    (message,) = render_replies([question])
+    (message,) = render_replies([question], WORDS)
     block_id = message.blocks[-1]["block_id"]
-    updated = answered_blocks(message.blocks, block_id, "Admin", "U0ADMIN01")
+    updated = answered_blocks(message.blocks, block_id, "Admin", "U0ADMIN01", WORDS)
     assert updated is not None
     assert updated[-1] == {
         "type": "context",
         "elements": [{"type": "mrkdwn", "text": "<@U0ADMIN01> chose *Admin*"}],
     }
-    assert answered_blocks(updated, block_id, "Admin", "U0ADMIN01") is None
+    assert answered_blocks(updated, block_id, "Admin", "U0ADMIN01", WORDS) is None
 
 
 def _ticket(number: int, status: str = "open") -> TicketRecord:
@@ -198,17 +201,18 @@ def _ticket(number: int, status: str = "open") -> TicketRecord:
 
 
 def test_the_home_view_explains_the_bot_and_lists_open_tickets() -> None:
-    view = home_view("Here is what I can do", [_ticket(1), _ticket(2, "assigned")])
+    view = home_view("Here is what I can do", [_ticket(1), _ticket(2, "assigned")], WORDS)
     assert view["type"] == "home"
     text = json.dumps(view)
     for surface in ("/ndr", "Ask the NDR helpdesk", ".eml", "mention me"):
         assert surface in text
-    assert "*NDR-1001* (open): status 5.7.12, for ana@contoso.com" in text
+    sections = [b["text"]["text"] for b in view["blocks"] if b["type"] == "section"]
+    assert any(line.startswith("*NDR-1001* (open): 5.7.12 · ana@contoso.com") for line in sections)
     assert "NDR-1002" in text
 
-    empty = json.dumps(home_view("help", []))
+    empty = json.dumps(home_view("help", [], WORDS))
     assert "no open tickets" in empty
 
-    many = home_view("help", [_ticket(n) for n in range(1, 60)])
+    many = home_view("help", [_ticket(n) for n in range(1, 60)], WORDS)
     assert len(many["blocks"]) <= 100
     assert "and 39 more" in json.dumps(many)

@@ -215,6 +215,7 @@ class SlackChannel:
         self.conversations = conversations
         self.store = store
         self.knowledge = knowledge
+        self._words = knowledge.conversation
         self.metrics = metrics
         self.background = background
         self._token = _secret(settings.slack_bot_token) or ""
@@ -401,7 +402,7 @@ class SlackChannel:
         if self._dm_channels.get(user) == channel:
             await ack()
         else:
-            await ack(text="I'll answer you in our direct messages.", response_type="ephemeral")
+            await ack(text=self._words.text("answer_in_dm"), response_type="ephemeral")
         self._spawn(self._command_turn(body), "command")
 
     async def _on_shortcut(self, ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -538,7 +539,7 @@ class SlackChannel:
     async def _publish_home(self, user: str) -> None:
         tickets = await self.store.list_tickets(requester_key=f"{CHANNEL}:{user}")
         still_open = [ticket for ticket in tickets if ticket.status != "resolved"]
-        view = home_view(self.knowledge.help_text.help, still_open)
+        view = home_view(self.knowledge.help_text.help, still_open, self._words)
         await self._call("views.publish", self.client.views_publish(user_id=user, view=view))
 
     async def _show_choice(
@@ -549,7 +550,7 @@ class SlackChannel:
         ts = clicked.get("ts")
         if not isinstance(blocks, list) or not ts or not channel:
             return
-        updated = answered_blocks(blocks, block_id, label, user)
+        updated = answered_blocks(blocks, block_id, label, user, self._words)
         if updated is not None:
             text = str(clicked.get("text") or label)
             await self._call(
@@ -560,7 +561,7 @@ class SlackChannel:
     # -- sending --------------------------------------------------------------------------------
 
     async def _post(self, target: Target, replies: Sequence[Reply]) -> bool:
-        for message in render_replies(replies):
+        for message in render_replies(replies, self._words):
             if not await self._post_one(target, message):
                 return False  # the rest would read oddly without this part
         return True

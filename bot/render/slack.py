@@ -20,8 +20,8 @@ from dialogs.replies import (
     Reply,
     SenderAnswer,
     StepsAnswer,
-    TicketNotice,
 )
+from knowledge.kb import ConversationText
 
 Block = dict[str, Any]
 
@@ -188,37 +188,36 @@ def steps_blocks(answer: StepsAnswer) -> list[Block]:
     return blocks
 
 
-def sender_blocks(answer: SenderAnswer) -> list[Block]:
+def sender_blocks(answer: SenderAnswer, words: ConversationText) -> list[Block]:
     """The sender's answer: who can fix it, what to do, and the note to send their admin."""
     blocks = _sections(f"{mrkdwn(answer.who_can_fix)}\n\n{mrkdwn(answer.what_to_do)}")
     blocks += _facts(answer.facts)
     blocks += _sections(f"*{escape(answer.note_heading)}*")
-    blocks += _preformatted(f"Subject: {answer.note_subject}\n\n{answer.note_body}")
+    subject = words.text("note_subject_label")
+    blocks += _preformatted(f"{subject}: {answer.note_subject}\n\n{answer.note_body}")
     blocks.append(_source(answer.source_label, answer.source))
     return blocks
 
 
-def reply_blocks(reply: Reply, number: int = 0) -> list[Block]:
+def reply_blocks(reply: Reply, words: ConversationText, number: int = 0) -> list[Block]:
     """One reply's blocks (possibly more than one message holds)."""
     if isinstance(reply, Question):
         return question_blocks(reply, number)
     if isinstance(reply, StepsAnswer):
         return steps_blocks(reply)
     if isinstance(reply, SenderAnswer):
-        return sender_blocks(reply)
-    if isinstance(reply, TicketNotice):
-        return [*_sections(mrkdwn(reply.text)), _context(f"Ticket *{escape(reply.ticket_id)}*")]
-    return _sections(mrkdwn(reply.text))
+        return sender_blocks(reply, words)
+    return _sections(mrkdwn(reply.text))  # Text, and TicketNotice (its text names the ticket)
 
 
 # ---- messages ---------------------------------------------------------------------------------
 
 
-def render_replies(replies: Iterable[Reply]) -> list[SlackMessage]:
+def render_replies(replies: Iterable[Reply], words: ConversationText) -> list[SlackMessage]:
     """A turn's replies as Slack messages: together while they fit, split where they do not."""
     blocks: list[Block] = []
     for number, reply in enumerate(replies):
-        blocks += reply_blocks(reply, number)
+        blocks += reply_blocks(reply, words, number)
     messages = []
     for start in range(0, len(blocks), MAX_BLOCKS):
         part = tuple(blocks[start : start + MAX_BLOCKS])
@@ -251,7 +250,7 @@ def fallback_text(blocks: Sequence[Block]) -> str:
 
 
 def answered_blocks(
-    blocks: Sequence[Block], block_id: str, label: str, user_id: str
+    blocks: Sequence[Block], block_id: str, label: str, user_id: str, words: ConversationText
 ) -> list[Block] | None:
     """The blocks of a question whose button was clicked, its buttons replaced by the choice;
     None when the clicked buttons are no longer there."""
@@ -259,7 +258,8 @@ def answered_blocks(
     out: list[Block] = []
     for block in blocks:
         if block.get("type") == "actions" and block.get("block_id") == block_id:
-            out.append(_context(f"<@{user_id}> chose *{escape(label)}*"))
+            chose = words.text("clicked_choice", user=f"<@{user_id}>", label=f"*{escape(label)}*")
+            out.append(_context(chose))
             replaced = True
         else:
             out.append(block)
@@ -268,31 +268,22 @@ def answered_blocks(
 
 # ---- App Home ---------------------------------------------------------------------------------
 
-SLACK_HOW_TO: Final = (
-    "*How to reach me in Slack*\n"
-    "• *Direct message:* paste the bounce here in my Messages tab, or just ask "
-    '"how do I fix 5.7.12?"\n'
-    "• *Upload the bounce:* send the bounce saved as an `.eml` file in our direct messages.\n"
-    "• *In a channel:* mention me with the bounce; I answer in the thread "
-    "(mention me again there to reply).\n"
-    "• *Slash command:* `/ndr` followed by the bounce or your question, from anywhere.\n"
-    "• *Shortcut:* on any message (a bounce someone pasted), open its ⋮ menu and choose "
-    "*Ask the NDR helpdesk*.\n"
-    '• Say "escalate" at any point to hand your case to the helpdesk admins.'
-)
 
-
-def home_view(help_text: str, tickets: Sequence[TicketRecord]) -> dict[str, Any]:
+def home_view(
+    help_text: str, tickets: Sequence[TicketRecord], words: ConversationText
+) -> dict[str, Any]:
     """The App Home tab: how to use the bot, and the user's open tickets."""
-    blocks: list[Block] = [_header("NDR helpdesk"), *_sections(SLACK_HOW_TO)]
+    blocks: list[Block] = [_header(words.text("home_title"))]
+    blocks += _sections(words.text("home_how_to"))
     blocks += _sections(mrkdwn(help_text))
-    blocks += [{"type": "divider"}, _header("Your open tickets")]
+    blocks += [{"type": "divider"}, _header(words.text("home_tickets_title"))]
     if not tickets:
-        blocks += _sections("You have no open tickets.")
+        blocks += _sections(words.text("home_no_tickets"))
     for ticket in tickets[:MAX_HOME_TICKETS]:
         blocks += _sections(_ticket_line(ticket))
     if len(tickets) > MAX_HOME_TICKETS:
-        blocks.append(_context(f"…and {len(tickets) - MAX_HOME_TICKETS} more."))
+        more = str(len(tickets) - MAX_HOME_TICKETS)
+        blocks.append(_context(words.text("home_more_tickets", count=more)))
     return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
 
 
@@ -300,11 +291,9 @@ def _ticket_line(ticket: TicketRecord) -> str:
     bounce = ticket.bounce or {}
     recipients = bounce.get("recipients") or ()
     facts = [
-        f"status {escape(str(bounce['status']))}" if bounce.get("status") else "",
-        f"for {escape(str(recipients[0]))}" if recipients else "",
-        f"opened {ticket.created_at:%Y-%m-%d %H:%M} UTC",
+        escape(str(bounce["status"])) if bounce.get("status") else "",
+        escape(str(recipients[0])) if recipients else "",
+        f"{ticket.created_at:%Y-%m-%d %H:%M} UTC",
+        escape(str((ticket.assignee or {}).get("name") or "")),
     ]
-    assignee = (ticket.assignee or {}).get("name")
-    if assignee:
-        facts.append(f"with {escape(str(assignee))}")
-    return f"*{escape(ticket.id)}* ({escape(ticket.status)}): " + ", ".join(f for f in facts if f)
+    return f"*{escape(ticket.id)}* ({escape(ticket.status)}): " + " · ".join(f for f in facts if f)
