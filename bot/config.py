@@ -87,13 +87,6 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None  # set: Socket Mode instead of /slack/events
     slack_api_url: str = "https://slack.com/api/"
-    slack_admin_channel: str | None = None
-
-    # Escalation.
-    admin_users: Annotated[tuple[str, ...], NoDecode] = ()
-    escalation_remind_minutes: int = 60
-    ticket_webhook_url: str | None = None
-    ticket_webhook_secret: SecretStr | None = None
 
     # Files people send (a bounce saved as .eml): the largest the bot downloads.
     file_max_bytes: int = 5 * 1024 * 1024
@@ -108,13 +101,6 @@ class Settings(BaseSettings):
         """Whether Slack is configured (a bot token and a signing secret or an app token)."""
         return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
 
-    @field_validator("admin_users", mode="before")
-    @classmethod
-    def _split_users(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part for part in _LIST_SEPARATORS.split(value) if part)
-        return value
-
     @field_validator("slack_api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
@@ -122,7 +108,7 @@ class Settings(BaseSettings):
             raise PydanticCustomError("url", "must start with https:// (or http:// for tests)")
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("escalation_remind_minutes", "file_max_bytes")
+    @field_validator("file_max_bytes")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:
