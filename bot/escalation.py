@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.store import Requester, Store
-from dialogs.desk import TicketReceipt, TicketRequest
+from dialogs.desk import TicketReceipt, TicketRequest, TicketSummary
 from dialogs.messages import Message
 
 
@@ -40,3 +40,19 @@ class StoreTicketDesk:
             dedupe_key=request.dedupe_key,
         )
         return TicketReceipt(ticket.id, created)
+
+    async def my_tickets(self, message: Message) -> list[TicketSummary]:
+        """The tickets this person opened or joined, newest first."""
+        tickets = await self._store.list_tickets(requester_key=user_key(message))
+        summaries = []
+        for ticket in tickets:
+            recipients = ticket.bounce.get("recipients") or []
+            summaries.append(
+                TicketSummary(
+                    ticket_id=ticket.id,
+                    status=ticket.status,
+                    code=ticket.bounce.get("status"),
+                    recipient=recipients[0] if recipients else None,
+                )
+            )
+        return summaries

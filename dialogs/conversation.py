@@ -127,6 +127,30 @@ async def _escalate(turn: Turn) -> None:
     escalation.start(turn)
 
 
+async def _my_tickets(turn: Turn) -> None:
+    desk = turn.context.desk
+    if desk is None:
+        turn.say("escalate_unavailable")
+        return
+    tickets = await desk.my_tickets(turn.message)
+    if not tickets:
+        turn.say("my_tickets_none")
+    else:
+        lines = [turn.text("my_tickets_heading")]
+        lines += [
+            turn.text(
+                "my_ticket_line",
+                ticket=t.ticket_id,
+                status=t.status,
+                code=t.code or "?",
+                recipient=t.recipient or "?",
+            )
+            for t in tickets
+        ]
+        turn.replies.append(Text("\n".join(lines)))
+    ask_again(turn)  # the question they were on, if any
+
+
 async def _new_bounce(turn: Turn) -> None:
     if turn.state.flow not in (None, "done"):
         turn.say("new_bounce")
@@ -155,6 +179,7 @@ _INTERRUPTIONS: dict[IntentName, Callable[[Turn], Awaitable[None]]] = {
     IntentName.START_OVER: _start_over,
     IntentName.HELP: _help,
     IntentName.ESCALATE: _escalate,
+    IntentName.MY_TICKETS: _my_tickets,
     IntentName.BOUNCE_5712: _new_bounce,
     IntentName.BOUNCE_OTHER: _other_code,
 }

@@ -26,9 +26,23 @@ class TicketReceipt:
     created: bool
 
 
+@dataclass(frozen=True)
+class TicketSummary:
+    """One of the user's tickets, as "my tickets" lists it."""
+
+    ticket_id: str
+    status: str  # open | assigned | resolved
+    code: str | None
+    recipient: str | None
+
+
 class TicketDesk(Protocol):
-    """Opens (or joins) a ticket for the person who sent ``message``."""
+    """Opens (or joins) a ticket for the person who sent ``message``, and lists theirs."""
 
     async def open_ticket(self, message: Message, request: TicketRequest) -> TicketReceipt:
         """Open or join a ticket; raise on failure (the dialog tells the user to try again)."""
+        ...
+
+    async def my_tickets(self, message: Message) -> list[TicketSummary]:
+        """The tickets the person who sent ``message`` opened or joined, newest first."""
         ...

@@ -23,6 +23,7 @@ class IntentName(StrEnum):
     BOUNCE_OTHER = "bounce_other"  # a bounce, or a question, about a code that is not 5.7.12
     QUESTION_5712 = "question_5712"  # "how do I fix 5.7.12", "external people can't email us"
     ESCALATE = "escalate"
+    MY_TICKETS = "my_tickets"
     HELP = "help"
     GREETING = "greeting"
     CANCEL = "cancel"
@@ -69,6 +70,15 @@ _RULES: tuple[_Rule, ...] = (
             r"\bcontact\s+(?:the\s+|an?\s+)?(?:helpdesk|help\s*desk|admins?|administrators?|support)\b",
             r"\bhand\s+(?:this|it)\s+(?:over|off)\b",
             r"\b(?:eskalieren|escalader|escalar|escalare|escaleren)\b",
+        ),
+    ),
+    _Rule(
+        IntentName.MY_TICKETS,
+        15,
+        _patterns(
+            r"^\W*(?:(?:show|list|see|check)\s+)?(?:me\s+)?my\s+(?:open\s+)?(?:tickets?|cases?)\b",
+            r"\b(?:status|state)\s+of\s+my\s+(?:tickets?|cases?|escalations?)\b",
+            r"^\W*(?:ticket\s+status|my\s+escalations?)\W*$",
         ),
     ),
     _Rule(

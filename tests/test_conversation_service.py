@@ -16,7 +16,7 @@ from bot.conversation import Conversations, TurnOutcome
 from bot.escalation import StoreTicketDesk, conversation_key, user_key
 from bot.store import Store
 from dialogs.conversation import handle_turn
-from dialogs.desk import TicketDesk, TicketReceipt, TicketRequest
+from dialogs.desk import TicketDesk, TicketReceipt, TicketRequest, TicketSummary
 from dialogs.messages import Message
 from dialogs.replies import Question, Text, TicketNotice
 from dialogs.turn import DialogContext
@@ -115,6 +115,9 @@ class FlakyDesk:
         if self.calls <= self.failures:
             raise ConnectionError("the ticket database is down")
         return await self.desk.open_ticket(message, request)
+
+    async def my_tickets(self, message: Message) -> list[TicketSummary]:
+        return await self.desk.my_tickets(message)
 
 
 async def test_a_failing_ticket_desk_says_so_and_the_conversation_goes_on(

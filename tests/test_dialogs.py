@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dialogs.conversation import TurnResult, handle_turn
-from dialogs.desk import TicketReceipt, TicketRequest
+from dialogs.desk import TicketReceipt, TicketRequest, TicketSummary
 from dialogs.intent import IntentName
 from dialogs.messages import Attachment, Message
 from dialogs.replies import Question, Reply, SenderAnswer, StepsAnswer, Text, TicketNotice
@@ -43,6 +43,12 @@ class FakeDesk:
             raise RuntimeError("tracker down")
         self.requests.append(request)
         return TicketReceipt(f"NDR-{1000 + len(self.requests)}", created=True)
+
+    async def my_tickets(self, message: Message) -> list[TicketSummary]:
+        return [
+            TicketSummary(f"NDR-{1001 + n}", "open", r.bounce.get("status"), None)
+            for n, r in enumerate(self.requests)
+        ]
 
 
 Turn = str | dict[str, str] | bytes
@@ -449,4 +455,15 @@ async def test_a_click_on_an_old_card_does_not_break_the_conversation() -> None:
 async def test_a_state_from_an_older_bot_is_tolerated() -> None:
     chat = Chat(state={"flow": "weird", "pending": "unknown_slot", "slots": {"x": 1}, "misses": -3})
     result = await chat.send("how do I fix 5.7.12")
+    assert question(result).slot == "role"
+
+
+async def test_my_tickets_lists_them_and_the_question_stays() -> None:
+    chat = Chat()
+    result = await chat.send("my tickets")
+    assert result.intent is IntentName.MY_TICKETS
+    assert texts(result) == [say("my_tickets_none")]
+    await chat.talk("how do I fix 5.7.12", "escalate", "No note", "how do I fix 5.7.133")
+    result = await chat.send("show my tickets")
+    assert "NDR-1001" in texts(result)[0]
     assert question(result).slot == "role"
