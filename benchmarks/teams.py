@@ -7,7 +7,8 @@ every turn reads and saves state and renders Adaptive Cards. Variants:
 
   plain  botbuilder as its samples use it: CloudAdapter.process + an ActivityHandler that runs the
          same turn and sends the same cards through TurnContext (local mode, no tokens)
-  ours   create_app's /api/messages (local mode)
+  ours   create_app's /api/messages (local mode): CloudAdapter.process_activity too, with our
+         BotFrameworkAuthentication (clients cached per service URL, sent over one aiohttp session)
   auth   create_app's /api/messages with an app id: every request's JWT validated by botbuilder
          against a fake OpenID issuer (the bot's own token comes from a stub)
   turn   the turn alone, no HTTP (Conversations.handle + rendering), for reference
@@ -37,7 +38,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from bot.app import create_app
 from bot.channels import teams
 from bot.config import Settings, load_settings
-from bot.render.teams import render_replies
+from bot.render.teams import Labels, render_replies
 from bot.runtime import open_runtime
 from dialogs.messages import Message
 
@@ -120,8 +121,10 @@ def _plain_app(settings: Settings) -> web.Application:
                 channel=activity.channel_id,
                 value=activity.value,
             )
-            outcome = await self.app[runtime_key].conversations.handle(message)  # type: ignore[attr-defined]
-            for rendered in render_replies(outcome.replies):
+            runtime = self.app[runtime_key]
+            outcome = await runtime.conversations.handle(message)  # type: ignore[attr-defined]
+            labels = Labels.of(runtime.knowledge.conversation)  # type: ignore[attr-defined]
+            for rendered in render_replies(outcome.replies, labels):
                 if rendered.get("attachments"):
                     card = rendered["attachments"][0]["content"]
                     reply = MessageFactory.attachment(CardFactory.adaptive_card(card))
@@ -257,6 +260,7 @@ async def _run_turn_only(turns: int) -> tuple[float, float]:
             {"DATABASE_URL": f"sqlite+aiosqlite:///{folder}/bot.db"}, env_file=None
         )
         async with open_runtime(settings) as runtime:
+            labels = Labels.of(runtime.knowledge.conversation)
 
             async def run(count: int, round_: int) -> None:
                 for number in range(count):
@@ -269,7 +273,7 @@ async def _run_turn_only(turns: int) -> tuple[float, float]:
                         channel="msteams",
                     )
                     outcome = await runtime.conversations.handle(message)
-                    json.dumps(render_replies(outcome.replies))
+                    json.dumps(render_replies(outcome.replies, labels))
 
             await run(len(SCRIPT) * 4, 0)
             cpu_before, started = time.process_time(), time.perf_counter()
@@ -280,7 +284,7 @@ async def _run_turn_only(turns: int) -> tuple[float, float]:
 
 LABELS = {
     "plain": "(a) plain CloudAdapter + ActivityHandler",
-    "ours": "(b) ours, local mode",
+    "ours": "(b) ours (CloudAdapter, cached clients), local",
     "auth": "(b) ours, JWT validated on every request",
     "turn": "    the turn alone (no HTTP), for reference",
 }

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.channels import teams
 from bot.escalation import conversation_key
 from dialogs.messages import Message
+from dialogs.replies import Text
+from knowledge.kb import default_knowledge
 from tests.fakes.teams_harness import RUNTIME, TeamsBot, payload, teams_bot, words
 from tests.transcripts import (
     ASK_CENTRE,
@@ -26,6 +29,11 @@ from tests.transcripts import (
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 PERSONAL = payload("personal_message")["conversation"]
+
+
+def say(key: str, **values: str) -> str:
+    """What the knowledge base has the bot say for ``key``."""
+    return default_knowledge().conversation.text(key, **values)
 
 
 @pytest.fixture
@@ -193,7 +201,9 @@ async def test_a_file_over_the_limit_is_refused_politely(
         activity = bot.activity("file_download_info")
         activity["attachments"][0]["content"]["downloadUrl"] = url
         posted = await bot.send(activity)
-        assert "I couldn't read that file: bounce.eml is over 1 KB" in words(posted)
+        too_large = say("file_too_large", name="bounce.eml", limit="1 KB")
+        assert too_large.startswith("bounce.eml is over 1 KB")
+        assert too_large in words(posted)
         assert 'ndrbot_errors_total{channel="msteams",kind="download"} 1.0' in bot.metrics_text
         # The question asked before still stands.
         assert ASK_TYPE in words(await bot.say("admin"))
@@ -202,7 +212,9 @@ async def test_a_file_over_the_limit_is_refused_politely(
 async def test_a_file_that_cannot_be_downloaded_gets_a_polite_reply(bot: TeamsBot) -> None:
     activity = bot.activity("file_download_info")
     activity["attachments"][0]["content"]["downloadUrl"] = f"{bot.connector.url}/files/gone.eml"
-    assert "I could not download bounce.eml" in words(await bot.send(activity))
+    failed = say("file_download_failed", name="bounce.eml")
+    assert "bounce.eml" in failed
+    assert failed in words(await bot.send(activity))
 
 
 async def test_welcome_card_on_install_and_when_added_to_a_team(bot: TeamsBot) -> None:
@@ -278,3 +290,23 @@ async def test_a_turn_in_flight_finishes_when_the_server_stops(tmp_path: Path) -
         response = await request
         assert response.status == 201
         assert len(bot.connector.posted) == 2
+
+
+async def test_proactive_messages_and_updates_go_to_the_saved_conversation(bot: TeamsBot) -> None:
+    await bot.say("how do I fix 5.7.12")
+    bot.connector.take()
+    reference = await bot.app[RUNTIME].store.load_reference(f"msteams:{PERSONAL['id']}")
+    assert reference is not None
+    channel = bot.app[teams.TEAMS]
+    before = bot.connector.attempts
+    bot.connector.fail_next(503, retry_after="0")
+    assert await channel.send_proactive(reference, [Text("Ticket NDR-1001 is resolved.")]) == 1
+    (sent,) = bot.connector.take()
+    assert (sent.kind, sent.conversation_id) == ("send", PERSONAL["id"])
+    assert sent.text == "Ticket NDR-1001 is resolved."
+    assert sent.activity["from"]["id"] == reference["bot"]["id"]
+    assert bot.connector.attempts == before + 2, "the 503 was retried"
+
+    await channel.update(reference, "act-7", {"type": "message", "text": "Resolved"})
+    (updated,) = bot.connector.take()
+    assert (updated.kind, updated.activity_id, updated.text) == ("update", "act-7", "Resolved")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,24 +14,28 @@ from bot.render.teams import (
     CARD_CONTENT_TYPE,
     MAX_ACTIVITY_BYTES,
     MAX_BUTTONS,
+    Labels,
     activity_size,
-    render_replies,
     welcome_activity,
 )
+from bot.render.teams import render_replies as render_with
 from bot.render.text import render_text
 from bot.store import Store
 from dialogs.replies import (
     Choice,
     Fact,
     Question,
+    Reply,
     SenderAnswer,
     Step,
     StepsAnswer,
     Text,
     TicketNotice,
 )
+from knowledge.kb import default_knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
+LABELS = Labels.of(default_knowledge().conversation)
 FIXED = Question(
     "Did that fix it?",
     "fixed",
@@ -40,6 +45,11 @@ FIXED = Question(
         Choice("escalate", "Escalate to an admin"),
     ),
 )
+
+
+def render_replies(replies: list[Reply]) -> list[dict[str, Any]]:
+    """The replies rendered with the knowledge base's labels."""
+    return render_with(replies, LABELS)
 
 
 def _steps(count: int = 3, code: str = "Set-Mailbox -Identity x") -> StepsAnswer:
@@ -98,6 +108,7 @@ def test_more_choices_than_buttons_become_one_list_and_a_submit_button() -> None
     card = _card(activity)
     assert isinstance(card["actions"], list)
     assert len(card["actions"]) == 1
+    assert card["actions"][0]["title"] == "Choose"
     assert card["actions"][0]["data"] == {"slot": "recipient_type"}
     body = card["body"]
     assert isinstance(body, list)
@@ -190,12 +201,45 @@ def test_no_card_has_more_buttons_than_teams_shows() -> None:
 
 
 def test_the_welcome_card() -> None:
-    activity = welcome_activity("Hi!", ["Reads bounces", "Escalates"])
+    activity = welcome_activity("Hi!", ["Reads bounces", "Escalates"], LABELS)
     card = _card(activity)
     assert card["actions"] == [
         {"type": "Action.Submit", "title": "Help", "data": {"intent": "help"}}
     ]
     assert card["fallbackText"] == "Hi!\n- Reads bounces\n- Escalates"
+
+
+def test_the_words_cards_add_come_from_the_knowledge_base() -> None:
+    texts = default_knowledge().conversation
+    assert (LABELS.choose, LABELS.help, LABELS.subject) == (
+        texts.text("button_choose"),
+        texts.text("button_help"),
+        texts.text("note_subject_label"),
+    )
+    other = Labels(choose="Valider", help="Aide", subject="Objet")
+    many = Question(
+        "Quel type ?", "recipient_type", tuple(Choice(f"v{n}", f"L{n}") for n in range(8))
+    )
+    (activity,) = render_with([many], other)
+    assert [action["title"] for action in _card(activity)["actions"]] == ["Valider"]  # type: ignore[union-attr]
+    welcome = _card(welcome_activity("Salut !", [], other))
+    assert welcome["actions"] == [
+        {"type": "Action.Submit", "title": "Aide", "data": {"intent": "help"}}
+    ]
+    answer = SenderAnswer(
+        who_can_fix="w",
+        what_to_do="d",
+        facts=(),
+        note_heading="h",
+        note_subject="Courrier refusé",
+        note_body="Bonjour",
+        source_label="Source",
+        source="https://learn.microsoft.com/",
+    )
+    body = _card(render_with([answer], other)[0])["body"]
+    assert isinstance(body, list)
+    note = next(element for element in body if element["type"] == "Container")
+    assert note["items"][0]["text"] == "Objet: Courrier refusé"
 
 
 # ---- conversation references -----------------------------------------------------------------

@@ -1,17 +1,20 @@
 """Microsoft Teams through the Bot Framework (botbuilder): the only module that imports it.
 
-``POST /api/messages`` takes an activity, checks who sent it, turns it into a neutral
-:class:`~dialogs.messages.Message`, runs the turn, and posts the rendered replies back to the Bot
-Connector at the activity's ``serviceUrl``.
+``POST /api/messages`` takes an activity and hands it to botbuilder's ``CloudAdapter``
+(``process_activity``): the adapter authenticates it, builds the turn's ``TurnContext`` and runs
+our handler, which turns the activity into a neutral :class:`~dialogs.messages.Message`, runs the
+turn, and sends the rendered replies through the TurnContext (the adapter's ``ConnectorClient``),
+or, for ``expectReplies``, lets the adapter return them in the response.
 
-botbuilder does what it is trusted for: ``ConfigurationBotFrameworkAuthentication`` validates each
-request's JWT (issuer, signature, endorsements, audience, service URL), and its credentials factory
-gets the bot's own token (MSAL, or a managed identity) for outbound calls. What made the stock
-``CloudAdapter`` slow is kept off the hot path: no msrest ``Activity`` (de)serialisation (the body
-stays the dict it arrived as), no new ``ConnectorClient`` and ``UserTokenClient`` per turn (each
-builds an msrest retry policy that costs ~5 ms of CPU), no blocking ``requests`` call for the
-signing keys or the bot's token on the event loop. Replies go over one aiohttp session as the
-Bot Connector's REST JSON, retried on 429 and 5xx with backoff that honours ``Retry-After``.
+What we give the adapter is a ``BotFrameworkAuthentication`` of our own (:class:`_Authentication`).
+It delegates token validation to botbuilder's ``ConfigurationBotFrameworkAuthentication`` (issuer,
+signature, endorsements, audience, service URL), with the signing keys fetched without blocking the
+event loop, and maps any refusal to 401 (botbuilder would answer 500 for a garbled token). It
+returns cached connector factories, ``ConnectorClient``s (one per service URL and audience) and
+``UserTokenClient``s, where the stock one builds two msrest clients, and their retry policies, per
+turn. The connector clients send over the app's one aiohttp session (not ``requests`` in a thread),
+with the bot's own token (botbuilder's credentials: MSAL or a managed identity) fetched off the
+event loop and cached; failed sends (429, 5xx, network) are retried here, honouring Retry-After.
 
 With no MICROSOFT_APP_ID the endpoint runs in local mode for the Agents Playground and the Bot
 Framework Emulator: no token is checked, and only loopback addresses are served (unless
@@ -32,30 +35,53 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Final
-from urllib.parse import quote
+from typing import Any, Final, TypeVar
 
 import aiohttp
 import jwt
 from aiohttp import web
+from azure.core.exceptions import DeserializationError  # what msrest raises (and re-exports)
+from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import (
+    CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
     ConfigurationServiceClientCredentialFactory,
 )
-from botbuilder.schema import Activity, ChannelAccount
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    ConversationReference,
+    DeliveryModes,
+)
+from botbuilder.schema import (
+    Attachment as CardAttachment,
+)
+from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import (
+    AuthenticateRequestResult,
     AuthenticationConstants,
+    BotFrameworkAuthentication,
     CallerIdConstants,
+    ClaimsIdentity,
+    ConnectorFactory,
     JwtTokenExtractor,
+    MicrosoftAppCredentials,
+    UserTokenClient,
 )
 from jwt.algorithms import RSAAlgorithm
+from msrest.exceptions import HttpOperationError
+from msrest.pipeline import Request, Response
+from msrest.pipeline.async_abc import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline
+from msrest.pipeline.universal import RawDeserializer
+from msrest.universal_http import ClientRequest
+from msrest.universal_http.async_abc import AsyncClientResponse
 
 from bot.appkeys import METRICS, RUNTIME
 from bot.config import Settings
 from bot.conversation import TurnOutcome
 from bot.escalation import conversation_key
 from bot.metrics import Metrics
-from bot.render.teams import render_replies, typing_activity, welcome_activity
+from bot.render.teams import Labels, render_replies, typing_activity, welcome_activity
 from bot.runtime import Runtime
 from dialogs.messages import Attachment, Message
 from dialogs.replies import Reply, Text
@@ -77,11 +103,14 @@ _HTML = re.compile(
 )
 _SLOW_TEXT_CHARS: Final = 2000  # a pasted bounce: show "typing..." at once
 _REMEMBERED_CONVERSATIONS: Final = 10_000
+_CONNECTOR_CLIENTS: Final = 256  # one per service URL and audience; Teams uses a handful
 _KEY_REFRESH_SECONDS: Final = 24 * 3600
 _UNKNOWN_KEY_REFRESH_SECONDS: Final = 300
 _TOKEN_EARLY_SECONDS: Final = 300
 _DEFAULT_TOKEN_SECONDS: Final = 1800
 _ERROR_BODY_CHARS: Final = 300
+_USER_AGENT: Final = "Microsoft-BotFramework/3.1 (BotBuilder Python/4.17)"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -152,39 +181,9 @@ class SendFailed(Exception):
     """The Bot Connector did not take an activity, retries included."""
 
 
-@dataclass
-class _Target:
-    """Where replies of one turn go, and how they are addressed."""
-
-    service_url: str
-    conversation: dict[str, Any]
-    bot: dict[str, Any]
-    user: dict[str, Any]
-    channel_id: str
-    reply_to_id: str | None
-    audience: str | None
-    turn_id: str = ""
-    deadline: float = 0.0
-
-    def address(self, activity: dict[str, Any]) -> dict[str, Any]:
-        """The activity with its conversation, sender and recipient filled in."""
-        addressed = dict(activity)
-        addressed.update(
-            {
-                "channelId": self.channel_id,
-                "serviceUrl": self.service_url,
-                "conversation": self.conversation,
-                "from": self.bot,
-                "recipient": self.user,
-            }
-        )
-        if self.reply_to_id:
-            addressed["replyToId"] = self.reply_to_id
-        return addressed
-
-
 class TeamsChannel:
-    """The Teams endpoint of one running app: authentication, turns, replies, files."""
+    """The Teams endpoint of one running app: botbuilder's CloudAdapter with our authentication
+    and cached clients, the turn handler, retries, files, proactive messages."""
 
     def __init__(
         self,
@@ -200,8 +199,9 @@ class TeamsChannel:
         self.metrics = metrics
         self.session = session
         self.local = not settings.teams_credentials
-        self._auth = None if self.local else _Authentication(settings, options)
-        self._tokens = _BotTokens(settings, options, self._auth)
+        self.labels = Labels.of(runtime.knowledge.conversation)
+        self._auth = _Authentication(settings, options, session)
+        self.adapter = CloudAdapter(self._auth)
         self._referenced: OrderedDict[str, None] = OrderedDict()
 
     # -- inbound ------------------------------------------------------------------------------
@@ -211,9 +211,16 @@ class TeamsChannel:
         try:
             if self.local and not self.settings.teams_local_allow_remote:
                 _require_loopback(request)
-            activity = await _read_activity(request)
-            audience = await self._authenticate(activity, request.headers.get("Authorization"))
-            return await self._dispatch(activity, audience)
+            body = await _read_activity(request)
+            try:
+                activity = Activity().deserialize(body)
+            except (DeserializationError, TypeError, ValueError):
+                reason = "not an activity: a field has the wrong type"
+                raise _Refused(400, reason, "bad_request") from None
+            turn = _Turn(self, body)
+            header = request.headers.get("Authorization") or ""
+            answer = await self.adapter.process_activity(header, activity, turn.run)
+            return _response(answer)
         except _Refused as refused:
             self.metrics.errors.labels(CHANNEL, refused.kind).inc()
             log.warning(
@@ -221,100 +228,6 @@ class TeamsChannel:
                 extra={"channel": CHANNEL, "status": refused.status, "reason": refused.reason},
             )
             return web.json_response({"error": refused.reason}, status=refused.status)
-
-    async def _authenticate(self, activity: dict[str, Any], header: str | None) -> str | None:
-        """Check the request's token; return the audience for outbound calls."""
-        if self._auth is None:
-            if header:
-                raise _Refused(
-                    401,
-                    "this bot runs in local mode (no MICROSOFT_APP_ID) and takes no tokens",
-                    "auth",
-                )
-            return None
-        return await self._auth.authenticate(activity, header)
-
-    async def _dispatch(self, activity: dict[str, Any], audience: str | None) -> web.Response:
-        kind = activity["type"]
-        if kind == "message":
-            return await self._on_message(activity, audience, activity.get("value"))
-        if kind == "invoke":
-            return await self._on_invoke(activity, audience)
-        if kind == "conversationUpdate":
-            await self._on_conversation_update(activity, audience)
-        elif kind == "installationUpdate" and activity.get("action") in ("add", "add-upgrade"):
-            await self._remember(activity, force=True)
-        return web.Response(status=201)
-
-    async def _on_invoke(self, activity: dict[str, Any], audience: str | None) -> web.Response:
-        value = activity.get("value")
-        action = value.get("action") if isinstance(value, dict) else None
-        if activity.get("name") != "adaptiveCard/action" or not isinstance(action, dict):
-            return web.json_response({}, status=501)
-        await self._on_message(activity, audience, action.get("data"))
-        return web.json_response({"statusCode": 200, "type": _INVOKE_MESSAGE, "value": ""})
-
-    async def _on_message(
-        self, activity: dict[str, Any], audience: str | None, value: Any
-    ) -> web.Response:
-        conversation = activity["conversation"]
-        clicked = _button_value(value)
-        in_group = conversation.get("conversationType") in _GROUP_CONVERSATIONS
-        if in_group and clicked is None and not _mentions_bot(activity):
-            return web.Response(status=201)  # channel chatter not meant for the bot
-        expect_replies = activity.get("deliveryMode") == "expectReplies"
-        target = self._target(activity, audience)
-        typing = _Typing(self, target, enabled=not expect_replies)
-        text = _readable_text(activity)
-        notices: list[Reply] = []
-        if _has_files(activity) or len(text) > _SLOW_TEXT_CHARS:
-            typing.now()
-        files = await self._files(activity, notices)
-        user = activity["from"]
-        message = Message(
-            text=text,
-            files=files,
-            user_id=str(user.get("aadObjectId") or user["id"]),
-            user_name=str(user.get("name") or ""),
-            conversation_id=str(conversation["id"]),
-            channel=str(activity.get("channelId") or CHANNEL),
-            value=clicked,
-            raw=activity,
-        )
-        if await self._seen_before(activity, message):
-            return web.Response(status=201)
-        outcome: TurnOutcome | None = None
-        if text or files or clicked is not None or not notices:
-            typing.after(self.options.typing_after_seconds)
-            try:
-                outcome = await self.runtime.conversations.handle(message)
-            finally:
-                typing.cancel_timer()
-            self.metrics.observe_turn(message.channel, outcome)
-            target.turn_id = outcome.turn_id
-        await typing.settle()
-        replies = [*notices, *(outcome.replies if outcome else ())]
-        await self._remember(activity, force=bool(outcome and outcome.escalated))
-        activities = render_replies(replies)
-        if expect_replies:
-            return web.json_response(
-                {"activities": [target.address(each) for each in activities]}, status=200
-            )
-        await self._deliver(target, activities, intent=outcome.intent if outcome else "file")
-        return web.Response(status=201)
-
-    async def _on_conversation_update(self, activity: dict[str, Any], audience: str | None) -> None:
-        bot_id = (activity.get("recipient") or {}).get("id")
-        added = activity.get("membersAdded") or []
-        if not any(isinstance(m, dict) and m.get("id") == bot_id for m in added):
-            return
-        await self._remember(activity, force=True)
-        help_text = self.runtime.knowledge.help_text
-        welcome = welcome_activity(help_text.greeting, help_text.capabilities)
-        target = self._target(activity, audience)
-        target.reply_to_id = None
-        target.deadline = time.monotonic() + self.options.retry_budget_seconds
-        await self._deliver(target, [welcome], intent="welcome")
 
     async def _seen_before(self, activity: dict[str, Any], message: Message) -> bool:
         """True for a second delivery of the same activity (the Bot Framework retries)."""
@@ -339,13 +252,17 @@ class TeamsChannel:
             except _FileProblem as problem:
                 self.metrics.errors.labels(CHANNEL, "download").inc()
                 log.warning("file not read", extra={"channel": CHANNEL, "reason": problem.kind})
-                refused = self.runtime.knowledge.conversation.text(
-                    "file_refused", reason=problem.reason(name, self.settings.file_max_bytes)
-                )
-                notices.append(Text(refused))
+                notices.append(Text(self._file_refusal(problem, name)))
                 continue
             files.append(Attachment(name, content, content_type))
         return tuple(files)
+
+    def _file_refusal(self, problem: _FileProblem, name: str) -> str:
+        texts = self.runtime.knowledge.conversation
+        if problem.kind == "too_large":
+            limit = _megabytes(self.settings.file_max_bytes)
+            return texts.text("file_too_large", name=name, limit=limit)
+        return texts.text("file_download_failed", name=name)
 
     async def _download(self, url: str) -> bytes:
         limit = self.settings.file_max_bytes
@@ -367,116 +284,114 @@ class TeamsChannel:
 
     # -- outbound -----------------------------------------------------------------------------
 
-    def _target(self, activity: dict[str, Any], audience: str | None) -> _Target:
-        return _Target(
-            service_url=str(activity["serviceUrl"]).rstrip("/"),
-            conversation=activity["conversation"],
-            bot=activity.get("recipient") or {},
-            user=activity.get("from") or {},
-            channel_id=str(activity.get("channelId") or CHANNEL),
-            reply_to_id=activity.get("id"),
-            audience=audience,
-            deadline=time.monotonic() + self.options.retry_budget_seconds,
-        )
-
-    async def _deliver(
-        self, target: _Target, activities: Sequence[dict[str, Any]], *, intent: str
-    ) -> int:
-        """Post the activities in order; log (with the turn id) and count any that fail."""
-        sent = 0
-        for activity in activities:
-            try:
-                await self.post(target, activity)
-                sent += 1
-            except SendFailed as failure:
-                self.metrics.errors.labels(CHANNEL, "send").inc()
-                log.error(
-                    "reply not delivered",
-                    extra={
-                        "turn_id": target.turn_id,
-                        "channel": target.channel_id,
-                        "intent": intent,
-                        "reason": str(failure),
-                    },
-                )
-        return sent
-
-    async def post(self, target: _Target, activity: dict[str, Any]) -> str | None:
-        """Send one activity (a reply when the target has a replyToId); return its id.
-
-        429 and 5xx answers and network errors are retried with exponential backoff and jitter,
-        waiting what ``Retry-After`` asks, within the target's deadline. Raises SendFailed.
-        """
-        conversation_id = quote(str(target.conversation.get("id", "")), safe="")
-        url = f"{target.service_url}/v3/conversations/{conversation_id}/activities"
-        if target.reply_to_id:
-            url += "/" + quote(str(target.reply_to_id), safe="")
-        body = json.dumps(target.address(activity), ensure_ascii=False).encode()
-        return await self._call("POST", url, body, target)
-
-    async def update(self, target: _Target, activity_id: str, activity: dict[str, Any]) -> None:
-        """Replace an activity the bot sent earlier (a ticket card, say)."""
-        conversation_id = quote(str(target.conversation.get("id", "")), safe="")
-        url = f"{target.service_url}/v3/conversations/{conversation_id}/activities/" + quote(
-            activity_id, safe=""
-        )
-        addressed = {**target.address(activity), "id": activity_id}
-        addressed.pop("replyToId", None)
-        await self._call("PUT", url, json.dumps(addressed, ensure_ascii=False).encode(), target)
-
-    async def send_proactive(self, reference: Mapping[str, Any], replies: Sequence[Reply]) -> int:
-        """Send replies into a conversation saved with :func:`reference_of`; return how many
-        went out. For telling a requester about their ticket."""
-        target = _Target(
-            service_url=str(reference["serviceUrl"]).rstrip("/"),
-            conversation=dict(reference["conversation"]),
-            bot=dict(reference.get("bot") or {}),
-            user=dict(reference.get("user") or {}),
-            channel_id=str(reference.get("channelId") or CHANNEL),
-            reply_to_id=None,
-            audience=None,
-            deadline=time.monotonic() + self.options.retry_budget_seconds,
-        )
-        return await self._deliver(target, render_replies(replies), intent="proactive")
-
-    async def _call(self, method: str, url: str, body: bytes, target: _Target) -> str | None:
-        timeout = aiohttp.ClientTimeout(total=self.options.request_timeout_seconds)
+    async def retrying(
+        self,
+        call: Callable[[], Awaitable[_T]],
+        *,
+        what: str,
+        audience: str | None,
+        deadline: float,
+        turn_id: str = "",
+    ) -> _T:
+        """Run one Bot Connector call (through the ConnectorClient); retry it on 429, 5xx and
+        network errors with exponential backoff and jitter, waiting what ``Retry-After`` asks,
+        within the deadline. Raises SendFailed."""
         for attempt in range(1, self.options.max_attempts + 1):
-            headers = {"Content-Type": _JSON, **await self._tokens.header(target.audience)}
             wait: float | None
             try:
-                async with self.session.request(
-                    method, url, data=body, headers=headers, timeout=timeout
-                ) as response:
-                    if response.status < 300:
-                        return await _resource_id(response)
-                    detail = (await response.text())[:_ERROR_BODY_CHARS]
-                    status = response.status
-                    wait = _retry_after(response.headers.get("Retry-After"))
+                return await call()
+            except _ConnectorRefused as refused:
+                status, detail, wait = refused.status, refused.detail, refused.retry_after
+            except HttpOperationError as error:  # a success status msrest does not expect
+                status, detail, wait = _connector_error(error)
             except (aiohttp.ClientError, TimeoutError) as error:
                 status, detail, wait = 0, type(error).__name__, None
-            if status == 401 and attempt == 1 and self._tokens.forget(target.audience):
+            if status == 401 and attempt == 1 and self._auth.tokens.forget(audience):
                 continue  # the bot's token may have been revoked early: fetch a new one
             if status and status != 429 and status < 500:
-                raise SendFailed(f"{method} {status}: {detail}")
+                raise SendFailed(f"{what} {status}: {detail}")
             if wait is None:
                 wait = self.options.retry_base_seconds * 2 ** (attempt - 1)
                 wait *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
-            if attempt == self.options.max_attempts or time.monotonic() + wait > target.deadline:
-                raise SendFailed(f"{method} {status or detail} after {attempt} attempts")
+            if attempt == self.options.max_attempts or time.monotonic() + wait > deadline:
+                raise SendFailed(f"{what} {status or detail} after {attempt} attempts")
             self.metrics.outbound_retries.labels(CHANNEL).inc()
             log.info(
                 "Bot Connector busy; retrying",
-                extra={"turn_id": target.turn_id, "status": status, "wait": round(wait, 2)},
+                extra={"turn_id": turn_id, "status": status, "wait": round(wait, 2)},
             )
             await asyncio.sleep(wait)
-        raise SendFailed(f"{method} gave up")  # pragma: no cover - the loop raises first
+        raise SendFailed(f"{what} gave up")  # pragma: no cover - the loop raises first
 
-    async def _send_typing(self, target: _Target) -> None:
-        try:
-            await self.post(target, typing_activity())
-        except SendFailed as failure:
-            log.debug("typing indicator not sent", extra={"reason": str(failure)})
+    def _failed(self, failure: SendFailed, *, turn_id: str, intent: str) -> None:
+        self.metrics.errors.labels(CHANNEL, "send").inc()
+        log.error(
+            "reply not delivered",
+            extra={
+                "turn_id": turn_id,
+                "channel": CHANNEL,
+                "intent": intent,
+                "reason": str(failure),
+            },
+        )
+
+    # -- proactive ----------------------------------------------------------------------------
+
+    async def send_proactive(self, reference: Mapping[str, Any], replies: Sequence[Reply]) -> int:
+        """Send replies into a conversation saved with :func:`reference_of` (as new messages,
+        not replies); return how many went out. For telling a requester about their ticket."""
+        activities = render_replies(replies, self.labels)
+        deadline = time.monotonic() + self.options.retry_budget_seconds
+        sent = 0
+
+        async def logic(context: TurnContext) -> None:
+            nonlocal sent
+            for each in activities:
+                try:
+                    outgoing = _outgoing(each)
+                    await self.retrying(
+                        lambda: _post(context, outgoing, reply=False),  # noqa: B023 - awaited now
+                        what="POST",
+                        audience=None,
+                        deadline=deadline,
+                    )
+                    sent += 1
+                except SendFailed as failure:
+                    self._failed(failure, turn_id="", intent="proactive")
+
+        await self._continue(reference, logic)
+        return sent
+
+    async def update(
+        self, reference: Mapping[str, Any], activity_id: str, activity: dict[str, Any]
+    ) -> None:
+        """Replace an activity the bot sent earlier into that conversation (a ticket card, say).
+        Raises SendFailed."""
+        deadline = time.monotonic() + self.options.retry_budget_seconds
+
+        async def logic(context: TurnContext) -> None:
+            replacement = TurnContext.apply_conversation_reference(
+                _outgoing(activity), TurnContext.get_conversation_reference(context.activity)
+            )
+            replacement.id = activity_id
+            replacement.reply_to_id = None
+            await self.retrying(
+                lambda: context.adapter.update_activity(context, replacement),
+                what="PUT",
+                audience=None,
+                deadline=deadline,
+            )
+
+        await self._continue(reference, logic)
+
+    async def _continue(
+        self, reference: Mapping[str, Any], logic: Callable[[TurnContext], Awaitable[None]]
+    ) -> None:
+        await self.adapter.continue_conversation(
+            ConversationReference().deserialize(dict(reference)),
+            logic,
+            bot_app_id=self.settings.microsoft_app_id or "",
+        )
 
     # -- conversation references --------------------------------------------------------------
 
@@ -512,20 +427,208 @@ def reference_of(activity: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _response(answer: InvokeResponse | None) -> web.Response:
+    """The HTTP answer for what the adapter returns: 201 for a plain turn, the invoke response
+    (or expectReplies' activities, 200) otherwise."""
+    if answer is None:
+        return web.Response(status=201)
+    body = answer.body if answer.body is not None else {}
+    return web.json_response(body, status=int(answer.status or 200))
+
+
+# ---- the turn ---------------------------------------------------------------------------------
+
+
+class _Turn:
+    """The bot the adapter runs for one activity: reads the TurnContext's activity (the JSON it
+    arrived as, ``body``) into a Message, runs the turn, sends the replies through the
+    TurnContext."""
+
+    def __init__(self, channel: TeamsChannel, body: dict[str, Any]) -> None:
+        self.channel = channel
+        self.body = body
+        self.context: TurnContext | None = None
+        self.audience: str | None = None
+        self.turn_id = ""
+        self.deadline = 0.0
+
+    async def run(self, context: TurnContext) -> None:
+        self.context = context
+        self.audience = context.turn_state.get(context.adapter.BOT_OAUTH_SCOPE_KEY)
+        self.deadline = time.monotonic() + self.channel.options.retry_budget_seconds
+        kind = self.body["type"]
+        if kind == "message":
+            await self._on_message(self.body.get("value"))
+        elif kind == "invoke":
+            await self._on_invoke()
+        elif kind == "conversationUpdate":
+            await self._on_conversation_update()
+        elif kind == "installationUpdate" and self.body.get("action") in ("add", "add-upgrade"):
+            await self.channel._remember(self.body, force=True)
+
+    async def _on_invoke(self) -> None:
+        value = self.body.get("value")
+        action = value.get("action") if isinstance(value, dict) else None
+        if self.body.get("name") != "adaptiveCard/action" or not isinstance(action, dict):
+            return  # no invoke response: the adapter answers 501
+        await self._on_message(action.get("data"))
+        answer = {"statusCode": 200, "type": _INVOKE_MESSAGE, "value": ""}
+        await self._context.send_activity(
+            Activity(
+                type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=answer)
+            )
+        )
+
+    async def _on_message(self, value: Any) -> None:
+        channel, activity = self.channel, self.body
+        conversation = activity["conversation"]
+        clicked = _button_value(value)
+        in_group = conversation.get("conversationType") in _GROUP_CONVERSATIONS
+        if in_group and clicked is None and not _mentions_bot(activity):
+            return  # channel chatter not meant for the bot
+        typing = _Typing(self, enabled=not self._expect_replies)
+        text = _readable_text(activity)
+        notices: list[Reply] = []
+        if _has_files(activity) or len(text) > _SLOW_TEXT_CHARS:
+            typing.now()
+        files = await channel._files(activity, notices)
+        user = activity["from"]
+        message = Message(
+            text=text,
+            files=files,
+            user_id=str(user.get("aadObjectId") or user["id"]),
+            user_name=str(user.get("name") or ""),
+            conversation_id=str(conversation["id"]),
+            channel=str(activity.get("channelId") or CHANNEL),
+            value=clicked,
+            raw=activity,
+        )
+        if await channel._seen_before(activity, message):
+            return
+        outcome: TurnOutcome | None = None
+        if text or files or clicked is not None or not notices:
+            typing.after(channel.options.typing_after_seconds)
+            try:
+                outcome = await channel.runtime.conversations.handle(message)
+            finally:
+                typing.cancel_timer()
+            channel.metrics.observe_turn(message.channel, outcome)
+            self.turn_id = outcome.turn_id
+        await typing.settle()
+        replies = [*notices, *(outcome.replies if outcome else ())]
+        await channel._remember(activity, force=bool(outcome and outcome.escalated))
+        activities = render_replies(replies, channel.labels)
+        await self.deliver(activities, intent=outcome.intent if outcome else "file")
+
+    async def _on_conversation_update(self) -> None:
+        activity = self.body
+        bot_id = (activity.get("recipient") or {}).get("id")
+        added = activity.get("membersAdded") or []
+        if not any(isinstance(m, dict) and m.get("id") == bot_id for m in added):
+            return
+        channel = self.channel
+        await channel._remember(activity, force=True)
+        help_text = channel.runtime.knowledge.help_text
+        welcome = welcome_activity(help_text.greeting, help_text.capabilities, channel.labels)
+        await self.deliver([welcome], intent="welcome", reply=False)
+
+    @property
+    def _expect_replies(self) -> bool:
+        return bool(self.body.get("deliveryMode") == DeliveryModes.expect_replies)
+
+    @property
+    def _context(self) -> TurnContext:
+        if self.context is None:
+            raise RuntimeError("the adapter has not started this turn")
+        return self.context
+
+    async def deliver(
+        self, activities: Sequence[dict[str, Any]], *, intent: str, reply: bool = True
+    ) -> int:
+        """Send the activities in order; log (with the turn id) and count any that fail."""
+        sent = 0
+        for activity in activities:
+            try:
+                await self.send(activity, reply=reply)
+                sent += 1
+            except SendFailed as failure:
+                self.channel._failed(failure, turn_id=self.turn_id, intent=intent)
+        return sent
+
+    async def send(self, activity: dict[str, Any], *, reply: bool = True) -> None:
+        """One activity through the TurnContext (buffered there for expectReplies)."""
+        context = self._context
+        outgoing = _outgoing(activity)
+        if self._expect_replies:
+            await context.send_activity(outgoing)
+            return
+        await self.channel.retrying(
+            lambda: _post(context, outgoing, reply=reply),
+            what="POST",
+            audience=self.audience,
+            deadline=self.deadline,
+            turn_id=self.turn_id,
+        )
+
+    async def send_typing(self) -> None:
+        try:
+            await self.send(typing_activity())
+        except SendFailed as failure:
+            log.debug("typing indicator not sent", extra={"reason": str(failure)})
+
+
+async def _post(context: TurnContext, activity: Activity, *, reply: bool) -> None:
+    """Send one activity through the adapter: as a reply to the turn's activity (what
+    ``TurnContext.send_activity`` does), or as a new message in its conversation."""
+    if reply:
+        await context.send_activity(activity)
+        return
+    addressed = TurnContext.apply_conversation_reference(
+        activity, TurnContext.get_conversation_reference(context.activity)
+    )
+    addressed.reply_to_id = None
+    await context.adapter.send_activities(context, [addressed])
+
+
+def _outgoing(activity: Mapping[str, Any]) -> Activity:
+    """A rendered activity (plain JSON) as botbuilder's Activity, for the TurnContext."""
+    return Activity(
+        type=activity.get("type"),
+        text=activity.get("text"),
+        text_format=activity.get("textFormat"),
+        summary=activity.get("summary"),
+        attachments=[
+            CardAttachment(content_type=each.get("contentType"), content=each.get("content"))
+            for each in activity.get("attachments") or []
+        ]
+        or None,
+    )
+
+
+def _connector_error(error: HttpOperationError) -> tuple[int, str, float | None]:
+    """Status, a short detail and the Retry-After wait of a refused Bot Connector call."""
+    response = error.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    headers = getattr(response, "headers", None) or {}
+    detail = ""
+    with contextlib.suppress(Exception):
+        detail = response.text()[:_ERROR_BODY_CHARS]
+    return status, detail, _retry_after(headers.get("Retry-After"))
+
+
 class _Typing:
     """The "typing..." indicator of one turn: sent at once for known slow work, or when the turn
     takes longer than a moment; always before the replies."""
 
-    def __init__(self, channel: TeamsChannel, target: _Target, *, enabled: bool) -> None:
-        self._channel = channel
-        self._target = target
+    def __init__(self, turn: _Turn, *, enabled: bool) -> None:
+        self._turn = turn
         self._enabled = enabled
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     def now(self) -> None:
         if self._enabled and self._task is None:
-            self._task = asyncio.create_task(self._channel._send_typing(self._target))
+            self._task = asyncio.create_task(self._turn.send_typing())
 
     def after(self, seconds: float) -> None:
         if self._enabled and self._task is None:
@@ -545,13 +648,8 @@ class _FileProblem(Exception):
         super().__init__(kind)
         self.kind = kind
 
-    def reason(self, name: str, limit: int) -> str:
-        if self.kind == "too_large":
-            return f"{name} is over {_megabytes(limit)}, the largest file I download."
-        return f"I could not download {name}. Please try again, or paste the bounce's text."
 
-
-# ---- authentication ---------------------------------------------------------------------------
+# ---- authentication and the adapter's clients --------------------------------------------------
 
 
 @dataclass
@@ -571,10 +669,14 @@ class _BotFrameworkConfig:
             raise AttributeError(name) from None
 
 
-class _Authentication:
-    """botbuilder's request authentication, with its signing keys fetched without blocking."""
+class _Authentication(BotFrameworkAuthentication):  # type: ignore[misc]
+    """The adapter's authentication: botbuilder's own validation of each request (its signing
+    keys fetched without blocking), refusals as 401, and clients built once, not per turn."""
 
-    def __init__(self, settings: Settings, options: TeamsOptions) -> None:
+    def __init__(
+        self, settings: Settings, options: TeamsOptions, session: aiohttp.ClientSession
+    ) -> None:
+        self.local = not settings.teams_credentials
         password = settings.microsoft_app_password
         overrides: dict[str, str] = {}
         if options.channel_openid_metadata_url or options.emulator_openid_metadata_url:
@@ -608,6 +710,9 @@ class _Authentication:
         self._botbuilder = ConfigurationBotFrameworkAuthentication(
             config, credentials_factory=self.credentials_factory
         )
+        self.tokens = _BotTokens(settings, options, None if self.local else self)
+        self._connectors = _ConnectorFactory(self.tokens, session, options)
+        self._user_token_clients: dict[str | None, UserTokenClient] = {}
         for url in (
             overrides.get("TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL"),
             overrides.get("TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL"),
@@ -618,19 +723,21 @@ class _Authentication:
                 # botbuilder's own cache fetches with a blocking `requests` call; ours awaits.
                 JwtTokenExtractor.metadataCache[url] = _SigningKeys(url)
 
-    async def authenticate(self, activity: dict[str, Any], header: str | None) -> str | None:
-        """Validate the request's token for this activity; return the outbound audience."""
-        if not header:
+    async def authenticate_request(
+        self, activity: Activity, auth_header: str
+    ) -> AuthenticateRequestResult:
+        """Validate the request's token (botbuilder's validation); refusals are 401s."""
+        if self.local:
+            if auth_header:
+                raise _Refused(
+                    401,
+                    "this bot runs in local mode (no MICROSOFT_APP_ID) and takes no tokens",
+                    "auth",
+                )
+        elif not auth_header:
             raise _Refused(401, "the request carries no Authorization token", "auth")
-        recipient = activity.get("recipient") or {}
-        # Only what validation reads: no msrest deserialisation of the whole activity.
-        stub = Activity(
-            channel_id=activity.get("channelId"),
-            service_url=activity.get("serviceUrl"),
-            recipient=ChannelAccount(id=recipient.get("id"), role=recipient.get("role")),
-        )
         try:
-            result = await self._botbuilder.authenticate_request(stub, header)
+            result = await self._botbuilder.authenticate_request(activity, auth_header)
         except _KeysUnavailable as error:
             raise _Refused(503, f"cannot check tokens now: {error}", "auth_keys") from None
         except Exception as error:  # any failure to validate means: not authorised
@@ -638,8 +745,153 @@ class _Authentication:
         identity = result.claims_identity
         if identity is None or not identity.is_authenticated:
             raise _Refused(401, "the token was refused", "auth")
-        audience = result.audience
-        return str(audience) if audience else None
+        result.connector_factory = self._connectors
+        return result
+
+    async def authenticate_streaming_request(
+        self, auth_header: str, channel_id_header: str
+    ) -> AuthenticateRequestResult:
+        raise _Refused(405, "streaming is not served", "bad_request")
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return self._connectors
+
+    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
+        app_id = claims_identity.get_claim_value(AuthenticationConstants.AUDIENCE_CLAIM)
+        client = self._user_token_clients.get(app_id)
+        if client is None:
+            client = await self._botbuilder.create_user_token_client(claims_identity)
+            self._user_token_clients[app_id] = client
+        return client
+
+    def get_originating_audience(self) -> str:
+        return str(self._botbuilder.get_originating_audience())
+
+
+class _ConnectorFactory(ConnectorFactory):  # type: ignore[misc]
+    """One ConnectorClient per service URL and audience, kept: each sends over the app's aiohttp
+    session with the bot's cached token."""
+
+    def __init__(
+        self, tokens: _BotTokens, session: aiohttp.ClientSession, options: TeamsOptions
+    ) -> None:
+        self._tokens = tokens
+        self._session = session
+        self._options = options
+        self._clients: OrderedDict[tuple[str, str | None], ConnectorClient] = OrderedDict()
+
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        key = (str(service_url or ""), audience)
+        client = self._clients.get(key)
+        if client is None:
+            client = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=key[0])
+            client.config.add_user_agent(_USER_AGENT)
+            # The pipeline AsyncBfPipeline builds, with our token policy and transport. Built
+            # here, after the client: msrest links a policy object into each pipeline made
+            # with it, and the client makes its default (`requests`) pipeline last.
+            client.config.pipeline = AsyncPipeline(
+                [
+                    client.config.user_agent_policy,
+                    _BotToken(self._tokens, audience),
+                    RawDeserializer(),
+                    client.config.http_logger_policy,
+                ],
+                _SessionSender(self._session, self._options.request_timeout_seconds),
+            )
+            self._clients[key] = client
+            while len(self._clients) > _CONNECTOR_CLIENTS:
+                self._clients.popitem(last=False)
+        else:
+            self._clients.move_to_end(key)
+        return client
+
+
+_Call = Request[ClientRequest]
+_Answer = Response[ClientRequest, AsyncClientResponse]
+
+
+class _BotToken(AsyncHTTPPolicy[ClientRequest, AsyncClientResponse]):
+    """Puts the bot's own token (cached; fetched off the event loop) on each connector call;
+    none in local mode."""
+
+    def __init__(self, tokens: _BotTokens, audience: str | None) -> None:
+        super().__init__()
+        self._tokens = tokens
+        self._audience = audience
+
+    async def send(self, request: _Call, **config: Any) -> _Answer:
+        request.http_request.headers.update(await self._tokens.header(self._audience))
+        assert self.next is not None  # noqa: S101 - msrest links every policy to the next
+        return await self.next.send(request, **config)
+
+
+class _SessionSender(AsyncHTTPSender[ClientRequest, AsyncClientResponse]):
+    """msrest's transport over the app's aiohttp session (instead of ``requests`` in a thread)."""
+
+    def __init__(self, session: aiohttp.ClientSession, timeout: float) -> None:
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def __aenter__(self) -> _SessionSender:
+        return self
+
+    async def __aexit__(self, *exc_details: object) -> None:
+        return None
+
+    async def send(self, request: _Call, **config: Any) -> _Answer:
+        http = request.http_request
+        async with self._session.request(
+            http.method, http.url, data=http.data, headers=http.headers, timeout=self._timeout
+        ) as got:
+            body = await got.read()
+            if got.status >= 300:
+                # Raised here, before msrest reads the body (which fails on a gateway's
+                # text/html page): the status and Retry-After are what the retries need.
+                raise _ConnectorRefused(
+                    got.status,
+                    body[:_ERROR_BODY_CHARS].decode(errors="replace"),
+                    _retry_after(got.headers.get("Retry-After")),
+                )
+            headers = dict(got.headers)
+            if not body.strip() or "json" not in got.content_type:
+                # Taken, but with no JSON to read (a proxy's empty 201, say): the activity
+                # went out, and its id is unknown; msrest would fail on it, and a retry repeat it.
+                body, headers["Content-Type"] = b"{}", _JSON
+            answer = _ConnectorAnswer(http, got.status, headers, got.reason, body)
+        return Response(request, answer)
+
+
+class _ConnectorRefused(Exception):
+    """The Bot Connector answered a call with an error status."""
+
+    def __init__(self, status: int, detail: str, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class _ConnectorAnswer(AsyncClientResponse):
+    def __init__(
+        self,
+        request: ClientRequest,
+        status: int,
+        headers: dict[str, str],
+        reason: str | None,
+        body: bytes,
+    ) -> None:
+        super().__init__(request, None)
+        self.internal_response = self  # what msrest's errors hand back as `.response`
+        self.status_code = status
+        self.headers = headers
+        self.reason = reason
+        self._body = body
+
+    def body(self) -> bytes:
+        return self._body
+
+    def raise_for_status(self) -> None:
+        return None  # error statuses never get this far: see _SessionSender
 
 
 def _why(error: Exception) -> str:
@@ -901,14 +1153,6 @@ def _file_links(activity: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         if isinstance(url, str) and url.startswith(("https://", "http://")):
             links.append((name, url, kind))
     return links
-
-
-async def _resource_id(response: aiohttp.ClientResponse) -> str | None:
-    with contextlib.suppress(aiohttp.ContentTypeError, ValueError):
-        body = await response.json(content_type=None)
-        if isinstance(body, dict) and isinstance(body.get("id"), str):
-            return str(body["id"])
-    return None
 
 
 def _retry_after(value: str | None) -> float | None:

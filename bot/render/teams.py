@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from bot.render.text import render_text
@@ -25,6 +26,7 @@ from dialogs.replies import (
     Step,
     StepsAnswer,
 )
+from knowledge.kb import ConversationText
 
 CARD_CONTENT_TYPE: Final = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION: Final = "1.5"
@@ -34,14 +36,31 @@ MAX_BUTTONS: Final = 6
 MAX_ACTIVITY_BYTES: Final = 26_000
 SUMMARY_CHARS: Final = 200
 FALLBACK_CHARS: Final = 3_000
-SUBMIT_LABEL: Final = "Choose"
-HELP_LABEL: Final = "Help"
 
 Json = dict[str, Any]
 _PARAGRAPHS = re.compile(r"\n+")
 
 
-def render_replies(replies: Sequence[Reply]) -> list[Json]:
+@dataclass(frozen=True)
+class Labels:
+    """The words the cards add: the submit button under a list of choices, the welcome card's
+    Help button, and the label before the note's subject."""
+
+    choose: str
+    help: str
+    subject: str
+
+    @classmethod
+    def of(cls, conversation: ConversationText) -> Labels:
+        """The labels as the knowledge base words them."""
+        return cls(
+            choose=conversation.text("button_choose"),
+            help=conversation.text("button_help"),
+            subject=conversation.text("note_subject_label"),
+        )
+
+
+def render_replies(replies: Sequence[Reply], labels: Labels) -> list[Json]:
     """One turn's replies as message activities, in order (no ids or addresses yet)."""
     activities: list[Json] = []
     index = 0
@@ -50,11 +69,11 @@ def render_replies(replies: Sequence[Reply]) -> list[Json]:
         following = replies[index + 1] if index + 1 < len(replies) else None
         if isinstance(reply, StepsAnswer | SenderAnswer):
             question = following if isinstance(following, Question) else None
-            activities += _answer_cards(reply, question)
+            activities += _answer_cards(reply, question, labels)
             index += 2 if question is not None else 1
             continue
         if isinstance(reply, Question):
-            activities += _question_cards(reply)
+            activities += _question_cards(reply, labels)
         else:
             activities += [text_activity(part) for part in _split_text(reply.text)]
         index += 1
@@ -71,13 +90,13 @@ def typing_activity() -> Json:
     return {"type": "typing"}
 
 
-def welcome_activity(greeting: str, capabilities: Sequence[str]) -> Json:
+def welcome_activity(greeting: str, capabilities: Sequence[str], labels: Labels) -> Json:
     """The card sent when the bot is installed or added to a team: who it is and a Help button."""
     body: list[Json] = [_text_block(greeting)]
     if capabilities:
         body.append(_text_block("\r".join(f"- {item}" for item in capabilities)))
     fallback = "\n".join([greeting, *(f"- {item}" for item in capabilities)])
-    actions = [_submit(HELP_LABEL, {"intent": "help"})]
+    actions = [_submit(labels.help, {"intent": "help"})]
     return _card_activity(body, actions, fallback)
 
 
@@ -89,27 +108,29 @@ def activity_size(activity: Json) -> int:
 # ---- cards ------------------------------------------------------------------------------------
 
 
-def _question_cards(question: Question) -> list[Json]:
+def _question_cards(question: Question, labels: Labels) -> list[Json]:
     body = [_text_block(question.text)]
     if not question.choices:
         return [text_activity(question.text)]
-    extra_body, actions = _choices(question)
+    extra_body, actions = _choices(question, labels)
     return _cards(body + extra_body, actions, render_text(question))
 
 
-def _answer_cards(answer: StepsAnswer | SenderAnswer, question: Question | None) -> list[Json]:
-    body = _steps_body(answer) if isinstance(answer, StepsAnswer) else _sender_body(answer)
+def _answer_cards(
+    answer: StepsAnswer | SenderAnswer, question: Question | None, labels: Labels
+) -> list[Json]:
+    body = _steps_body(answer) if isinstance(answer, StepsAnswer) else _sender_body(answer, labels)
     actions: list[Json] = []
     fallback = render_text(answer)
     if question is not None:
         body.append(_text_block(question.text, weight="Bolder", separator=True))
-        extra_body, actions = _choices(question)
+        extra_body, actions = _choices(question, labels)
         body += extra_body
         fallback += "\n\n" + render_text(question)
     return _cards(body, actions, fallback)
 
 
-def _choices(question: Question) -> tuple[list[Json], list[Json]]:
+def _choices(question: Question, labels: Labels) -> tuple[list[Json], list[Json]]:
     """The question's choices: buttons, or a list and one submit button when there are many."""
     if len(question.choices) <= MAX_BUTTONS:
         return [], [
@@ -124,7 +145,7 @@ def _choices(question: Question) -> tuple[list[Json], list[Json]]:
         "value": question.choices[0].value,
         "choices": [{"title": choice.label, "value": choice.value} for choice in question.choices],
     }
-    return [choice_set], [_submit(SUBMIT_LABEL, {"slot": question.slot})]
+    return [choice_set], [_submit(labels.choose, {"slot": question.slot})]
 
 
 def _steps_body(answer: StepsAnswer) -> list[Json]:
@@ -154,14 +175,14 @@ def _step(number: int, step: Step) -> list[Json]:
     return elements
 
 
-def _sender_body(answer: SenderAnswer) -> list[Json]:
+def _sender_body(answer: SenderAnswer, labels: Labels) -> list[Json]:
     body: list[Json] = [
         _text_block(answer.who_can_fix, weight="Bolder"),
         _text_block(answer.what_to_do),
     ]
     body += _fact_set(answer.facts)
     body.append(_text_block(answer.note_heading, weight="Bolder", separator=True))
-    note = f"Subject: {answer.note_subject}\n\n{answer.note_body}"
+    note = f"{labels.subject}: {answer.note_subject}\n\n{answer.note_body}"
     body.append({"type": "Container", "style": "emphasis", "items": _lines(note)})
     body.append(_source(answer.source_label, answer.source))
     return body
