@@ -341,7 +341,7 @@ def _dsn_fields(part: Message) -> Iterator[dict[str, str]]:
     if isinstance(payload, list):
         for block in payload:
             if isinstance(block, Message):
-                yield {k.lower(): str(v) for k, v in block.items()}
+                yield {k.lower(): _header(block, k) for k in block}
     else:
         yield from _header_blocks(_part_text(part))
 
@@ -356,25 +356,40 @@ def _read_mime(raw: bytes | str) -> _MimeFacts:
     return _mime_facts(message, depth=0)
 
 
+def _header(message: Message, name: str) -> str:
+    """A header's value as text. One the email package cannot parse (it raises all kinds of
+    errors on malformed addresses) is taken as it was written."""
+    try:
+        return str(message.get(name, "") or "")
+    except Exception:  # any parsing failure: fall back to the raw text
+        wanted = name.lower()
+        return next((str(v) for k, v in message.raw_items() if k.lower() == wanted), "")
+
+
+def _headers_text(message: Message) -> str:
+    """All headers as "Name: value" lines, each read as safely as ``_header``."""
+    return "\n".join(f"{name}: {_header(message, name)}" for name in dict.fromkeys(message.keys()))
+
+
 def _is_ndr(message: Message) -> bool:
     return bool(
-        message.get("X-MS-Exchange-Message-Is-Ndr") is not None
+        "X-MS-Exchange-Message-Is-Ndr" in message
         or message.get_content_type() == "multipart/report"
-        or _is_system_address_text(str(message.get("From", "")))
+        or _is_system_address_text(_header(message, "From"))
     )
 
 
 def _mime_facts(message: Message, depth: int) -> _MimeFacts:
     facts = _MimeFacts()
     facts.is_ndr = _is_ndr(message)
-    facts.ndr_to = str(message.get("To", "")) or None
-    facts.ndr_subject = str(message.get("Subject", "")) or None
-    facts.ndr_date = str(message.get("Date", "")) or None
-    content_language = str(message.get("Content-Language", "")).strip()
+    facts.ndr_to = _header(message, "To") or None
+    facts.ndr_subject = _header(message, "Subject") or None
+    facts.ndr_date = _header(message, "Date") or None
+    content_language = _header(message, "Content-Language").strip()
     if content_language:
         facts.language = content_language.split(",")[0].split("-")[0].strip().lower() or None
     if not facts.is_ndr:
-        facts.headers.append(f"From: {message.get('From', '')}")
+        facts.headers.append(f"From: {_header(message, 'From')}")
     _walk(message, facts, depth)
     if not facts.is_ndr and facts.attached_ndr is not None:
         # A bounce forwarded as an attachment: the attached bounce is the message to read,
@@ -416,8 +431,7 @@ def _walk(part: Message, facts: _MimeFacts, depth: int) -> None:
             if not facts.is_ndr and facts.attached_ndr is None and _is_ndr(message):
                 facts.attached_ndr = _mime_facts(message, depth + 1)
             else:
-                headers = "\n".join(f"{k}: {v}" for k, v in message.items())
-                facts.headers.append(headers)
+                facts.headers.append(_headers_text(message))
         return
     if part.is_multipart():
         payload = part.get_payload()

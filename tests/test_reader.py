@@ -209,3 +209,10 @@ def test_a_bounce_in_a_language_without_a_word_list_is_still_read() -> None:
     assert bounce.sender == "anna.berg@fabrikam.se"
     assert bounce.language == "sv"  # the English diagnostic line does not decide it
     assert not bounce.forwarded
+
+
+def test_a_header_the_email_package_cannot_parse_is_read_raw() -> None:
+    # Found by hypothesis: the stdlib's address parser raises AttributeError on "::;".
+    bounce = read_bounce("TO::;0\nCONTENT-TYPE:")
+    assert bounce.format == "eml"
+    assert not bounce.is_bounce
