@@ -8,17 +8,18 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot.appkeys import BACKGROUND, METRICS, RUNTIME, SETTINGS
+from bot.appkeys import BACKGROUND, METRICS, RUNTIME, SETTINGS, TICKET_TIMING
 from bot.background import BackgroundTasks
 from bot.channels import slack, teams
 from bot.config import Settings, describe
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.runtime import open_runtime
 from bot.store import StoreError
+from bot.tickets import TicketTiming
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BACKGROUND", "METRICS", "RUNTIME", "SETTINGS", "create_app", "run"]
+__all__ = ["BACKGROUND", "METRICS", "RUNTIME", "SETTINGS", "TICKET_TIMING", "create_app", "run"]
 
 # Requests carry a chat message (a pasted bounce is tens of KB); files are fetched separately.
 _MAX_REQUEST_BYTES = 2 * 1024 * 1024
@@ -31,24 +32,37 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[BACKGROUND] = BackgroundTasks()
+    app[TICKET_TIMING] = TicketTiming()
     app.cleanup_ctx.append(_runtime)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     teams.mount(app, settings)
     slack.mount(app, settings)
+    # After the channels: they add their ticket notifiers first, and stop after the worker.
+    app.cleanup_ctx.append(_ticket_work)
     return app
 
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     log.info("starting", extra={"settings": describe(settings)})
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, ticket_timing=app[TICKET_TIMING]) as runtime:
         app[RUNTIME] = runtime
         yield
         # Shutting down: requests in flight were drained by aiohttp; let background turns end.
         await app[BACKGROUND].wait(_SHUTDOWN_GRACE_SECONDS)
     log.info("stopped")
+
+
+async def _ticket_work(app: web.Application) -> AsyncIterator[None]:
+    """The tickets' job worker and reminders, for as long as the server runs."""
+    escalations = app[RUNTIME].escalations
+    await escalations.start()
+    try:
+        yield
+    finally:
+        await escalations.stop()
 
 
 def run(app: web.Application, settings: Settings) -> None:

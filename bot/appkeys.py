@@ -12,8 +12,10 @@ from bot.background import BackgroundTasks
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.runtime import Runtime
+from bot.tickets import TicketTiming
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 RUNTIME = web.AppKey("runtime", Runtime)
 BACKGROUND = web.AppKey("background", BackgroundTasks)
+TICKET_TIMING = web.AppKey("ticket_timing", TicketTiming)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -113,19 +114,60 @@ def _tickets(args: argparse.Namespace) -> int:
     configure_logging("WARNING")
 
     async def tickets(runtime: Runtime) -> int:
+        if args.action in _TICKET_ACTIONS:
+            return await _act_on_ticket(runtime, args)
         if args.action == "show":
             ticket = await runtime.store.get_ticket(args.id)
             if ticket is None:
                 raise _Stop(f"No ticket {args.id}.", 1)
             events = await runtime.store.ticket_events(ticket.id)
             requesters = await runtime.store.ticket_requesters(ticket.id)
-            print(tickets_view.show(ticket, events, requesters, as_json=args.json))
+            pending = await runtime.store.ticket_jobs(ticket.id, pending=True)
+            print(tickets_view.show(ticket, events, requesters, pending=pending, as_json=args.json))
         else:
             found = await runtime.store.list_tickets(status=args.status, limit=args.limit)
             print(tickets_view.table(found, as_json=args.json))
         return 0
 
     return asyncio.run(_with_runtime(settings, tickets))
+
+
+_TICKET_ACTIONS = ("assign", "reply", "resolve", "reopen")
+
+
+async def _act_on_ticket(runtime: Runtime, args: argparse.Namespace) -> int:
+    """An admin's action from the terminal, as trusted as the database it reads. The jobs it
+    queues (cards, the requester's news, the webhook) are delivered by the running server."""
+    from bot.tickets import TERMINAL, Action, ActionRequest, Actor  # noqa: PLC0415
+
+    name = args.as_name or _login()
+    actor = Actor(TERMINAL, name, name)
+    action = {
+        "assign": Action.ASSIGN,
+        "reply": Action.REPLY,
+        "resolve": Action.RESOLVE,
+        "reopen": Action.REOPEN,
+    }[args.action]
+    assignee = None
+    if args.action == "assign":
+        assignee = actor if args.to in (None, "me") else Actor(TERMINAL, args.to, args.to)
+        if assignee is actor:
+            action = Action.ASSIGN_ME
+    text = getattr(args, "note", None) or getattr(args, "text", None)
+    result = await runtime.escalations.act(
+        ActionRequest(args.id, action, actor, seen_version=None, assignee=assignee, text=text)
+    )
+    if not result.applied:
+        raise _Stop(result.message, 1)
+    print(result.message)
+    return 0
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "terminal"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -215,7 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("-v", "--verbose", action="store_true", help="log at LOG_LEVEL to stderr")
     chat.set_defaults(handler=_chat)
 
-    tickets = commands.add_parser("tickets", help="list or show escalation tickets")
+    tickets = commands.add_parser(
+        "tickets",
+        help="list, show or work escalation tickets",
+        description=(
+            "The ticket store from the terminal. assign, reply, resolve and reopen act as an admin "
+            "(the terminal is trusted) and queue the cards' updates, the requester's news and the "
+            "webhook event; the running server delivers them."
+        ),
+    )
     actions = tickets.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="the newest tickets first")
     listing.add_argument("--status", choices=["open", "assigned", "resolved"])
@@ -224,6 +274,22 @@ def build_parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", help="one ticket with its history")
     show.add_argument("id", help="a ticket id such as NDR-1001")
     show.add_argument("--json", action="store_true", help="print JSON")
+    as_help = "the admin's name on the card's note (default: your login name)"
+    assign = actions.add_parser("assign", help="assign a ticket to someone, or to you")
+    assign.add_argument("id", help="a ticket id such as NDR-1001")
+    assign.add_argument("--to", help="who takes it (a name; default: you)")
+    assign.add_argument("--as", dest="as_name", help=as_help)
+    reply = actions.add_parser("reply", help="send the requester a message on a ticket")
+    reply.add_argument("id", help="a ticket id such as NDR-1001")
+    reply.add_argument("--text", required=True, help="the message for the requester")
+    reply.add_argument("--as", dest="as_name", help=as_help)
+    resolve = actions.add_parser("resolve", help="resolve a ticket with a note")
+    resolve.add_argument("id", help="a ticket id such as NDR-1001")
+    resolve.add_argument("--note", required=True, help="the resolution, for the requester")
+    resolve.add_argument("--as", dest="as_name", help=as_help)
+    reopen = actions.add_parser("reopen", help="reopen a resolved ticket")
+    reopen.add_argument("id", help="a ticket id such as NDR-1001")
+    reopen.add_argument("--as", dest="as_name", help=as_help)
     tickets.set_defaults(handler=_tickets)
     return parser
 

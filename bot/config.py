@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -37,6 +37,9 @@ _ASYNC_DRIVERS: Final = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 _DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _TOP_LEVEL = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 _LIST_SEPARATORS = re.compile(r"[,\s]+")
+# Who may be named in ADMIN_USERS with a prefix; a bare id is that user on any platform.
+ADMIN_PLATFORMS: Final = ("msteams", "slack", "console")
+_SLACK_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 # A SQLAlchemy URL, read without importing SQLAlchemy (classify starts without it).
 _DATABASE_URL = re.compile(r"^(?P<drivername>[A-Za-z][\w]*(?:\+\w+)?)://(?P<rest>.*)$", re.DOTALL)
 _PASSWORD_IN_URL = re.compile(r"^([^:/]+://[^:@/]*:)[^@/]*@")
@@ -91,6 +94,14 @@ class Settings(BaseSettings):
     # Files people send (a bounce saved as .eml): the largest the bot downloads.
     file_max_bytes: int = 5 * 1024 * 1024
 
+    # Tickets. ADMIN_USERS: "platform:user_id" or bare user ids, comma or space separated;
+    # they may act on tickets from anywhere (besides the members of the admins' channel).
+    admin_users: Annotated[tuple[str, ...], NoDecode] = ()
+    slack_admin_channel: str | None = None  # a channel id (C0123ABC): the Slack admins' channel
+    escalation_remind_minutes: int = 60  # an open ticket nobody took is announced again
+    ticket_webhook_url: str | None = None  # every ticket event is POSTed here as signed JSON
+    ticket_webhook_secret: SecretStr | None = None  # the HMAC-SHA256 key; required with the URL
+
     @property
     def teams_credentials(self) -> bool:
         """Whether an Azure Bot registration is configured (otherwise: local mode)."""
@@ -108,12 +119,77 @@ class Settings(BaseSettings):
             raise PydanticCustomError("url", "must start with https:// (or http:// for tests)")
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("file_max_bytes")
+    @field_validator("file_max_bytes", "escalation_remind_minutes")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:
             raise PydanticCustomError("positive", "must be a positive number")
         return value
+
+    @field_validator("admin_users", mode="before")
+    @classmethod
+    def _split_admins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in _LIST_SEPARATORS.split(value) if part]
+        return value
+
+    @field_validator("admin_users")
+    @classmethod
+    def _valid_admins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [user for user in value if not user.strip() or user.endswith(":")]
+        if bad:
+            raise PydanticCustomError(
+                "admin_users",
+                "{users}: expected platform:user_id (platform one of {platforms}) or a user id",
+                {
+                    "users": ", ".join(f'"{user}"' for user in bad),
+                    "platforms": ", ".join(ADMIN_PLATFORMS),
+                },
+            )
+        return tuple(dict.fromkeys(user.strip() for user in value))
+
+    @field_validator("slack_admin_channel", mode="before")
+    @classmethod
+    def _slack_channel_id(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip() or None
+            if value is not None and not _SLACK_CHANNEL_ID.fullmatch(value):
+                raise PydanticCustomError(
+                    "slack_channel",
+                    "must be a Slack channel id such as C0123ABCD (not a channel name)",
+                )
+        return value
+
+    @field_validator("ticket_webhook_url", mode="before")
+    @classmethod
+    def _webhook_url(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip() or None
+            if value is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+                raise PydanticCustomError(
+                    "url", "must be an http:// or https:// URL, e.g. https://tracker.example/hook"
+                )
+        return value
+
+    @field_validator("ticket_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("ticket_webhook_url") and not (value and value.get_secret_value()):
+            raise PydanticCustomError(
+                "required", "required when TICKET_WEBHOOK_URL is set (the key that signs events)"
+            )
+        return value
+
+    def is_listed_admin(self, platform: str, user_id: str) -> bool:
+        """Whether ADMIN_USERS names this user (as platform:user_id, or by the bare id)."""
+        for entry in self.admin_users:
+            prefix, _, rest = entry.partition(":")
+            if prefix in ADMIN_PLATFORMS and rest:
+                if prefix == platform and rest == user_id:
+                    return True
+            elif entry == user_id:
+                return True
+        return False
 
     @classmethod
     def settings_customise_sources(

@@ -10,31 +10,39 @@ from bot.config import Settings
 from bot.conversation import Conversations
 from bot.escalation import StoreTicketDesk
 from bot.store import Store
+from bot.tickets import Escalations, TicketTiming
 from dialogs.turn import DialogContext
 from knowledge.kb import KnowledgeBase, default_knowledge
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """The settings, the store and the conversation service of one bot process."""
+    """The settings, the store, the conversation service and the tickets service of one bot
+    process. ``escalations`` runs its job worker only once started (the server does; the CLI
+    only queues jobs); the channels add their ticket notifiers to it at their startup."""
 
     settings: Settings
     knowledge: KnowledgeBase
     store: Store
     conversations: Conversations
+    escalations: Escalations
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, *, ticket_timing: TicketTiming | None = None
+) -> AsyncIterator[Runtime]:
     """Load the knowledge base, open the store, and close it all afterwards."""
     knowledge = default_knowledge()
     store = await Store.open(settings.database_url)
     try:
+        escalations = Escalations(store, knowledge, settings, timing=ticket_timing)
         context = DialogContext(
             knowledge=knowledge,
             org_domains=frozenset(settings.org_domains),
-            desk=StoreTicketDesk(store),
+            desk=StoreTicketDesk(store, escalations),
         )
-        yield Runtime(settings, knowledge, store, Conversations(store, context))
+        conversations = Conversations(store, context)
+        yield Runtime(settings, knowledge, store, conversations, escalations)
     finally:
         await store.close()

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
@@ -29,7 +29,9 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     event,
+    exists,
     func,
     select,
     text,
@@ -38,11 +40,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Row, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.expression import Executable
 
 DEFAULT_URL: Final = "sqlite+aiosqlite:///./ndrbot.db"
 TICKET_PREFIX: Final = "NDR-"
 TICKET_OFFSET: Final = 1000
 TICKET_STATUSES: Final = frozenset({"open", "assigned", "resolved"})
+JOB_TARGETS: Final = frozenset({"msteams", "slack", "webhook"})
+JOB_KINDS: Final = frozenset(
+    {"post_card", "update_card", "note", "tell_requester", "remind", "event"}
+)
 
 _SQLITE_BUSY_TIMEOUT_MS: Final = 5000
 _PG_CONNECT_TIMEOUT_S: Final = 10
@@ -169,6 +176,64 @@ ticket_events = Table(
     Column("detail", JSON, nullable=False),
 )
 
+# The admins' channel per platform (a Teams conversation reference, a Slack channel id, ...).
+admin_channels = Table(
+    "admin_channels",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("channel", JSON, nullable=False),
+    Column("registered_by", String, nullable=False),
+    Column("registered_at", UTCDateTime, nullable=False),
+)
+
+# Where each ticket's card was posted, per platform, so it can be updated in place.
+ticket_cards = Table(
+    "ticket_cards",
+    metadata,
+    Column("ticket_number", Integer, ForeignKey("tickets.number"), nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("ref", JSON, nullable=False),
+    PrimaryKeyConstraint("ticket_number", "platform"),
+)
+
+# Everything that must reach a platform or the webhook, in order per (ticket, target): a durable
+# queue. ``seq`` counts a ticket's jobs per target (1, 2, ...); a job is delivered only after
+# every earlier one of its ticket and target is done. A claimed job has next_attempt_at pushed
+# out by a lease, so another process takes it over only if this one dies.
+ticket_jobs = Table(
+    "ticket_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_number", Integer, ForeignKey("tickets.number"), nullable=False),
+    Column("target", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    UniqueConstraint("ticket_number", "target", "seq", name="uq_ticket_jobs_order"),
+    sqlite_autoincrement=True,
+)
+
+Index(
+    "ix_ticket_jobs_pending",
+    ticket_jobs.c.next_attempt_at,
+    sqlite_where=ticket_jobs.c.done_at.is_(None),
+    postgresql_where=ticket_jobs.c.done_at.is_(None),
+)
+Index("ix_ticket_jobs_done_at", ticket_jobs.c.done_at)
+
+# When an open ticket was last announced again to the admins.
+ticket_reminders = Table(
+    "ticket_reminders",
+    metadata,
+    Column("ticket_number", Integer, ForeignKey("tickets.number"), primary_key=True),
+    Column("last_reminded_at", UTCDateTime, nullable=False),
+)
+
 
 @dataclass(frozen=True)
 class Saved:
@@ -238,6 +303,61 @@ class TicketEvent:
     actor: str
     kind: str
     detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AdminChannel:
+    """The admins' channel of one platform, and who registered it when."""
+
+    platform: str
+    channel: dict[str, Any]
+    registered_by: str
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to enqueue for a ticket: deliver ``kind`` with ``payload`` to ``target``."""
+
+    target: str  # "msteams" | "slack" | "webhook"
+    kind: str  # "post_card" | "update_card" | "note" | "tell_requester" | "remind" | "event"
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TicketJob:
+    """A queued job, as stored."""
+
+    id: int
+    ticket_id: str
+    target: str
+    kind: str
+    seq: int  # its place among the ticket's jobs for this target: 1, 2, ...
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    done_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    """A ticket as a change just left it, read inside the changing transaction, for deciding
+    which jobs to enqueue with it (see ``JobsFor``)."""
+
+    ticket: TicketRecord
+    kind: str  # the event just recorded: "opened", "joined", "assigned", ...
+    actor: str
+    at: datetime
+    detail: dict[str, Any]
+    requesters: list[Requester]
+    admin_platforms: frozenset[str]  # platforms with a registered admins' channel
+    card_platforms: frozenset[str]  # platforms where the ticket's card was posted
+
+
+#: Builds the jobs to enqueue in the same transaction as a ticket change.
+JobsFor = Callable[[TicketChange], Sequence[NewJob]]
 
 
 class Keep(enum.Enum):
@@ -502,11 +622,35 @@ class Store:
 
         Returns (ticket, True) for a new ticket, (ticket, False) when the requester joined one.
         """
+        ticket, outcome = await self.open_or_join_ticket(
+            requester=requester,
+            conversation_key=conversation_key,
+            bounce=bounce,
+            path=path,
+            note=note,
+            dedupe_key=dedupe_key,
+        )
+        return ticket, outcome == "opened"
+
+    async def open_or_join_ticket(
+        self,
+        *,
+        requester: Requester,
+        conversation_key: str,
+        bounce: dict[str, Any],
+        path: dict[str, Any],
+        note: str | None,
+        dedupe_key: str | None,
+        jobs: JobsFor | None = None,
+    ) -> tuple[TicketRecord, str]:
+        """Like open_ticket, saying what happened: "opened", "joined", or "already" (the
+        requester was on that ticket already). ``jobs`` builds the jobs to enqueue in the same
+        transaction when it "opened" or "joined"."""
         for _ in range(5):
             if dedupe_key is not None:
-                joined = await self._join_ticket(dedupe_key, requester)
+                joined = await self._join_ticket(dedupe_key, requester, jobs)
                 if joined is not None:
-                    return joined, False
+                    return joined
             try:
                 created = await self._create_ticket(
                     requester=requester,
@@ -515,12 +659,13 @@ class Store:
                     path=path,
                     note=note,
                     dedupe_key=dedupe_key,
+                    jobs=jobs,
                 )
             except IntegrityError:
                 if dedupe_key is None:
                     raise
                 continue  # another process opened it a moment ago: join that one
-            return created, True
+            return created, "opened"
         raise StoreError(f"could not open or join a ticket for dedupe key {dedupe_key!r}")
 
     async def _create_ticket(
@@ -532,6 +677,7 @@ class Store:
         path: dict[str, Any],
         note: str | None,
         dedupe_key: str | None,
+        jobs: JobsFor | None,
     ) -> TicketRecord:
         now = self._clock()
         async with self._engine.begin() as conn:
@@ -561,14 +707,23 @@ class Store:
                     added_at=now,
                 )
             )
+            detail = {"note": note}
             await self._add_event(
-                conn, number, actor=requester.key, kind="opened", detail={"note": note}, at=now
+                conn, number, actor=requester.key, kind="opened", detail=detail, at=now
             )
             row = await self._ticket_row(conn, number)
-        assert row is not None  # noqa: S101 - inserted in this very transaction
-        return _ticket(row)
+            assert row is not None  # noqa: S101 - inserted in this very transaction
+            ticket = _ticket(row)
+            if jobs is not None:
+                change = await self._change(
+                    conn, ticket, kind="opened", actor=requester.key, at=now, detail=detail
+                )
+                await self._insert_jobs(conn, number, jobs(change), now)
+        return ticket
 
-    async def _join_ticket(self, dedupe_key: str, requester: Requester) -> TicketRecord | None:
+    async def _join_ticket(
+        self, dedupe_key: str, requester: Requester, jobs: JobsFor | None
+    ) -> tuple[TicketRecord, str] | None:
         now = self._clock()
         async with self._engine.begin() as conn:
             query = (
@@ -592,8 +747,8 @@ class Store:
                     index_elements=[ticket_requesters.c.ticket_number, ticket_requesters.c.user_key]
                 )
             )
+            detail = {"user_key": requester.key, "name": requester.name}
             if added.rowcount == 1:
-                detail = {"user_key": requester.key, "name": requester.name}
                 await self._add_event(
                     conn, number, actor=requester.key, kind="joined", detail=detail, at=now
                 )
@@ -601,7 +756,15 @@ class Store:
                     tickets.update().where(tickets.c.number == number).values(updated_at=now)
                 )
             row = await self._ticket_row(conn, number)
-        return _ticket(row) if row is not None else None
+            if row is None:
+                return None
+            ticket = _ticket(row)
+            if added.rowcount == 1 and jobs is not None:
+                change = await self._change(
+                    conn, ticket, kind="joined", actor=requester.key, at=now, detail=detail
+                )
+                await self._insert_jobs(conn, number, jobs(change), now)
+        return ticket, "joined" if added.rowcount == 1 else "already"
 
     async def update_ticket(
         self,
@@ -614,8 +777,10 @@ class Store:
         assignee: dict[str, Any] | Keep | None = KEEP,
         note: str | Keep | None = KEEP,
         detail: dict[str, Any] | None = None,
+        jobs: JobsFor | None = None,
     ) -> TicketRecord:
-        """Change a ticket if it is still at ``expected_version``, and record a ``kind`` event.
+        """Change a ticket if it is still at ``expected_version``, and record a ``kind`` event;
+        ``jobs`` builds the jobs to enqueue in the same transaction.
 
         Raises UnknownTicket, StaleState when someone changed it first, or StoreError when
         reopening it would make two unresolved tickets with one dedupe key.
@@ -652,6 +817,11 @@ class Store:
                         conn, number, actor=actor, kind=kind, detail=event_detail, at=now
                     )
                 row = await self._ticket_row(conn, number)
+                if result.rowcount == 1 and row is not None and jobs is not None:
+                    change = await self._change(
+                        conn, _ticket(row), kind=kind, actor=actor, at=now, detail=event_detail
+                    )
+                    await self._insert_jobs(conn, number, jobs(change), now)
         except IntegrityError:
             raise StoreError(
                 f"{ticket_id} cannot be reopened: another unresolved ticket has its dedupe key"
@@ -710,21 +880,254 @@ class Store:
         if number is None:
             return []
         async with self._engine.begin() as conn:
-            opener = (
-                await conn.execute(select(tickets.c.requester).where(tickets.c.number == number))
-            ).scalar_one_or_none()
-            rows = (
-                await conn.execute(
-                    select(ticket_requesters.c.user_key, ticket_requesters.c.requester)
-                    .where(ticket_requesters.c.ticket_number == number)
-                    .order_by(ticket_requesters.c.added_at, ticket_requesters.c.user_key)
-                )
-            ).all()
+            return await self._requesters(conn, number)
+
+    async def _requesters(self, conn: AsyncConnection, number: int) -> list[Requester]:
+        opener = (
+            await conn.execute(select(tickets.c.requester).where(tickets.c.number == number))
+        ).scalar_one_or_none()
+        rows = (
+            await conn.execute(
+                select(ticket_requesters.c.user_key, ticket_requesters.c.requester)
+                .where(ticket_requesters.c.ticket_number == number)
+                .order_by(ticket_requesters.c.added_at, ticket_requesters.c.user_key)
+            )
+        ).all()
         if opener is None:
             return []
         first = Requester.from_json(opener)
         others = [Requester.from_json(row.requester) for row in rows if row.user_key != first.key]
         return [first, *others]
+
+    # -- admins' channels and ticket cards ----------------------------------------------------
+
+    async def save_admin_channel(
+        self, platform: str, channel: dict[str, Any], registered_by: str
+    ) -> AdminChannel:
+        """Make ``channel`` the admins' channel of ``platform`` (replacing any earlier one)."""
+        now = self._clock()
+        values = {"channel": channel, "registered_by": registered_by, "registered_at": now}
+        upsert = (
+            self._insert(admin_channels)
+            .values(platform=platform, **values)
+            .on_conflict_do_update(index_elements=[admin_channels.c.platform], set_=values)
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(upsert)
+        return AdminChannel(platform, channel, registered_by, now)
+
+    async def admin_channels(self) -> dict[str, AdminChannel]:
+        """The registered admins' channels, by platform."""
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(select(admin_channels))).all()
+        return {
+            row.platform: AdminChannel(
+                row.platform, dict(row.channel), row.registered_by, row.registered_at
+            )
+            for row in rows
+        }
+
+    async def save_card(self, ticket_id: str, platform: str, ref: dict[str, Any]) -> None:
+        """Remember where the ticket's card was posted on ``platform``."""
+        number = _known_number(ticket_id)
+        upsert = (
+            self._insert(ticket_cards)
+            .values(ticket_number=number, platform=platform, ref=ref)
+            .on_conflict_do_update(
+                index_elements=[ticket_cards.c.ticket_number, ticket_cards.c.platform],
+                set_={"ref": ref},
+            )
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(upsert)
+
+    async def ticket_cards(self, ticket_id: str) -> dict[str, dict[str, Any]]:
+        """Where the ticket's cards are, by platform ({} if none was posted yet)."""
+        number = ticket_number(ticket_id)
+        if number is None:
+            return {}
+        query = select(ticket_cards).where(ticket_cards.c.ticket_number == number)
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(query)).all()
+        return {row.platform: dict(row.ref) for row in rows}
+
+    # -- the job queue ------------------------------------------------------------------------
+
+    async def enqueue_jobs(self, ticket_id: str, jobs: Sequence[NewJob]) -> int:
+        """Queue jobs for a ticket, after any queued before for the same target; return how many.
+
+        (A ticket change queues its jobs with ``update_ticket(jobs=...)``, in its transaction.)
+        """
+        number = _known_number(ticket_id)
+        if not jobs:
+            return 0
+        async with self._engine.begin() as conn:
+            if self._dialect == "postgresql":
+                # Jobs of one ticket are numbered one transaction at a time.
+                lock = select(tickets.c.number).where(tickets.c.number == number).with_for_update()
+                if (await conn.execute(lock)).first() is None:
+                    raise UnknownTicket(f"there is no ticket {ticket_id}")
+            await self._insert_jobs(conn, number, jobs, self._clock())
+        return len(jobs)
+
+    async def claim_jobs(
+        self, targets: Sequence[str], *, lease: timedelta, limit: int = 50
+    ) -> list[TicketJob]:
+        """Take the due jobs for ``targets`` that are first in line for their ticket and target
+        (every earlier job of theirs is done), oldest first, for ``lease``: no other process
+        takes them meanwhile. Each claim counts as an attempt."""
+        if not targets:
+            return []
+        now = self._clock()
+        job, earlier = ticket_jobs.alias("job"), ticket_jobs.alias("earlier")
+        first_in_line = (
+            select(job.c.id)
+            .where(job.c.done_at.is_(None))
+            .where(job.c.target.in_(list(targets)))
+            .where(job.c.next_attempt_at <= now)
+            .where(
+                ~exists()
+                .where(earlier.c.ticket_number == job.c.ticket_number)
+                .where(earlier.c.target == job.c.target)
+                .where(earlier.c.done_at.is_(None))
+                .where(earlier.c.seq < job.c.seq)
+            )
+            .order_by(job.c.id)
+            .limit(limit)
+            .with_for_update(of=job, skip_locked=True)  # PostgreSQL: leave them to the other
+        )
+        # One statement: on SQLite it holds the write lock from the start; on PostgreSQL jobs
+        # another process is claiming are skipped, and one it claimed meanwhile fails the
+        # re-checked WHERE.
+        claim = (
+            ticket_jobs.update()
+            .where(ticket_jobs.c.id.in_(first_in_line.scalar_subquery()))
+            .where(ticket_jobs.c.done_at.is_(None))
+            .where(ticket_jobs.c.next_attempt_at <= now)
+            .values(attempts=ticket_jobs.c.attempts + 1, next_attempt_at=now + lease)
+            .returning(*ticket_jobs.c)
+        )
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(claim)).all()
+        return sorted((_job(row) for row in rows), key=lambda job: job.id)
+
+    async def finish_job(self, job_id: int, *, error: str | None = None) -> None:
+        """Mark a job done (``error``: it was given up on, and why)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                ticket_jobs.update()
+                .where(ticket_jobs.c.id == job_id)
+                .values(done_at=self._clock(), last_error=error)
+            )
+
+    async def retry_job(self, job_id: int, *, after: timedelta, error: str) -> None:
+        """Try a job again ``after`` from now, noting why it failed."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                ticket_jobs.update()
+                .where(ticket_jobs.c.id == job_id)
+                .where(ticket_jobs.c.done_at.is_(None))
+                .values(next_attempt_at=self._clock() + after, last_error=error[:2000])
+            )
+
+    async def release_jobs(self, job_ids: Sequence[int]) -> None:
+        """Hand claimed jobs back at once (a worker stopping), without counting the attempt."""
+        if not job_ids:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                ticket_jobs.update()
+                .where(ticket_jobs.c.id.in_(list(job_ids)))
+                .where(ticket_jobs.c.done_at.is_(None))
+                .values(next_attempt_at=self._clock(), attempts=ticket_jobs.c.attempts - 1)
+            )
+
+    async def ticket_jobs(
+        self, ticket_id: str | None = None, *, pending: bool = False
+    ) -> list[TicketJob]:
+        """Queued jobs, oldest first: of one ticket, or all; only those not done if ``pending``."""
+        query = select(ticket_jobs).order_by(ticket_jobs.c.id)
+        if ticket_id is not None:
+            query = query.where(ticket_jobs.c.ticket_number == ticket_number(ticket_id))
+        if pending:
+            query = query.where(ticket_jobs.c.done_at.is_(None))
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_job(row) for row in rows]
+
+    async def forget_jobs_done_before(self, cutoff: datetime) -> int:
+        """Delete jobs done before ``cutoff`` (timezone-aware); return how many."""
+        if cutoff.tzinfo is None:
+            raise ValueError("cutoff must be timezone-aware")
+        async with self._engine.begin() as conn:
+            result = await conn.execute(ticket_jobs.delete().where(ticket_jobs.c.done_at < cutoff))
+        return int(result.rowcount)
+
+    # -- reminders ----------------------------------------------------------------------------
+
+    async def tickets_to_remind(
+        self, every: timedelta, *, limit: int = 100
+    ) -> list[tuple[TicketRecord, datetime | None]]:
+        """Open tickets (nobody took them) not announced for ``every`` since they were opened or
+        last reminded of, with that last reminder (None: never), oldest first."""
+        cutoff = self._clock() - every
+        since = func.coalesce(ticket_reminders.c.last_reminded_at, tickets.c.created_at)
+        query = (
+            select(tickets, ticket_reminders.c.last_reminded_at)
+            .select_from(tickets.outerjoin(ticket_reminders))
+            .where(tickets.c.status == "open")
+            .where(since <= cutoff)
+            .order_by(tickets.c.number)
+            .limit(limit)
+        )
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(_ticket(row), row.last_reminded_at) for row in rows]
+
+    async def mark_reminded(
+        self, ticket_id: str, last: datetime | None, jobs: Sequence[NewJob] = ()
+    ) -> bool:
+        """Record a reminder if the last one is still ``last`` (None: there was none), and queue
+        ``jobs`` with it; False if another process reminded first (nothing is queued then)."""
+        number = _known_number(ticket_id)
+        now = self._clock()
+        if last is None:
+            claim: Executable = (
+                self._insert(ticket_reminders)
+                .values(ticket_number=number, last_reminded_at=now)
+                .on_conflict_do_nothing(index_elements=[ticket_reminders.c.ticket_number])
+            )
+        else:
+            claim = (
+                ticket_reminders.update()
+                .where(ticket_reminders.c.ticket_number == number)
+                .where(ticket_reminders.c.last_reminded_at == last)
+                .values(last_reminded_at=now)
+            )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(claim)
+            if result.rowcount != 1:
+                return False
+            await self._insert_jobs(conn, number, jobs, now)
+        return True
+
+    async def restart_reminders(self, ticket_id: str) -> None:
+        """Count the reminder interval from now (a ticket open again)."""
+        number = _known_number(ticket_id)
+        now = self._clock()
+        upsert = (
+            self._insert(ticket_reminders)
+            .values(ticket_number=number, last_reminded_at=now)
+            .on_conflict_do_update(
+                index_elements=[ticket_reminders.c.ticket_number], set_={"last_reminded_at": now}
+            )
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(upsert)
+
+    def now(self) -> datetime:
+        """The store's clock: aware UTC now (a test's clock under test)."""
+        return self._clock()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -733,6 +1136,68 @@ class Store:
         if self._dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
+
+    async def _change(
+        self,
+        conn: AsyncConnection,
+        ticket: TicketRecord,
+        *,
+        kind: str,
+        actor: str,
+        at: datetime,
+        detail: dict[str, Any],
+    ) -> TicketChange:
+        platforms = (await conn.execute(select(admin_channels.c.platform))).scalars().all()
+        cards = (
+            (
+                await conn.execute(
+                    select(ticket_cards.c.platform).where(
+                        ticket_cards.c.ticket_number == ticket.number
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return TicketChange(
+            ticket=ticket,
+            kind=kind,
+            actor=actor,
+            at=at,
+            detail=detail,
+            requesters=await self._requesters(conn, ticket.number),
+            admin_platforms=frozenset(platforms),
+            card_platforms=frozenset(cards),
+        )
+
+    async def _insert_jobs(
+        self, conn: AsyncConnection, number: int, jobs: Sequence[NewJob], now: datetime
+    ) -> None:
+        """Insert jobs, each numbered after the last of its ticket and target. The caller holds
+        the ticket (a row lock, or SQLite's write lock), so numbers and commits stay in order."""
+        for job in jobs:
+            if job.target not in JOB_TARGETS or job.kind not in JOB_KINDS:
+                raise ValueError(f"no such job: {job.kind} for {job.target}")
+            next_seq = (
+                select(func.coalesce(func.max(ticket_jobs.c.seq), 0) + 1)
+                .where(ticket_jobs.c.ticket_number == number)
+                .where(ticket_jobs.c.target == job.target)
+                .scalar_subquery()
+            )
+            await conn.execute(
+                ticket_jobs.insert().values(
+                    ticket_number=number,
+                    target=job.target,
+                    kind=job.kind,
+                    seq=next_seq,
+                    payload=job.payload,
+                    created_at=now,
+                    attempts=0,
+                    next_attempt_at=now,
+                    done_at=None,
+                    last_error=None,
+                )
+            )
 
     async def _ticket_row(self, conn: AsyncConnection, number: int) -> Row[Any] | None:
         return (await conn.execute(select(tickets).where(tickets.c.number == number))).first()
@@ -769,6 +1234,29 @@ def _ticket(row: Row[Any]) -> TicketRecord:
         updated_at=row.updated_at,
         version=int(row.version),
     )
+
+
+def _job(row: Row[Any]) -> TicketJob:
+    return TicketJob(
+        id=int(row.id),
+        ticket_id=ticket_id(row.ticket_number),
+        target=row.target,
+        kind=row.kind,
+        seq=int(row.seq),
+        payload=dict(row.payload),
+        created_at=row.created_at,
+        attempts=int(row.attempts),
+        next_attempt_at=row.next_attempt_at,
+        done_at=row.done_at,
+        last_error=row.last_error,
+    )
+
+
+def _known_number(ticket_id: str) -> int:
+    number = ticket_number(ticket_id)
+    if number is None:
+        raise UnknownTicket(f"{ticket_id!r} is not a ticket id")
+    return number
 
 
 def _safe_url(url: str | URL) -> str:
@@ -826,14 +1314,21 @@ def _tune_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> No
 
 __all__ = [
     "DEFAULT_URL",
+    "JOB_KINDS",
+    "JOB_TARGETS",
     "KEEP",
+    "AdminChannel",
+    "JobsFor",
     "Keep",
+    "NewJob",
     "Requester",
     "Saved",
     "StaleState",
     "Store",
     "StoreError",
+    "TicketChange",
     "TicketEvent",
+    "TicketJob",
     "TicketRecord",
     "UnknownTicket",
     "metadata",

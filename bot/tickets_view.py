@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from bot.store import Requester, TicketEvent, TicketRecord
+from bot.store import Requester, TicketEvent, TicketJob, TicketRecord
 
 
 def _summary(ticket: TicketRecord) -> dict[str, Any]:
@@ -44,9 +44,21 @@ def show(
     events: list[TicketEvent],
     requesters: list[Requester],
     *,
+    pending: list[TicketJob] | None = None,
     as_json: bool = False,
 ) -> str:
-    """One ticket: its facts, the path, the note, who asked, and its history."""
+    """One ticket: its facts, the path, the note, who asked, its history, and what still waits
+    to reach the admins' channels, the requesters or the webhook (``pending`` jobs)."""
+    waiting = [
+        {
+            "target": job.target,
+            "kind": job.kind,
+            "attempts": job.attempts,
+            "next_attempt": job.next_attempt_at.isoformat(timespec="seconds"),
+            "last_error": job.last_error,
+        }
+        for job in pending or []
+    ]
     if as_json:
         data = {
             **_summary(ticket),
@@ -59,6 +71,7 @@ def show(
                 | {"detail": e.detail}
                 for e in events
             ],
+            "pending_deliveries": waiting,
         }
         return json.dumps(data, ensure_ascii=False)
     summary = _summary(ticket)
@@ -72,4 +85,11 @@ def show(
     lines.append("  requesters: " + ", ".join(f"{r.name} ({r.key})" for r in requesters))
     lines.append("  history:")
     lines += [f"    {e.at.isoformat(timespec='seconds')}  {e.kind}  by {e.actor}" for e in events]
+    if waiting:
+        lines.append("  waiting to be delivered:")
+        for job in waiting:
+            line = f"    {job['target']} {job['kind']}  attempts {job['attempts']}"
+            if job["last_error"]:
+                line += f", next {job['next_attempt']}, last error: {job['last_error']}"
+            lines.append(line)
     return "\n".join(lines)

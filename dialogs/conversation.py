@@ -285,6 +285,13 @@ _SLOTS: dict[str, _Slot] = {
         _accept_own_domain,
         sender_help.advance,
     ),
+    "ticket_fixed": _Slot(
+        lambda turn: turn.choice_options("ticket_fixed"),
+        escalation.ticket_fixed,
+        lambda turn: turn.ask(
+            "ticket_fixed", turn.text("ticket_ask_fixed"), turn.choice_options("ticket_fixed")
+        ),
+    ),
     "escalate_note": _Slot(
         lambda turn: turn.choice_options("escalate_note"),
         _accept_note,

@@ -46,3 +46,8 @@ class TicketDesk(Protocol):
     async def my_tickets(self, message: Message) -> list[TicketSummary]:
         """The tickets the person who sent ``message`` opened or joined, newest first."""
         ...
+
+    async def reopen_ticket(self, message: Message, ticket_id: str) -> bool:
+        """Reopen a resolved ticket because its requester says it still fails; False if it
+        cannot be (unknown, not theirs, or not resolved)."""
+        ...

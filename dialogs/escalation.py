@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from dialogs.answers import match_exact
 from dialogs.desk import TicketRequest
-from dialogs.replies import TicketNotice
+from dialogs.replies import Choice, Question, Reply, Text, TicketNotice
+from dialogs.state import DialogState
 from dialogs.turn import Turn
+from knowledge.kb import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +80,42 @@ def resume(turn: Turn) -> None:
     state.flow = state.resume.get("flow") or "done"
     state.pending = state.resume.get("pending") or None
     state.resume = {}
+
+
+def ask_if_fixed(
+    state: dict[str, Any] | None, ticket_id: str, admin: str, note: str, knowledge: KnowledgeBase
+) -> tuple[dict[str, Any], tuple[Reply, ...]]:
+    """A ticket was resolved: the requester's new state and the news with "did that fix it?".
+
+    Pure, like the flows: ``bot/`` saves the state into the requester's conversation and sends
+    the replies there, so a typed "no" (or the button) reopens the ticket.
+    """
+    words = knowledge.conversation
+    dialog = DialogState.from_json(state)
+    dialog.slots["ticket"] = ticket_id
+    dialog.pending, dialog.misses = "ticket_fixed", 0
+    choices = words.choices["ticket_fixed"]
+    dialog.offered = [choice.value for choice in choices]
+    news = Text(words.text("ticket_resolved", ticket=ticket_id, admin=admin, text=note))
+    question = Question(
+        words.text("ticket_ask_fixed"),
+        "ticket_fixed",
+        tuple(Choice(choice.value, choice.label) for choice in choices),
+    )
+    return dialog.to_json(), (news, question)
+
+
+async def ticket_fixed(turn: Turn, answer: str) -> None:
+    """The requester's answer to "did that fix it?" after a resolution: "no" reopens."""
+    ticket_id = turn.state.slots.pop("ticket", "")
+    if answer == "yes":
+        turn.say("ticket_fixed_yes")
+        return
+    desk = turn.context.desk
+    reopened = False
+    if desk is not None and ticket_id:
+        try:
+            reopened = await desk.reopen_ticket(turn.message, ticket_id)
+        except Exception:  # the desk's failure must not lose the conversation
+            log.exception("reopening a ticket failed")
+    turn.say("ticket_reopened" if reopened else "ticket_reopen_failed", ticket=ticket_id)

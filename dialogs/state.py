@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # The answers a conversation collects, one key each.
-SLOTS = ("role", "recipient", "recipient_type", "method", "centre", "type_exact")
+SLOTS = ("role", "recipient", "recipient_type", "method", "centre", "type_exact", "ticket")
 FLOWS = ("admin", "sender", "escalation", "done")
 
 

@@ -18,11 +18,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.store import (
     KEEP,
+    NewJob,
     Requester,
     Saved,
     StaleState,
     Store,
     StoreError,
+    TicketChange,
     UnknownTicket,
     ticket_id,
     ticket_number,
@@ -518,3 +520,239 @@ async def test_schema_is_for_postgresql_only(tmp_path: Path) -> None:
 async def test_store_as_context_manager(database: Database) -> None:
     async with await Store.open(database.url, schema=database.schema) as store:
         await store.ping()
+
+
+# -- admins' channels, ticket cards, the job queue, reminders -------------------------------------
+
+
+class Clock:
+    """A clock the test moves on by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def card(target: str, kind: str = "note", n: int = 0) -> NewJob:
+    return NewJob(target, kind, {"n": n})
+
+
+async def test_admin_channels_and_cards_are_upserted(store: Store) -> None:
+    assert await store.admin_channels() == {}
+    await store.save_admin_channel("msteams", {"conversation": {"id": "19:a"}}, "msteams:29:ana")
+    await store.save_admin_channel("msteams", {"conversation": {"id": "19:b"}}, "msteams:29:bo")
+    await store.save_admin_channel("slack", {"channel": "C0A"}, "slack:U0SAM")
+    channels = await store.admin_channels()
+    assert channels["msteams"].channel == {"conversation": {"id": "19:b"}}
+    assert channels["msteams"].registered_by == "msteams:29:bo"
+    assert channels["slack"].channel == {"channel": "C0A"}
+    assert_aware_utc(channels["slack"].registered_at)
+
+    ticket, _ = await open_for(store, alice())
+    assert await store.ticket_cards(ticket.id) == {}
+    await store.save_card(ticket.id, "msteams", {"activity": "1"})
+    await store.save_card(ticket.id, "msteams", {"activity": "2"})
+    await store.save_card(ticket.id, "slack", {"ts": "1.2"})
+    assert await store.ticket_cards(ticket.id) == {
+        "msteams": {"activity": "2"},
+        "slack": {"ts": "1.2"},
+    }
+    assert await store.ticket_cards("nonsense") == {}
+    with pytest.raises(UnknownTicket):
+        await store.save_card("nonsense", "slack", {})
+
+
+async def test_jobs_wait_for_the_earlier_ones_of_their_ticket_and_target(
+    database: Database,
+) -> None:
+    clock = Clock()
+    store = await database.open(clock=clock)
+    one, _ = await open_for(store, alice(), dedupe_key="one")
+    two, _ = await open_for(store, alice(), dedupe_key="two")
+    await store.enqueue_jobs(
+        one.id, [card("msteams", n=1), card("slack", n=1), card("msteams", n=2)]
+    )
+    await store.enqueue_jobs(two.id, [card("msteams", n=1)])
+    await store.enqueue_jobs(one.id, [card("msteams", n=3)])
+    lease = timedelta(minutes=5)
+
+    claimed = await store.claim_jobs(["msteams", "slack"], lease=lease)
+    assert [(j.ticket_id, j.target, j.seq) for j in claimed] == [
+        (one.id, "msteams", 1),
+        (one.id, "slack", 1),
+        (two.id, "msteams", 1),
+    ]
+    assert all(j.attempts == 1 and j.next_attempt_at == clock.now + lease for j in claimed)
+    # Claimed: nobody else gets them, and nothing behind them is first in line yet.
+    assert await store.claim_jobs(["msteams", "slack"], lease=lease) == []
+    await store.finish_job(claimed[0].id)
+    [second] = await store.claim_jobs(["msteams"], lease=lease)
+    assert (second.ticket_id, second.seq, second.payload) == (one.id, 2, {"n": 2})
+    # A job to try again later holds its line until then.
+    await store.retry_job(second.id, after=timedelta(seconds=30), error="503")
+    assert await store.claim_jobs(["msteams"], lease=lease) == []
+    clock.now += timedelta(seconds=30)
+    [again] = await store.claim_jobs(["msteams"], lease=lease)
+    assert (again.id, again.attempts, again.last_error) == (second.id, 2, "503")
+    # Handed back by a stopping worker: due at once, the attempt not counted.
+    await store.release_jobs([again.id])
+    [back] = await store.claim_jobs(["msteams"], lease=lease)
+    assert (back.id, back.attempts) == (second.id, 2)
+    # A worker that died: its lease runs out and the job is claimed again.
+    clock.now += lease
+    reclaimed = await store.claim_jobs(["msteams", "slack"], lease=lease)
+    assert {j.id for j in reclaimed} == {second.id, claimed[1].id, claimed[2].id}
+    assert [j.seq for j in await store.ticket_jobs(one.id) if j.target == "msteams"] == [1, 2, 3]
+    assert len(await store.ticket_jobs(pending=True)) == 4
+    assert await store.claim_jobs([], lease=lease) == []
+    with pytest.raises(ValueError, match="no such job"):
+        await store.enqueue_jobs(one.id, [NewJob("fax", "note", {})])
+
+
+async def test_two_processes_never_claim_the_same_job(database: Database) -> None:
+    first, second = await database.open(), await database.open()
+    for n in range(10):
+        ticket, _ = await open_for(first, alice(), dedupe_key=f"k{n}")
+        await first.enqueue_jobs(ticket.id, [card("webhook", "event", n)])
+    lease = timedelta(minutes=5)
+    a, b = await asyncio.gather(
+        first.claim_jobs(["webhook"], lease=lease, limit=7),
+        second.claim_jobs(["webhook"], lease=lease, limit=7),
+    )
+    ids = [j.id for j in a] + [j.id for j in b]
+    assert len(ids) == len(set(ids)) == 10
+
+
+async def test_a_ticket_change_queues_its_jobs_in_its_own_transaction(store: Store) -> None:
+    await store.save_admin_channel("msteams", {"conversation": {"id": "19:a"}}, "x")
+    seen: list[TicketChange] = []
+
+    def jobs(change: TicketChange) -> list[NewJob]:
+        seen.append(change)
+        return [NewJob(platform, "update_card", {}) for platform in sorted(change.admin_platforms)]
+
+    ticket, outcome = await store.open_or_join_ticket(
+        requester=alice(),
+        conversation_key="msteams:19:alice",
+        bounce=BOUNCE,
+        path=PATH,
+        note="help",
+        dedupe_key="k",
+        jobs=jobs,
+    )
+    assert outcome == "opened"
+    joined, outcome = await store.open_or_join_ticket(
+        requester=bob(),
+        conversation_key="slack:D0BOB",
+        bounce=BOUNCE,
+        path=PATH,
+        note=None,
+        dedupe_key="k",
+        jobs=jobs,
+    )
+    assert (joined.id, outcome) == (ticket.id, "joined")
+    _, outcome = await store.open_or_join_ticket(
+        requester=bob(),
+        conversation_key="slack:D0BOB",
+        bounce=BOUNCE,
+        path=PATH,
+        note=None,
+        dedupe_key="k",
+        jobs=jobs,
+    )
+    assert outcome == "already"
+    await store.save_card(ticket.id, "slack", {"ts": "1"})
+    await store.update_ticket(
+        ticket.id, expected_version=1, actor="a", kind="assigned", status="assigned", jobs=jobs
+    )
+    with pytest.raises(StaleState):
+        await store.update_ticket(ticket.id, expected_version=1, actor="b", kind="x", jobs=jobs)
+    assert [(c.kind, c.actor) for c in seen] == [
+        ("opened", "msteams:29:alice"),
+        ("joined", "slack:U0BOB"),
+        ("assigned", "a"),
+    ]
+    assert seen[0].detail == {"note": "help"}
+    assert [r.key for r in seen[1].requesters] == ["msteams:29:alice", "slack:U0BOB"]
+    assert seen[2].ticket.status == "assigned"
+    assert seen[2].admin_platforms == frozenset({"msteams"})
+    assert seen[2].card_platforms == frozenset({"slack"})
+    assert [(j.kind, j.seq) for j in await store.ticket_jobs(ticket.id)] == [
+        ("update_card", 1),
+        ("update_card", 2),
+        ("update_card", 3),
+    ]
+
+    def broken(change: TicketChange) -> list[NewJob]:
+        raise RuntimeError("the builder broke")
+
+    with pytest.raises(RuntimeError):
+        await store.update_ticket(ticket.id, expected_version=2, actor="c", kind="y", jobs=broken)
+    after = await store.get_ticket(ticket.id)
+    assert after is not None
+    assert after.version == 2  # the change rolled back with its jobs
+
+
+async def test_reminders_are_recorded_once_whoever_races(database: Database) -> None:
+    clock = Clock()
+    first, second = await database.open(clock=clock), await database.open(clock=clock)
+    old, _ = await open_for(first, alice(), dedupe_key="old")
+    clock.now += timedelta(minutes=30)
+    await open_for(first, alice(), dedupe_key="new")
+    taken, _ = await open_for(first, alice(), dedupe_key="taken")
+    await first.update_ticket(taken.id, expected_version=1, actor="a", kind="a", status="assigned")
+    hour = timedelta(hours=1)
+    assert await first.tickets_to_remind(hour) == []
+    clock.now += timedelta(minutes=31)
+    [(due, last)] = await first.tickets_to_remind(hour)
+    assert (due.id, last) == (old.id, None)
+    wins = await asyncio.gather(
+        first.mark_reminded(old.id, None, [card("msteams", "remind")]),
+        second.mark_reminded(old.id, None, [card("msteams", "remind")]),
+    )
+    assert sorted(wins) == [False, True]
+    assert len(await first.ticket_jobs(old.id)) == 1
+    assert await first.tickets_to_remind(hour) == []
+    clock.now += hour
+    [(due, last)] = await second.tickets_to_remind(hour, limit=1)
+    assert due.id == old.id
+    assert last == clock.now - hour
+    assert await second.mark_reminded(old.id, last)
+    assert not await first.mark_reminded(old.id, last)
+    await first.restart_reminders(old.id)
+    clock.now += timedelta(minutes=59)
+    assert [t.id for t, _ in await first.tickets_to_remind(hour)] == [ticket_id(2)]
+
+
+async def test_forget_jobs_done_before(store: Store) -> None:
+    ticket, _ = await open_for(store, alice())
+    await store.enqueue_jobs(ticket.id, [card("slack"), card("slack")])
+    [job] = await store.claim_jobs(["slack"], lease=timedelta(minutes=1))
+    await store.finish_job(job.id)
+    assert await store.forget_jobs_done_before(datetime.now(UTC) - timedelta(hours=1)) == 0
+    assert await store.forget_jobs_done_before(datetime.now(UTC) + timedelta(hours=1)) == 1
+    assert [j.seq for j in await store.ticket_jobs()] == [2]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.forget_jobs_done_before(datetime(2026, 1, 1))
+
+
+async def test_a_database_from_before_tickets_work_gains_the_new_tables(tmp_path: Path) -> None:
+    from bot.store import conversations, metadata, tickets
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        old = [t for t in metadata.sorted_tables if t.name not in NEW_TABLES]
+        await conn.run_sync(lambda sync: metadata.create_all(sync, tables=old))
+    await engine.dispose()
+    assert tickets in old
+    assert conversations in old
+    async with await Store.open(url) as store:
+        ticket, _ = await open_for(store, alice())
+        await store.enqueue_jobs(ticket.id, [card("slack")])
+        assert len(await store.ticket_jobs()) == 1
+
+
+NEW_TABLES = {"admin_channels", "ticket_cards", "ticket_jobs", "ticket_reminders"}
