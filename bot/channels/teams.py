@@ -16,6 +16,11 @@ turn. The connector clients send over the app's one aiohttp session (not ``reque
 with the bot's own token (botbuilder's credentials: MSAL or a managed identity) fetched off the
 event loop and cached; failed sends (429, 5xx, network) are retried here, honouring Retry-After.
 
+Tickets (:class:`TeamsTicketNotifier`, added to the tickets service at startup): ``register
+admins`` said in a channel makes it the admins' channel; each ticket's card is posted there (a new
+post), updated in place, with notes in its thread; the admins act through its Universal Actions
+(``adaptiveCard/action``), and the requester hears back in their own chat (proactive messages).
+
 With no MICROSOFT_APP_ID the endpoint runs in local mode for the Agents Playground and the Bot
 Framework Emulator: no token is checked, and only loopback addresses are served (unless
 TEAMS_LOCAL_ALLOW_REMOTE). A request that carries a token anyway is refused, as is a bad one.
@@ -77,12 +82,33 @@ from msrest.universal_http import ClientRequest
 from msrest.universal_http.async_abc import AsyncClientResponse
 
 from bot.appkeys import METRICS, RUNTIME
-from bot.config import Settings
+from bot.config import ADMIN_PLATFORMS, Settings
 from bot.conversation import TurnOutcome
 from bot.escalation import conversation_key
 from bot.metrics import Metrics
-from bot.render.teams import Labels, render_replies, typing_activity, welcome_activity
+from bot.render.teams import (
+    CARD_CONTENT_TYPE,
+    INPUT_ASSIGNEE,
+    INPUT_REPLY,
+    INPUT_RESOLUTION,
+    MAX_REFRESH_USERS,
+    TICKET_REFRESH_VERB,
+    Labels,
+    TicketCardView,
+    TicketLabels,
+    describe_path,
+    read_assignee,
+    render_replies,
+    text_activity,
+    ticket_activity,
+    ticket_card,
+    ticket_summary,
+    typing_activity,
+    welcome_activity,
+)
 from bot.runtime import Runtime
+from bot.store import Requester, TicketRecord
+from bot.tickets import Action, ActionRequest, Actor, CardRef, PermanentFailure
 from dialogs.messages import Attachment, Message
 from dialogs.replies import Reply, Text
 from knowledge.ndr import html_to_text
@@ -125,6 +151,9 @@ class TeamsOptions:
     emulator_openid_metadata_url: str | None = None
     token_source: Callable[[], Awaitable[str]] | None = None  # None: botbuilder's credentials
     retry_budget_seconds: float = 10.0  # all retries of one turn's replies together
+    # One ticket job's call (a card, a note, a requester's news): throttling is waited out
+    # here rather than by the job worker, so that the cards keep their order.
+    job_retry_budget_seconds: float = 60.0
     retry_base_seconds: float = 0.5
     max_attempts: int = 5
     typing_after_seconds: float = 1.0
@@ -148,14 +177,20 @@ def _channel_context(
     async def context(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            app[TEAMS] = TeamsChannel(
+            channel = TeamsChannel(
                 settings,
                 app[OPTIONS],
                 app[RUNTIME],
                 app[METRICS],
                 session,
             )
-            yield
+            app[TEAMS] = channel
+            escalations = app[RUNTIME].escalations
+            escalations.add_notifier(channel.tickets)
+            try:
+                yield
+            finally:
+                escalations.remove_notifier(CHANNEL)
 
     return context
 
@@ -178,7 +213,18 @@ class _Refused(Exception):
 
 
 class SendFailed(Exception):
-    """The Bot Connector did not take an activity, retries included."""
+    """The Bot Connector did not take a call, retries included. ``status`` is its last answer
+    (0: no answer), ``after`` the wait it asked for, if any."""
+
+    def __init__(self, reason: str, *, status: int = 0, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.after = after
+
+    @property
+    def permanent(self) -> bool:
+        """Whether trying again cannot help: a 4xx other than 401 (our token), 408 and 429."""
+        return 400 <= self.status < 500 and self.status not in (401, 408, 429)
 
 
 class TeamsChannel:
@@ -203,6 +249,7 @@ class TeamsChannel:
         self._auth = _Authentication(settings, options, session)
         self.adapter = CloudAdapter(self._auth)
         self._referenced: OrderedDict[str, None] = OrderedDict()
+        self.tickets = TeamsTicketNotifier(self)
 
     # -- inbound ------------------------------------------------------------------------------
 
@@ -309,12 +356,14 @@ class TeamsChannel:
             if status == 401 and attempt == 1 and self._auth.tokens.forget(audience):
                 continue  # the bot's token may have been revoked early: fetch a new one
             if status and status != 429 and status < 500:
-                raise SendFailed(f"{what} {status}: {detail}")
+                raise SendFailed(f"{what} {status}: {detail}", status=status)
             if wait is None:
                 wait = self.options.retry_base_seconds * 2 ** (attempt - 1)
                 wait *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
             if attempt == self.options.max_attempts or time.monotonic() + wait > deadline:
-                raise SendFailed(f"{what} {status or detail} after {attempt} attempts")
+                raise SendFailed(
+                    f"{what} {status or detail} after {attempt} attempts", status=status, after=wait
+                )
             self.metrics.outbound_retries.labels(CHANNEL).inc()
             log.info(
                 "Bot Connector busy; retrying",
@@ -363,11 +412,16 @@ class TeamsChannel:
         return sent
 
     async def update(
-        self, reference: Mapping[str, Any], activity_id: str, activity: dict[str, Any]
+        self,
+        reference: Mapping[str, Any],
+        activity_id: str,
+        activity: dict[str, Any],
+        *,
+        budget: float | None = None,
     ) -> None:
         """Replace an activity the bot sent earlier into that conversation (a ticket card, say).
         Raises SendFailed."""
-        deadline = time.monotonic() + self.options.retry_budget_seconds
+        deadline = time.monotonic() + (budget or self.options.retry_budget_seconds)
 
         async def logic(context: TurnContext) -> None:
             replacement = TurnContext.apply_conversation_reference(
@@ -383,6 +437,89 @@ class TeamsChannel:
             )
 
         await self._continue(reference, logic)
+
+    async def post(
+        self,
+        reference: Mapping[str, Any],
+        activity: Mapping[str, Any],
+        *,
+        budget: float | None = None,
+    ) -> str | None:
+        """Send one activity into a saved conversation as a new message (in a channel: a new
+        post; with ``;messageid=`` in the conversation id: a reply in that thread); return the
+        id the Bot Connector gave it. Retried like replies (within ``budget`` seconds, by default
+        a turn's); raises SendFailed."""
+        deadline = time.monotonic() + (budget or self.options.retry_budget_seconds)
+        ids: list[str | None] = []
+
+        async def logic(context: TurnContext) -> None:
+            outgoing = _outgoing(activity)
+            ids.append(
+                await self.retrying(
+                    lambda: _post(context, outgoing, reply=False),
+                    what="POST",
+                    audience=None,
+                    deadline=deadline,
+                )
+            )
+
+        await self._continue(reference, logic)
+        return ids[0] if ids else None
+
+    async def is_member(
+        self, reference: Mapping[str, Any], conversation_id: str, user_id: str
+    ) -> bool:
+        """Whether the user is a member of the conversation (a team, a channel, a group chat):
+        the Bot Connector's ``GET /v3/conversations/{id}/members/{user}``, 403/404 meaning no.
+        Raises SendFailed when it cannot tell."""
+        deadline = time.monotonic() + self.options.retry_budget_seconds
+
+        async def logic(context: TurnContext) -> None:
+            client = _connector_client(context)
+            await self.retrying(
+                lambda: client.conversations.get_conversation_member(conversation_id, user_id),
+                what="GET member",
+                audience=None,
+                deadline=deadline,
+            )
+
+        try:
+            await self._continue(reference, logic)
+        except SendFailed as failure:
+            if failure.status in (403, 404):
+                return False
+            raise
+        return True
+
+    async def members(
+        self, reference: Mapping[str, Any], conversation_id: str, *, page_size: int
+    ) -> list[dict[str, str]]:
+        """The first page of a conversation's members (``GET .../pagedmembers``), each as
+        ``{"id", "name", "aadObjectId"}``. Raises SendFailed."""
+        deadline = time.monotonic() + self.options.retry_budget_seconds
+        found: list[dict[str, str]] = []
+
+        async def logic(context: TurnContext) -> None:
+            client = _connector_client(context)
+            page = await self.retrying(
+                lambda: client.conversations.get_conversation_paged_members(
+                    conversation_id, page_size=page_size
+                ),
+                what="GET members",
+                audience=None,
+                deadline=deadline,
+            )
+            for member in getattr(page, "members", None) or []:
+                found.append(
+                    {
+                        "id": str(member.id or ""),
+                        "name": str(member.name or ""),
+                        "aadObjectId": str(member.aad_object_id or ""),
+                    }
+                )
+
+        await self._continue(reference, logic)
+        return found
 
     async def _continue(
         self, reference: Mapping[str, Any], logic: Callable[[TurnContext], Awaitable[None]]
@@ -412,6 +549,362 @@ class TeamsChannel:
 
 
 TEAMS: Final = web.AppKey("teams", TeamsChannel)
+
+
+# ---- tickets ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Roster:
+    members: list[dict[str, str]]
+    until: float
+
+
+class TeamsTicketNotifier:
+    """The Teams side of tickets: bot/tickets.py's ``TicketNotifier`` for "msteams" (the ticket
+    card posted in the admins' channel and updated in place, notes in its thread, the
+    requester's news as proactive messages, channel membership), and the admins' side of the
+    card: ``register admins``, the card's Universal Actions (``adaptiveCard/action``).
+
+    The card in the channel is the base view (no buttons) with a ``refresh`` for the admins
+    known (ADMIN_USERS, the channel's members, whoever acted): Teams asks each of them for
+    their own view (``ticketRefresh``), which has the buttons. Sends go through the channel's
+    retrying sender; a 4xx other than 401/408/429 raises PermanentFailure, anything else is
+    left to the tickets' job worker to retry.
+    """
+
+    platform = CHANNEL
+
+    def __init__(self, channel: TeamsChannel) -> None:
+        self.channel = channel
+        self.runtime = channel.runtime
+        self.labels = TicketLabels(channel.runtime.knowledge.conversation)
+        self._membership: dict[tuple[str, str], tuple[bool, float]] = {}
+        self._rosters: dict[str, _Roster] = {}
+        self._mris: OrderedDict[str, str] = OrderedDict()  # AAD object id -> Teams user MRI
+
+    # -- TicketNotifier -----------------------------------------------------------------------
+
+    async def post_card(
+        self, admin_channel: dict[str, Any], ticket: TicketRecord, requesters: Sequence[Requester]
+    ) -> CardRef:
+        """Post the ticket's card as a new post in the admins' channel."""
+        reference = _channel_reference(admin_channel)
+        roster = _roster_id(admin_channel)
+        card = await self.card(ticket, requesters, actions=False, roster=(reference, roster))
+        activity = ticket_activity(card, ticket_summary(ticket, self.labels))
+        activity_id = await _job(self.channel.post(reference, activity, budget=self._budget))
+        if not activity_id:
+            raise PermanentFailure("the Bot Connector gave the ticket card no id")
+        return CardRef(
+            CHANNEL, {"reference": reference, "activity_id": activity_id, "roster": roster}
+        )
+
+    async def update_card(
+        self, card: CardRef, ticket: TicketRecord, requesters: Sequence[Requester]
+    ) -> None:
+        """Put the ticket as it is now in place of its card."""
+        reference, activity_id = _card_place(card)
+        roster = (reference, str(card.ref.get("roster") or ""))
+        content = await self.card(ticket, requesters, actions=False, roster=roster)
+        activity = ticket_activity(content, ticket_summary(ticket, self.labels))
+        await _job(self.channel.update(reference, activity_id, activity, budget=self._budget))
+
+    async def post_note(self, card: CardRef, text: str) -> None:
+        """A reply in the card's thread."""
+        reference, activity_id = _card_place(card)
+        conversation = dict(reference.get("conversation") or {})
+        conversation["id"] = f"{_base_conversation_id(conversation)};messageid={activity_id}"
+        thread = {**reference, "conversation": conversation}
+        await _job(self.channel.post(thread, text_activity(text), budget=self._budget))
+
+    async def tell_requester(self, requester: Requester, replies: Sequence[Reply]) -> None:
+        """The replies as new messages in the requester's own conversation with the bot."""
+        reference = await self.runtime.store.load_reference(requester.conversation_key)
+        if reference is None:
+            raise PermanentFailure(f"no conversation reference for {requester.conversation_key}")
+        for activity in render_replies(replies, self.channel.labels):
+            await _job(self.channel.post(reference, activity, budget=self._budget))
+
+    async def is_admin_channel_member(self, admin_channel: dict[str, Any], user_id: str) -> bool:
+        """The Bot Connector's members API, the answer kept for a minute."""
+        roster = _roster_id(admin_channel)
+        key = (roster, user_id)
+        now = time.monotonic()
+        cached = self._membership.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        reference = _channel_reference(admin_channel)
+        member = await self.channel.is_member(reference, roster, user_id)
+        if len(self._membership) > _REMEMBERED_CONVERSATIONS:
+            self._membership.clear()
+        self._membership[key] = (member, now + _MEMBERSHIP_SECONDS)
+        return member
+
+    async def remind(self, card: CardRef, ticket: TicketRecord, text: str) -> None:
+        """A reminder is a note in the card's thread (Teams bumps the thread)."""
+        await self.post_note(card, text)
+
+    # -- the card -----------------------------------------------------------------------------
+
+    async def card(
+        self,
+        ticket: TicketRecord,
+        requesters: Sequence[Requester] | None = None,
+        *,
+        actions: bool,
+        notice: str | None = None,
+        roster: tuple[Mapping[str, Any], str] | None = None,
+    ) -> dict[str, Any]:
+        """The ticket's card: the base view, or the admins' view with ``actions``."""
+        if requesters is None:
+            requesters = await self.runtime.store.ticket_requesters(ticket.id)
+        admins = await self._admins(ticket, roster)
+        view = TicketCardView(
+            requesters=tuple(r.name for r in requesters) or (ticket.requester.name,),
+            path=describe_path(ticket.path, self.runtime.knowledge),
+            actions=actions,
+            refresh_users=tuple(self._mri(user_id) for user_id, _ in admins),
+            assignees=tuple((user_id, name) for user_id, name in admins if name),
+            notice=notice,
+        )
+        return ticket_card(ticket, view, self.labels)
+
+    async def _admins(
+        self, ticket: TicketRecord, roster: tuple[Mapping[str, Any], str] | None
+    ) -> list[tuple[str, str]]:
+        """The admins known, as (user id, name or ""): whoever acted on the ticket, its
+        assignee, ADMIN_USERS' Teams entries, the members of the admins' channel."""
+        found: dict[str, str] = {}
+
+        def add(user_id: str, name: str = "") -> None:
+            if user_id and (name or user_id not in found):
+                found[user_id] = name
+
+        for event in await self.runtime.store.ticket_events(ticket.id):
+            platform, _, user_id = event.actor.partition(":")
+            by_admin = event.kind in _ADMIN_EVENTS and not event.detail.get("requester")
+            if platform == CHANNEL and by_admin:
+                add(user_id, str(event.detail.get("by") or ""))
+        assignee = ticket.assignee or {}
+        if assignee.get("platform") == CHANNEL:
+            add(str(assignee.get("user_id") or ""), str(assignee.get("name") or ""))
+        for entry in self.runtime.settings.admin_users:
+            platform, colon, rest = entry.partition(":")
+            if colon and platform == CHANNEL:
+                add(rest)
+            elif platform not in ADMIN_PLATFORMS and _TEAMS_USER_ID.fullmatch(entry):
+                add(entry)  # a bare id that is a Teams one (an MRI or an AAD object id)
+        if roster is not None and roster[1]:
+            for member in await self._roster(*roster):
+                self.learn(member)
+                add(member["aadObjectId"] or member["id"], member["name"])
+        return list(found.items())
+
+    async def _roster(
+        self, reference: Mapping[str, Any], conversation_id: str
+    ) -> list[dict[str, str]]:
+        """The first page of the admins' channel's members, kept for a minute; [] when the
+        Bot Connector will not say (the card is drawn without them)."""
+        now = time.monotonic()
+        cached = self._rosters.get(conversation_id)
+        if cached is not None and cached.until > now:
+            return cached.members
+        try:
+            members = await self.channel.members(
+                reference, conversation_id, page_size=MAX_REFRESH_USERS
+            )
+        except SendFailed as failure:
+            log.info("admins' channel members unknown", extra={"reason": str(failure)})
+            members = []
+        self._rosters[conversation_id] = _Roster(members, now + _MEMBERSHIP_SECONDS)
+        return members
+
+    def learn(self, account: Mapping[str, Any]) -> None:
+        """Remember a user's Teams id (MRI) by their AAD object id: ``refresh.userIds`` wants
+        MRIs, and the bot knows admins by their AAD object id."""
+        aad, mri = str(account.get("aadObjectId") or ""), str(account.get("id") or "")
+        if aad and mri and self._mris.get(aad) != mri:
+            self._mris[aad] = mri
+            while len(self._mris) > _REMEMBERED_CONVERSATIONS:
+                self._mris.popitem(last=False)
+
+    @property
+    def _budget(self) -> float:
+        return self.channel.options.job_retry_budget_seconds
+
+    def _mri(self, user_id: str) -> str:
+        return self._mris.get(user_id, user_id)
+
+    # -- the admins' side ---------------------------------------------------------------------
+
+    async def register_admins(self, activity: Mapping[str, Any]) -> str:
+        """``register admins`` said in a channel or group chat: make it the admins' channel."""
+        conversation = activity["conversation"]
+        if conversation.get("conversationType") not in _GROUP_CONVERSATIONS:
+            return self.runtime.knowledge.conversation.text("teams_register_in_channel")
+        base = _base_conversation_id(conversation)
+        reference = reference_of(activity)
+        reference["conversation"] = {**conversation, "id": base}
+        reference["activityId"] = None
+        data = activity.get("channelData") or {}
+        team = (data.get("team") or {}).get("id") if isinstance(data, dict) else None
+        name = (data.get("channel") or {}).get("name") if isinstance(data, dict) else None
+        channel = {
+            "reference": reference,
+            "conversation": {"id": base},
+            "team": team,
+            "name": name,
+        }
+        return await self.runtime.escalations.register_admin_channel(
+            CHANNEL, channel, _actor(activity)
+        )
+
+    async def answer_action(
+        self, activity: Mapping[str, Any], verb: str, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The invoke response to a ticket card's Universal Action: the card as the user
+        should see it now (``ticketRefresh``), or the action applied by the tickets service
+        and the card with what came of it; a refusal to a non-admin as a message."""
+        actor = _actor(activity)
+        ticket_id = str(data.get("ticket") or "")
+        if verb != TICKET_REFRESH_VERB:
+            event = f"{CHANNEL}:{activity['conversation']['id']}:{activity.get('id')}"
+            if not activity.get("id") or await self.runtime.store.first_time_seen(event):
+                return await self._act(actor, Action(verb), ticket_id, data)
+            log.info("card action delivered twice; applied once", extra={"channel": CHANNEL})
+        return await self._view(actor, ticket_id)
+
+    async def _view(self, actor: Actor, ticket_id: str) -> dict[str, Any]:
+        texts = self.runtime.knowledge.conversation
+        ticket = await self.runtime.store.get_ticket(ticket_id)
+        if ticket is None:
+            return _invoke_message(texts.text("ticket_refused_unknown", ticket=ticket_id))
+        admin = await self.runtime.escalations.is_admin(actor)
+        return _invoke_card(
+            await self.card(ticket, actions=admin, roster=await self._roster_of(ticket))
+        )
+
+    async def _act(
+        self, actor: Actor, action: Action, ticket_id: str, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        assignee = None
+        if action is Action.ASSIGN:
+            chosen = read_assignee(str(data.get(INPUT_ASSIGNEE) or ""))
+            if chosen is not None:
+                assignee = Actor(CHANNEL, *chosen)
+        field = {Action.REPLY: INPUT_REPLY, Action.RESOLVE: INPUT_RESOLUTION}.get(action)
+        text = str(data.get(field) or "") if field else None
+        request = ActionRequest(
+            ticket_id=ticket_id,
+            action=action,
+            actor=actor,
+            seen_version=_version(data.get("version")),
+            assignee=assignee,
+            text=text,
+        )
+        result = await self.runtime.escalations.act(request)
+        if result.ticket is None:
+            return _invoke_message(result.message)
+        roster = await self._roster_of(result.ticket)
+        card = await self.card(result.ticket, actions=True, notice=result.message, roster=roster)
+        return _invoke_card(card)
+
+    async def _roster_of(self, ticket: TicketRecord) -> tuple[Mapping[str, Any], str] | None:
+        """Where the members of the admins' channel are asked: where the card is, else the
+        admins' channel now."""
+        card = (await self.runtime.store.ticket_cards(ticket.id)).get(CHANNEL)
+        if card is not None and card.get("reference") and card.get("roster"):
+            return card["reference"], str(card["roster"])
+        channel = (await self.runtime.escalations.admin_channels()).get(CHANNEL)
+        if channel is None:
+            return None
+        try:
+            return _channel_reference(channel), _roster_id(channel)
+        except PermanentFailure:
+            return None
+
+
+_TICKET_VERBS: Final = frozenset(action.value for action in Action) | {TICKET_REFRESH_VERB}
+_ADMIN_EVENTS: Final = frozenset({"assigned", "replied", "resolved", "reopened"})
+_MEMBERSHIP_SECONDS: Final = 60.0
+_TEAMS_USER_ID = re.compile(r"29:\S+|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_REGISTER_ADMINS = re.compile(
+    r"\s*register\s+(?:the\s+)?(?:helpdesk\s+)?admins?(?:'|\u2019)?(?:\s+channel)?\s*[.!]?\s*",
+    re.IGNORECASE,
+)
+
+
+async def _job(call: Awaitable[_T]) -> _T:
+    """A Bot Connector call for the tickets' job worker: PermanentFailure when trying again
+    cannot help; SendFailed (with the wait asked for, as ``after``) when it can."""
+    try:
+        return await call
+    except SendFailed as failure:
+        if failure.permanent:
+            raise PermanentFailure(str(failure)) from None
+        raise
+
+
+def _actor(activity: Mapping[str, Any]) -> Actor:
+    user = activity["from"]
+    user_id = str(user.get("aadObjectId") or user["id"])
+    return Actor(CHANNEL, user_id, str(user.get("name") or user_id))
+
+
+def _version(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _base_conversation_id(conversation: Mapping[str, Any]) -> str:
+    """A channel's conversation id without the thread's ``;messageid=``."""
+    return str(conversation.get("id") or "").split(";", 1)[0]
+
+
+def _channel_reference(admin_channel: Mapping[str, Any]) -> dict[str, Any]:
+    """The conversation reference of a registered admins' channel (``{"reference": ...}``, or
+    a bare reference), addressed to the channel itself: posts there start new threads."""
+    reference = admin_channel.get("reference", admin_channel)
+    if not isinstance(reference, dict) or not isinstance(reference.get("conversation"), dict):
+        raise PermanentFailure("the Teams admins' channel has no conversation reference")
+    if not reference.get("serviceUrl"):
+        raise PermanentFailure("the Teams admins' channel has no service URL")
+    conversation = {
+        **reference["conversation"],
+        "id": _base_conversation_id(reference["conversation"]),
+    }
+    return {**reference, "conversation": conversation, "activityId": None}
+
+
+def _roster_id(admin_channel: Mapping[str, Any]) -> str:
+    """Where the members of the admins' channel are asked for: its team, else the chat."""
+    team = admin_channel.get("team")
+    if team:
+        return str(team)
+    reference = admin_channel.get("reference", admin_channel)
+    conversation = reference.get("conversation") if isinstance(reference, dict) else None
+    return _base_conversation_id(conversation if isinstance(conversation, dict) else {})
+
+
+def _card_place(card: CardRef) -> tuple[dict[str, Any], str]:
+    reference, activity_id = card.ref.get("reference"), card.ref.get("activity_id")
+    if not isinstance(reference, dict) or not activity_id:
+        raise PermanentFailure("the ticket card's place is unknown")
+    return reference, str(activity_id)
+
+
+def _invoke_card(card: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": card}
+
+
+def _invoke_message(text: str) -> dict[str, Any]:
+    return {"statusCode": 200, "type": _INVOKE_MESSAGE, "value": text}
 
 
 def reference_of(activity: Mapping[str, Any]) -> dict[str, Any]:
@@ -471,8 +964,14 @@ class _Turn:
         action = value.get("action") if isinstance(value, dict) else None
         if self.body.get("name") != "adaptiveCard/action" or not isinstance(action, dict):
             return  # no invoke response: the adapter answers 501
-        await self._on_message(action.get("data"))
-        answer = {"statusCode": 200, "type": _INVOKE_MESSAGE, "value": ""}
+        data, verb = action.get("data"), action.get("verb")
+        answer: dict[str, Any]
+        if isinstance(data, dict) and data.get("ticket") and verb in _TICKET_VERBS:
+            self.channel.tickets.learn(self.body["from"])
+            answer = await self.channel.tickets.answer_action(self.body, str(verb), data)
+        else:
+            await self._on_message(data)
+            answer = {"statusCode": 200, "type": _INVOKE_MESSAGE, "value": ""}
         await self._context.send_activity(
             Activity(
                 type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=answer)
@@ -504,6 +1003,14 @@ class _Turn:
             raw=activity,
         )
         if await channel._seen_before(activity, message):
+            return
+        channel.tickets.learn(user)
+        if clicked is None and not files and _REGISTER_ADMINS.fullmatch(text):
+            # A platform command, not a conversation: the dialogs never see it.
+            answer = await channel.tickets.register_admins(activity)
+            await typing.settle()
+            await channel._remember(activity, force=False)
+            await self.deliver([text_activity(answer)], intent="register_admins")
             return
         outcome: TurnOutcome | None = None
         if text or files or clicked is not None or not notices:
@@ -577,17 +1084,26 @@ class _Turn:
             log.debug("typing indicator not sent", extra={"reason": str(failure)})
 
 
-async def _post(context: TurnContext, activity: Activity, *, reply: bool) -> None:
+async def _post(context: TurnContext, activity: Activity, *, reply: bool) -> str | None:
     """Send one activity through the adapter: as a reply to the turn's activity (what
-    ``TurnContext.send_activity`` does), or as a new message in its conversation."""
+    ``TurnContext.send_activity`` does), or as a new message in its conversation. Returns the
+    id the Bot Connector gave it, if it said."""
     if reply:
-        await context.send_activity(activity)
-        return
+        answer = await context.send_activity(activity)
+        return getattr(answer, "id", None)
     addressed = TurnContext.apply_conversation_reference(
         activity, TurnContext.get_conversation_reference(context.activity)
     )
     addressed.reply_to_id = None
-    await context.adapter.send_activities(context, [addressed])
+    answers = await context.adapter.send_activities(context, [addressed])
+    return getattr(answers[0], "id", None) if answers else None
+
+
+def _connector_client(context: TurnContext) -> ConnectorClient:
+    client = context.turn_state.get(context.adapter.BOT_CONNECTOR_CLIENT_KEY)
+    if client is None:
+        raise SendFailed("no Bot Connector client for this conversation")
+    return client
 
 
 def _outgoing(activity: Mapping[str, Any]) -> Activity:

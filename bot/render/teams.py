@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from bot.render.text import render_text
 from dialogs.replies import (
@@ -26,7 +26,10 @@ from dialogs.replies import (
     Step,
     StepsAnswer,
 )
-from knowledge.kb import ConversationText
+from knowledge.kb import ConversationText, KnowledgeBase
+
+if TYPE_CHECKING:
+    from bot.store import TicketRecord
 
 CARD_CONTENT_TYPE: Final = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION: Final = "1.5"
@@ -345,3 +348,279 @@ def _split_text(text: str) -> list[str]:
 def _shorten(text: str, limit: int) -> str:
     limit = max(limit, 1)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# ---- ticket cards (the admins' channel) -------------------------------------------------------
+
+#: The refresh verb: Teams asks for the card as the viewing user should see it.
+TICKET_REFRESH_VERB: Final = "ticketRefresh"
+#: Teams auto-refreshes a card for at most this many users (MRIs in ``refresh.userIds``).
+MAX_REFRESH_USERS: Final = 60
+MAX_ASSIGNEE_CHOICES: Final = 50
+_MAX_REQUESTERS_SHOWN = 10
+_MAX_RECIPIENTS_SHOWN = 5
+_MAX_FACT_CHARS = 300
+_MAX_NOTE_CHARS = 2_000
+_MAX_INPUT_CHARS = 2_000
+#: The ids of the cards' inputs, merged into ``action.data`` by Teams when an action is executed.
+INPUT_ASSIGNEE: Final = "assignee"
+INPUT_REPLY: Final = "reply"
+INPUT_RESOLUTION: Final = "resolution"
+
+
+@dataclass(frozen=True)
+class TicketLabels:
+    """The words of the ticket card, as the knowledge base has them (``teams_ticket_*``)."""
+
+    texts: ConversationText
+
+    def __call__(self, key: str, **values: str) -> str:
+        return self.texts.text(f"teams_ticket_{key}", **values)
+
+
+@dataclass(frozen=True)
+class TicketCardView:
+    """What one rendering of a ticket card shows, besides the ticket itself."""
+
+    requesters: tuple[str, ...]  # names, the opener first
+    path: str | None  # the conversation's path, in words
+    actions: bool  # the admins' view: with the action buttons
+    refresh_users: tuple[str, ...] = ()  # MRIs Teams refreshes the card for automatically
+    assignees: tuple[tuple[str, str], ...] = ()  # (user id, name) offered by "Assign to someone"
+    notice: str | None = None  # a line for the admin who just acted (their view only)
+
+
+def ticket_card(ticket: TicketRecord, view: TicketCardView, labels: TicketLabels) -> Json:
+    """The ticket's Adaptive Card (Universal Actions): the base view for everyone, or with
+    ``view.actions`` the admins' view with its buttons. Every Action.Execute carries
+    ``{ticket, version}`` so a click on an out-of-date card is recognised."""
+    data = {"ticket": ticket.id, "version": ticket.version}
+    body: list[Json] = [_ticket_header(ticket, labels)]
+    if view.notice:
+        notice = _text_block(view.notice, weight="Bolder")
+        notice["color"] = "Accent"
+        body.append(notice)
+    body.append({"type": "FactSet", "facts": _ticket_facts(ticket, view, labels)})
+    if ticket.note:
+        body.append(_text_block(labels("note"), weight="Bolder", separator=True))
+        note = _shorten(ticket.note, _MAX_NOTE_CHARS)
+        body.append({"type": "Container", "style": "emphasis", "items": _lines(note)})
+    if not view.actions:
+        body.append(_text_block(labels("admins_act"), size="Small", subtle=True, separator=True))
+    card: Json = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": CARD_VERSION,
+        "refresh": {
+            "action": {
+                "type": "Action.Execute",
+                "title": labels("refresh"),
+                "verb": TICKET_REFRESH_VERB,
+                "data": data,
+            },
+            "userIds": list(dict.fromkeys(view.refresh_users))[:MAX_REFRESH_USERS],
+        },
+        "body": body,
+        "fallbackText": _shorten(_ticket_text(ticket, view, labels), FALLBACK_CHARS),
+        "msteams": {"width": "Full"},
+    }
+    if view.actions:
+        card["actions"] = _ticket_actions(ticket, view, labels, data)
+    return _fit_ticket_card(card)
+
+
+def ticket_activity(card: Json, summary: str) -> Json:
+    """The message that carries a ticket card (posted, or put in place of the old one)."""
+    return {
+        "type": "message",
+        "summary": _shorten(summary, SUMMARY_CHARS),
+        "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": card}],
+    }
+
+
+def ticket_summary(ticket: TicketRecord, labels: TicketLabels) -> str:
+    """One line for notifications: the ticket, its code and recipient, its status."""
+    return _ticket_title(ticket, labels) + " · " + _ticket_status(ticket, labels)
+
+
+def _ticket_title(ticket: TicketRecord, labels: TicketLabels) -> str:
+    bounce = ticket.bounce or {}
+    recipients = [str(r) for r in bounce.get("recipients") or []]
+    return labels(
+        "title",
+        ticket=ticket.id,
+        code=str(bounce.get("status") or labels("unknown")),
+        recipient=recipients[0] if recipients else labels("unknown"),
+    )
+
+
+def _ticket_status(ticket: TicketRecord, labels: TicketLabels) -> str:
+    if ticket.status == "assigned":
+        name = str((ticket.assignee or {}).get("name") or labels("unknown"))
+        return labels("status_assigned", assignee=name)
+    if ticket.status == "resolved":
+        return labels("status_resolved")
+    return labels("status_open")
+
+
+def _ticket_header(ticket: TicketRecord, labels: TicketLabels) -> Json:
+    style = {"open": "attention", "assigned": "warning", "resolved": "good"}.get(
+        ticket.status, "emphasis"
+    )
+    return {
+        "type": "Container",
+        "style": style,
+        "bleed": True,
+        "items": [
+            _text_block(_ticket_title(ticket, labels), size="Medium", weight="Bolder"),
+            {**_text_block(_ticket_status(ticket, labels)), "spacing": "None"},
+        ],
+    }
+
+
+def _ticket_facts(ticket: TicketRecord, view: TicketCardView, labels: TicketLabels) -> list[Json]:
+    bounce = ticket.bounce or {}
+    shown = list(view.requesters[:_MAX_REQUESTERS_SHOWN])
+    if len(view.requesters) > _MAX_REQUESTERS_SHOWN:
+        shown.append(labels("more", count=str(len(view.requesters) - _MAX_REQUESTERS_SHOWN)))
+    recipients = [str(r) for r in bounce.get("recipients") or []]
+    if len(recipients) > _MAX_RECIPIENTS_SHOWN:
+        more = labels("more", count=str(len(recipients) - _MAX_RECIPIENTS_SHOWN))
+        recipients = [*recipients[:_MAX_RECIPIENTS_SHOWN], more]
+    code = " ".join(str(bounce[k]) for k in ("smtp_code", "status") if bounce.get(k))
+    assignee = (ticket.assignee or {}).get("name")
+    rows = [
+        ("requesters", ", ".join(shown)),
+        ("assignee", str(assignee) if assignee else labels("nobody")),
+        ("recipient", ", ".join(recipients)),
+        ("sender", bounce.get("sender")),
+        ("code", code),
+        ("subject", bounce.get("subject")),
+        ("date", bounce.get("date")),
+        ("path", view.path),
+    ]
+    return [
+        {"title": labels(f"fact_{name}"), "value": _shorten(str(value), _MAX_FACT_CHARS)}
+        for name, value in rows
+        if value
+    ]
+
+
+def _ticket_actions(
+    ticket: TicketRecord, view: TicketCardView, labels: TicketLabels, data: Json
+) -> list[Json]:
+    def execute(title: str, verb: str) -> Json:
+        return {"type": "Action.Execute", "title": title, "verb": verb, "data": data}
+
+    def form(title: str, inputs: list[Json], submit: Json) -> Json:
+        card = {"type": "AdaptiveCard", "body": inputs, "actions": [submit]}
+        return {"type": "Action.ShowCard", "title": title, "card": card}
+
+    if ticket.status == "resolved":
+        return [execute(labels("reopen"), "reopen")]
+    who: Json
+    if view.assignees:
+        who = {
+            "type": "Input.ChoiceSet",
+            "id": INPUT_ASSIGNEE,
+            "label": labels("assign_label"),
+            "style": "filtered",
+            "isRequired": True,
+            "errorMessage": labels("required"),
+            "choices": [
+                {"title": name, "value": assignee_value(user_id, name)}
+                for user_id, name in view.assignees[:MAX_ASSIGNEE_CHOICES]
+            ],
+        }
+    else:
+        who = {
+            "type": "Input.Text",
+            "id": INPUT_ASSIGNEE,
+            "label": labels("assign_label"),
+            "isRequired": True,
+            "errorMessage": labels("required"),
+            "maxLength": 200,
+        }
+    reply = {
+        "type": "Input.Text",
+        "id": INPUT_REPLY,
+        "label": labels("reply_label"),
+        "placeholder": labels("reply_hint"),
+        "isMultiline": True,
+        "isRequired": True,
+        "errorMessage": labels("required"),
+        "maxLength": _MAX_INPUT_CHARS,
+    }
+    resolution = {**reply, "id": INPUT_RESOLUTION, "label": labels("resolve_label")}
+    resolution["placeholder"] = labels("resolve_hint")
+    return [
+        execute(labels("assign_me"), "assign_me"),
+        form(labels("assign"), [who], execute(labels("assign_submit"), "assign")),
+        form(labels("reply"), [reply], execute(labels("reply_submit"), "reply")),
+        form(labels("resolve"), [resolution], execute(labels("resolve_submit"), "resolve")),
+    ]
+
+
+def assignee_value(user_id: str, name: str) -> str:
+    """A choice of "Assign to someone": the user id and the name, as one value."""
+    return f"{user_id}|{name}"
+
+
+def read_assignee(value: str) -> tuple[str, str] | None:
+    """(user id, name) from an "Assign to someone" answer: a choice, or a name typed in."""
+    value = value.strip()
+    if not value:
+        return None
+    user_id, bar, name = value.partition("|")
+    if bar and user_id.strip():
+        return user_id.strip(), (name.strip() or user_id.strip())
+    return value, value
+
+
+def _ticket_text(ticket: TicketRecord, view: TicketCardView, labels: TicketLabels) -> str:
+    lines = [ticket_summary(ticket, labels)]
+    lines += [f"{fact['title']}: {fact['value']}" for fact in _ticket_facts(ticket, view, labels)]
+    if ticket.note:
+        lines.append(f"{labels('note')} {ticket.note}")
+    return "\n".join(lines)
+
+
+def _fit_ticket_card(card: Json) -> Json:
+    """Keep the card under Teams' message size: cut the note, then the facts, if need be."""
+    for limit in (1_000, 300):
+        if activity_size(ticket_activity(card, "")) <= MAX_ACTIVITY_BYTES:
+            return card
+        card = json.loads(json.dumps(card))
+        for element in card["body"]:
+            if element.get("type") == "Container" and element.get("style") == "emphasis":
+                text = " ".join(str(item.get("text", "")) for item in element["items"])
+                element["items"] = [_text_block(_shorten(text, limit))]
+            if element.get("type") == "FactSet":
+                for fact in element["facts"]:
+                    fact["value"] = _shorten(fact["value"], limit // 3)
+        card["fallbackText"] = _shorten(card["fallbackText"], limit)
+    return card
+
+
+def describe_path(path: Mapping[str, Any], knowledge: KnowledgeBase) -> str | None:
+    """The conversation's path before the escalation, in the knowledge base's words
+    ("I sent the message › Shared mailbox › ...")."""
+    names: list[str] = []
+    lookups: dict[str, Callable[[str], str]] = {
+        "role": lambda value: next(
+            (c.label for c in knowledge.conversation.choices.get("role", ()) if c.value == value),
+            value,
+        ),
+        "recipient_type": lambda value: knowledge.recipient_type(value).label,
+        "method": lambda value: knowledge.method(value).short_label,
+        "centre": lambda value: knowledge.centre(value).label,
+    }
+    for slot, lookup in lookups.items():
+        value = path.get(slot)
+        if not value:
+            continue
+        try:
+            names.append(lookup(str(value)))
+        except KeyError:
+            names.append(str(value))
+    return " › ".join(names) or None

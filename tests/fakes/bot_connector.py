@@ -1,8 +1,10 @@
 """A fake Bot Connector (the REST service a Teams bot posts its replies to), on 127.0.0.1.
 
 It records every activity the bot sends (new ones, replies, updates) with its headers, answers
-429 with Retry-After or 5xx on demand, and serves files for the bot to download (what a Teams
-``file.download.info`` attachment points at). Point an activity's ``serviceUrl`` at ``url``.
+429 with Retry-After or 5xx on demand (or every n-th call: ``throttle``), answers 404 for an
+update of a message that is gone, serves the conversations' members (the members API), and serves
+files for the bot to download (what a Teams ``file.download.info`` attachment points at). Point
+an activity's ``serviceUrl`` at ``url``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +26,10 @@ class Posted:
 
     kind: str
     conversation_id: str
-    activity_id: str | None
+    activity_id: str | None  # the activity replied to or updated (None for "send")
     activity: dict[str, Any]
     headers: dict[str, str]
+    new_id: str = ""  # the id the fake gave it (the updated one's for "update")
 
     @property
     def text(self) -> str:
@@ -62,13 +65,21 @@ class FakeBotConnector:
     """Records what the bot posts; ``fail_next`` queues error answers for the next calls."""
 
     posted: list[Posted] = field(default_factory=list)
+    log: list[Posted] = field(default_factory=list)  # everything recorded; ``take`` keeps it
     attempts: int = 0  # every call, failed ones included
     failures: list[_Failure] = field(default_factory=list)
     files: dict[str, _File] = field(default_factory=dict)
     downloads: int = 0
     delay: float = 0.0  # seconds each activity call takes
     record: bool = True  # the benchmark turns recording off to keep memory flat
+    members: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # by conversation
+    member_lookups: int = 0
+    gone: set[str] = field(default_factory=set)  # message ids whose update answers 404
+    latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # message id -> as it is now
+    throttled: int = 0  # 429s answered by ``throttle``
+    _throttle: tuple[int, str, int] | None = None  # every n-th call, Retry-After, how many left
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _looked: int = 0
     _server: TestServer | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -79,6 +90,17 @@ class FakeBotConnector:
     ) -> None:
         """Answer the next ``times`` activity calls with ``status`` (and Retry-After)."""
         self.failures += [_Failure(status, retry_after, body) for _ in range(times)]
+
+    def throttle(self, *, every: int, retry_after: str = "0.01", times: int = 1000) -> None:
+        """Answer every ``every``-th activity call with 429 and Retry-After (``times`` in all)."""
+        self._throttle = (every, retry_after, times)
+
+    def add_member(
+        self, conversation_id: str, user_id: str, name: str, aad_object_id: str = ""
+    ) -> None:
+        """Make a user a member of a conversation (a team or channel id) for the members API."""
+        member = {"id": user_id, "name": name, "aadObjectId": aad_object_id}
+        self.members.setdefault(conversation_id, []).append(member)
 
     def serve_file(
         self,
@@ -104,6 +126,8 @@ class FakeBotConnector:
         app.router.add_post("/v3/conversations/{conversation}/activities", self._send)
         app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", self._reply)
         app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", self._update)
+        app.router.add_get("/v3/conversations/{conversation}/members/{member}", self._member)
+        app.router.add_get("/v3/conversations/{conversation}/pagedmembers", self._paged_members)
         app.router.add_get("/files/{name}", self._file)
         self._server = TestServer(app, host="127.0.0.1")
         await self._server.start_server()
@@ -121,6 +145,22 @@ class FakeBotConnector:
                 self._changed.clear()
                 await self._changed.wait()
         return self.posted
+
+    async def wait_until(
+        self, condition: Callable[[list[Posted]], bool], timeout: float = 5.0
+    ) -> list[Posted]:
+        """Wait until ``condition(everything recorded)`` holds (``take`` forgets nothing of
+        ``log``); return the log."""
+        async with asyncio.timeout(timeout):
+            while not condition(self.log):
+                self._changed.clear()
+                await self._changed.wait()
+        return self.log
+
+    def since_last_look(self) -> list[Posted]:
+        """What was recorded since the last call (``take`` does not count)."""
+        seen, self._looked = self._looked, len(self.log)
+        return self.log[seen:]
 
     def take(self) -> list[Posted]:
         """The activities recorded so far, forgetting them."""
@@ -147,6 +187,15 @@ class FakeBotConnector:
             failure = self.failures.pop(0)
             headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
             return web.Response(status=failure.status, text=failure.body, headers=headers)
+        if self._throttle is not None:
+            every, retry_after, left = self._throttle
+            if left > 0 and self.attempts % every == 0:
+                self._throttle = (every, retry_after, left - 1)
+                self.throttled += 1
+                body = {"error": {"code": "TooManyRequests"}}
+                return web.json_response(body, status=429, headers={"Retry-After": retry_after})
+        if kind == "update" and request.match_info["activity"] in self.gone:
+            return web.json_response({"error": {"code": "ActivityNotFound"}}, status=404)
         try:
             activity = json.loads(body)
         except ValueError:
@@ -154,18 +203,38 @@ class FakeBotConnector:
         if not isinstance(activity, dict) or not activity.get("type"):
             return web.json_response({"error": {"code": "BadArgument"}}, status=400)
         new_id = f"act-{next(self._ids)}"
+        replied_to = request.match_info.get("activity")
+        given = replied_to if kind == "update" and replied_to else new_id
         if self.record:
             self.posted.append(
                 Posted(
                     kind,
                     request.match_info["conversation"],
-                    request.match_info.get("activity"),
+                    replied_to,
                     activity,
                     dict(request.headers),
+                    given,
                 )
             )
+            self.log.append(self.posted[-1])
+            self.latest[given] = activity
             self._changed.set()
         return web.json_response({"id": request.match_info.get("activity", new_id)})
+
+    async def _member(self, request: web.Request) -> web.Response:
+        self.member_lookups += 1
+        wanted = request.match_info["member"]
+        for member in self.members.get(request.match_info["conversation"], []):
+            if wanted in (member["id"], member["aadObjectId"]):
+                return web.json_response(member)
+        return web.json_response({"error": {"code": "MemberNotFoundInConversation"}}, status=404)
+
+    async def _paged_members(self, request: web.Request) -> web.Response:
+        members = self.members.get(request.match_info["conversation"])
+        if members is None:
+            return web.json_response({"error": {"code": "ConversationNotFound"}}, status=404)
+        size = int(request.query.get("pageSize") or 100)
+        return web.json_response({"members": members[:size]})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         served = self.files.get(request.match_info["name"])

@@ -16,9 +16,10 @@ from typing import Any
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import METRICS, RUNTIME, create_app
+from bot.app import METRICS, RUNTIME, TICKET_TIMING, create_app
 from bot.channels import teams
 from bot.config import load_settings
+from bot.tickets import TicketTiming
 from tests.fakes.bot_connector import FakeBotConnector, Posted
 from tests.fakes.openid_issuer import FakeOpenIdIssuer
 
@@ -141,6 +142,7 @@ async def teams_bot(
     app_id: str | None = None,
     env: Mapping[str, str] | None = None,
     middlewares: tuple[Any, ...] = (),
+    ticket_timing: TicketTiming | None = None,
     **options: Any,
 ) -> AsyncIterator[TeamsBot]:
     """Start the server (local mode, or with ``app_id`` and a fake issuer) and its fakes."""
@@ -151,6 +153,8 @@ async def teams_bot(
         values |= {"MICROSOFT_APP_ID": app_id, "MICROSOFT_APP_PASSWORD": "not-a-real-secret"}
     app = create_app(load_settings(values, env_file=None))
     app.middlewares.extend(middlewares)
+    if ticket_timing is not None:
+        app[TICKET_TIMING] = ticket_timing
     tuned: dict[str, Any] = {"retry_base_seconds": 0.01, **options}
     if issuer is not None:
         tuned |= {
