@@ -96,6 +96,8 @@ def test_the_manifest_asks_for_what_the_channel_uses() -> None:
         "app_mentions:read",
         "commands",
     } <= scopes
+    # The tickets: who is in the admins' channel (public or private), and the admins' names.
+    assert {"channels:read", "groups:read", "users:read"} <= scopes
 
 
 def test_the_cli_writes_the_manifest(tmp_path: Path) -> None:

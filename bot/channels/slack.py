@@ -4,6 +4,11 @@ Direct messages, @mentions (answered in the thread), ``/ndr``, the "Ask the NDR 
 shortcut, ``.eml`` files, button clicks and the App Home tab all become one neutral ``Message`` for
 the conversation service; its replies go back as Block Kit (``bot/render/slack.py``).
 
+Tickets: ``SlackTicketNotifier`` posts and updates the ticket cards in the admins' channel for the
+escalations service (``bot/tickets.py``) and brings the requesters their news; the cards' buttons
+and modals become the service's ``act`` calls, and ``@bot register admins`` in a channel makes it
+the admins' channel. These platform commands never reach the dialogs.
+
 Every listener acknowledges first and does the work afterwards on the app's background tasks,
 so Slack hears back within its 3 seconds whatever a turn costs. A delivery Slack retries is
 answered once: the event ids live in the store, so a retry that lands on another instance is
@@ -17,6 +22,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -48,12 +54,30 @@ from bot.conversation import Conversations
 from bot.metrics import Metrics
 from bot.render.slack import (
     ANSWER_ACTION,
+    MODAL_ACTIONS,
+    TICKET_ACTION,
+    TICKET_INPUT_BLOCK,
+    TICKET_MODAL,
     SlackMessage,
     answered_blocks,
+    escape,
     home_view,
+    parse_ticket_value,
     render_replies,
+    ticket_card,
+    ticket_modal,
+    ticket_modal_input,
 )
-from bot.store import Store
+from bot.store import Requester, Store, TicketRecord
+from bot.tickets import (
+    Action,
+    ActionRequest,
+    ActionResult,
+    Actor,
+    CardRef,
+    Escalations,
+    PermanentFailure,
+)
 from dialogs.messages import Attachment, Message
 from dialogs.replies import Reply, Text
 from knowledge.kb import KnowledgeBase
@@ -76,6 +100,29 @@ _CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 # A message from a person: plain, with files, or a thread reply also sent to the channel.
 _PERSON_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
+# "register admins" @mentioning the bot in a channel: that channel becomes the admins' channel.
+_REGISTER_ADMINS = re.compile(r"register\s+(?:the\s+)?admins?(?:'|’)?(?:\s+channel)?\W*", re.I)
+_USER_CACHE_SIZE = 10_000
+_MEMBERS_TTL_SECONDS = 60.0
+_MEMBERS_PAGE = 200
+# Web API errors that another try may cure (after slack_sdk's own retries gave up), or that an
+# operator fixes without the job being lost (a token or a scope); any other error is permanent.
+_TRANSIENT_ERRORS = frozenset(
+    {
+        "ratelimited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "not_authed",
+        "invalid_auth",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "team_access_not_granted",
+        "ekm_access_denied",
+    }
+)
 
 
 # ---- mounting ---------------------------------------------------------------------------------
@@ -107,12 +154,18 @@ def mount(app: web.Application, settings: Settings) -> None:
                 knowledge=runtime.knowledge,
                 metrics=app[METRICS],
                 background=app[BACKGROUND],
+                escalations=runtime.escalations,
             )
             app[SLACK] = channel
             await channel.start()
+            # The tickets' worker delivers Slack's jobs (cards, notes, news) through this channel.
+            runtime.escalations.add_notifier(SlackTicketNotifier(channel))
             log.info("Slack is on: %s", "Socket Mode" if socket_mode else f"HTTP at {EVENTS_PATH}")
-            yield
-            await channel.close()
+            try:
+                yield
+            finally:
+                runtime.escalations.remove_notifier(CHANNEL)
+                await channel.close()
             # Turns still running need the session to answer: let them end before it closes.
             await app[BACKGROUND].wait(_API_TIMEOUT_SECONDS)
 
@@ -159,7 +212,7 @@ def _malformed(body: Any, content_type: str) -> str | None:
             return "the event callback has no event"
         if not isinstance(body.get("event_id"), str):
             return "the event callback has no event_id"
-    elif kind in ("block_actions", "message_action"):
+    elif kind in ("block_actions", "message_action", "view_submission"):
         user = body.get("user")
         if not isinstance(user, dict) or not isinstance(user.get("id"), str):
             return f"the {kind} payload has no user"
@@ -167,6 +220,8 @@ def _malformed(body: Any, content_type: str) -> str | None:
             return "the block_actions payload has no actions"
         if kind == "message_action" and not isinstance(body.get("message"), dict):
             return "the message_action payload has no message"
+        if kind == "view_submission" and not isinstance(body.get("view"), dict):
+            return "the view_submission payload has no view"
     return None
 
 
@@ -208,8 +263,10 @@ class SlackChannel:
         knowledge: KnowledgeBase,
         metrics: Metrics,
         background: BackgroundTasks,
+        escalations: Escalations | None = None,
     ) -> None:
-        """Build the Web API client on the shared session, and the bolt app with its listeners."""
+        """Build the Web API client on the shared session, and the bolt app with its listeners.
+        With ``escalations``, admins work tickets from their cards and ``register admins``."""
         self.settings = settings
         self.session = session
         self.conversations = conversations
@@ -218,6 +275,7 @@ class SlackChannel:
         self._words = knowledge.conversation
         self.metrics = metrics
         self.background = background
+        self.escalations = escalations
         self._token = _secret(settings.slack_bot_token) or ""
         self._signing_secret = _secret(settings.slack_signing_secret) or ""
         self._app_token = _secret(settings.slack_app_token)
@@ -240,6 +298,7 @@ class SlackChannel:
         self._identity: _Identity | None = None
         self._identity_lookup: asyncio.Task[None] | None = None
         self._dm_channels: dict[str, str] = {}
+        self._user_names: dict[str, str] = {}
         self._conversations_busy: dict[str, tuple[asyncio.Lock, int]] = {}
         self._file_hosts = {"slack.com", urlsplit(settings.slack_api_url).hostname or ""}
         self._socket_mode: AsyncSocketModeHandler | None = None
@@ -355,6 +414,14 @@ class SlackChannel:
         async def on_answer(ack: AsyncAck, body: dict[str, Any]) -> None:
             await self._on_answer(ack, body)
 
+        async def on_ticket_action(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await self._on_ticket_action(ack, body)
+
+        async def on_ticket_modal(
+            ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+        ) -> None:
+            await self._on_ticket_modal(ack, body, view)
+
         async def ignore(ack: AsyncAck) -> None:
             await ack()
 
@@ -364,10 +431,12 @@ class SlackChannel:
         bolt.command(SLASH_COMMAND)(on_command)
         bolt.shortcut(SHORTCUT_CALLBACK_ID)(on_shortcut)
         bolt.action(re.compile(f"^{re.escape(ANSWER_ACTION)}(?::|$)"))(on_answer)
+        bolt.action(re.compile(f"^{re.escape(TICKET_ACTION)}:"))(on_ticket_action)
+        bolt.view(TICKET_MODAL)(on_ticket_modal)
         # Anything else Slack sends is acknowledged and ignored (an unhandled one gets 404,
         # which Slack would retry, and bolt would log the payload).
         anything = re.compile(".*")
-        for register in (bolt.event, bolt.command, bolt.shortcut, bolt.action):
+        for register in (bolt.event, bolt.command, bolt.shortcut, bolt.action, bolt.view):
             register(anything)(ignore)
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
@@ -388,6 +457,10 @@ class SlackChannel:
         thread = str(event.get("thread_ts") or event.get("ts") or "")
         target = Target(str(event["channel"]), thread or None)
         text = slack_to_text(self._without_mentions_of_me(str(event.get("text") or "")))
+        if self.escalations is not None and _REGISTER_ADMINS.fullmatch(text.strip()):
+            # A platform command, not a conversation: the dialogs never see it.
+            self._spawn(self._register_admins(body, event, target), "register")
+            return
         conversation_id = f"{target.channel}:{thread}"
         self._spawn(self._event_turn(body, event, text, target, conversation_id), "mention")
 
@@ -412,6 +485,26 @@ class SlackChannel:
     async def _on_answer(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         self._spawn(self._answer_turn(body), "answer")
+
+    async def _on_ticket_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        self._spawn(self._ticket_action(body), "ticket-action")
+
+    async def _on_ticket_modal(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        """A ticket modal submitted: refuse a blank field in the modal itself, else close it
+        and act in the background."""
+        submitted = ticket_modal_input(view)
+        if submitted is None:
+            await ack()
+            return
+        if not submitted.value:
+            errors = {TICKET_INPUT_BLOCK: self._words.text("slack_modal_required")}
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        self._spawn(self._ticket_submission(body, view), "ticket-modal")
 
     # -- the work -------------------------------------------------------------------------------
 
@@ -512,6 +605,133 @@ class SlackChannel:
         )
         await self._turn(message, target)
 
+    # -- tickets: the admins' channel and the cards' buttons -----------------------------------
+
+    async def _register_admins(
+        self, body: dict[str, Any], event: dict[str, Any], target: Target
+    ) -> None:
+        """``@bot register admins`` in a channel: the service decides; its answer goes in the
+        thread."""
+        assert self.escalations is not None  # noqa: S101 - only listened to with the service
+        if not await self._first_time("event", body.get("event_id")):
+            return
+        user = str(event["user"])
+        actor = Actor(CHANNEL, user, await self.user_name(user, _profile_name(event) or user))
+        try:
+            answer = await self.escalations.register_admin_channel(
+                CHANNEL, {"channel": target.channel}, actor
+            )
+        except Exception:
+            log.exception("registering the admins' channel failed")
+            answer = self._words.text("turn_error")
+        await self._post(target, [Text(answer)])
+
+    async def _ticket_action(self, body: dict[str, Any]) -> None:
+        """A card's button: Assign to me and Reopen act at once; Assign to someone, Reply and
+        Resolve open their modal first (an admin's only: anyone else is told so)."""
+        escalations = self.escalations
+        button = next(iter(body.get("actions") or ()), None)
+        if escalations is None or not isinstance(button, dict):
+            return
+        parsed = parse_ticket_value(button.get("value"))
+        try:
+            action = Action(str(button.get("action_id") or "").partition(":")[2])
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            log.warning("ignored a ticket button that is not one of ours")
+            return
+        trigger = body.get("trigger_id")
+        if not await self._first_time("action", trigger or button.get("action_ts")):
+            return
+        ticket_id, version = parsed
+        user = body["user"]
+        user_id = str(user["id"])
+        container = body.get("container") or {}
+        channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
+        if action.value in MODAL_ACTIONS:
+            # The trigger lasts 3 seconds: no look-up of the name before the modal is open.
+            if not await escalations.is_admin(Actor(CHANNEL, user_id, user_id)):
+                refused = self._words.text("ticket_refused_not_admin")
+                await self._tell_admin(channel, user_id, refused)
+                return
+            view = ticket_modal(action.value, ticket_id, version, channel, self._words)
+            await self._call("views.open", self.client.views_open(trigger_id=trigger, view=view))
+            return
+        actor = Actor(CHANNEL, user_id, await self.user_name(user_id, _user_name(user)))
+        result = await escalations.act(ActionRequest(ticket_id, action, actor, version))
+        await self._after_action(channel, user_id, result)
+
+    async def _ticket_submission(self, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """A ticket modal, filled in and closed: act on the ticket with what it says."""
+        submitted = ticket_modal_input(view)
+        if self.escalations is None or submitted is None:
+            return
+        if not await self._first_time("view", view.get("id")):
+            return
+        user = body["user"]
+        user_id = str(user["id"])
+        actor = Actor(CHANNEL, user_id, await self.user_name(user_id, _user_name(user)))
+        assignee, text = None, None
+        if submitted.action == "assign":
+            picked = submitted.value
+            assignee = Actor(CHANNEL, picked, await self.user_name(picked, picked))
+        else:
+            text = submitted.value
+        request = ActionRequest(
+            submitted.ticket_id,
+            Action(submitted.action),
+            actor,
+            submitted.version,
+            assignee=assignee,
+            text=text,
+        )
+        result = await self.escalations.act(request)
+        await self._after_action(submitted.channel, user_id, result)
+
+    async def _after_action(self, channel: str, user: str, result: ActionResult) -> None:
+        """The card and its thread show what was done (the service's jobs update them); the
+        admin alone hears of a refusal, or of an out-of-date card."""
+        if not result.applied or result.stale:
+            await self._tell_admin(channel, user, result.message)
+
+    async def _tell_admin(self, channel: str, user: str, text: str) -> None:
+        """An ephemeral message for one person in the card's channel (or in a DM)."""
+        if channel and await self._call(
+            "chat.postEphemeral",
+            self.client.chat_postEphemeral(channel=channel, user=user, text=escape(text)),
+        ):
+            return
+        # No channel, or not a member of it (an ADMIN_USERS admin): in a DM then.
+        dm = await self._dm(user)
+        if dm is not None:
+            await self._post(Target(dm), [Text(text)])
+
+    async def user_name(self, user_id: str, fallback: str) -> str:
+        """A person's name as Slack shows it (users.info, remembered), else ``fallback``."""
+        known = self._user_names.get(user_id)
+        if known is not None:
+            return known
+        try:
+            found = await self.client.users_info(user=user_id)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("Slack users.info failed", extra={"reason": _reason(error)})
+            return fallback or user_id
+        person = found.get("user") or {}
+        profile = person.get("profile") or {}
+        name = str(
+            profile.get("display_name")
+            or profile.get("real_name")
+            or person.get("real_name")
+            or person.get("name")
+            or fallback
+            or user_id
+        )
+        if len(self._user_names) >= _USER_CACHE_SIZE:
+            self._user_names.clear()
+        self._user_names[user_id] = name
+        return name
+
     async def _turn(self, message: Message, target: Target) -> None:
         # One turn at a time per conversation in this process, so replies come out in order
         # (across processes the store's versioned state keeps the conversation right).
@@ -533,8 +753,14 @@ class SlackChannel:
     async def send(self, conversation_id: str, replies: Sequence[Reply]) -> bool:
         """Post replies into a conversation the bot had ("D123", or "C123:<thread ts>"), e.g. a
         ticket's news for its requester. False if Slack refused."""
-        channel, _, thread = conversation_id.partition(":")
-        return await self._post(Target(channel, thread or None), replies)
+        return await self._post(_conversation_target(conversation_id), replies)
+
+    async def deliver(self, conversation_id: str, replies: Sequence[Reply]) -> None:
+        """As ``send``, but Slack's refusal is raised (``SlackApiError``, ``aiohttp.ClientError``,
+        ``TimeoutError``), for a caller that retries: the ticket notifier."""
+        target = _conversation_target(conversation_id)
+        for message in render_replies(replies, self._words):
+            await self._post_message(target, message)
 
     async def _publish_home(self, user: str) -> None:
         tickets = await self.store.list_tickets(requester_key=f"{CHANNEL}:{user}")
@@ -567,15 +793,15 @@ class SlackChannel:
         return True
 
     async def _post_one(self, target: Target, message: SlackMessage) -> bool:
-        return await self._call(
-            "chat.postMessage",
-            self.client.chat_postMessage(
-                channel=target.channel,
-                thread_ts=target.thread_ts,
-                unfurl_links=False,
-                unfurl_media=False,
-                **message.payload(),
-            ),
+        return await self._call("chat.postMessage", self._post_message(target, message))
+
+    async def _post_message(self, target: Target, message: SlackMessage) -> Any:
+        return await self.client.chat_postMessage(
+            channel=target.channel,
+            thread_ts=target.thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+            **message.payload(),
         )
 
     async def _call(self, method: str, call: Awaitable[Any]) -> bool:
@@ -707,6 +933,142 @@ class SlackChannel:
 SLACK = web.AppKey("slack_channel", SlackChannel)
 
 
+# ---- tickets: what the escalations service asks of Slack --------------------------------------
+
+
+class _SlackBusy(Exception):
+    """Slack is rate limiting or failing even after slack_sdk's retries: the job waits
+    ``after`` seconds (Slack's Retry-After when it said) and is tried again."""
+
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+class SlackTicketNotifier:
+    """``bot.tickets.TicketNotifier`` for Slack: the cards in the admins' channel, the notes in
+    their threads, the requesters' news in their own conversations, and who is in the admins'
+    channel. Every call goes through the channel's Web API client (429 and 5xx retried after
+    Retry-After by its handlers); what still fails raises ``PermanentFailure`` when trying
+    again cannot help, or another exception so that the job is retried later."""
+
+    platform: str = CHANNEL
+
+    def __init__(self, channel: SlackChannel, *, members_ttl: float = _MEMBERS_TTL_SECONDS) -> None:
+        """Deliver through ``channel``; remember channel members for ``members_ttl`` seconds."""
+        self.channel = channel
+        self._members_ttl = members_ttl
+        self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        self._members_lock = asyncio.Lock()
+
+    async def post_card(
+        self, admin_channel: dict[str, Any], ticket: TicketRecord, requesters: Sequence[Requester]
+    ) -> CardRef:
+        """chat.postMessage of the card in the admins' channel; where it went."""
+        channel_id = str(admin_channel.get("channel") or "")
+        if not channel_id:
+            raise PermanentFailure(f"no Slack channel id in the admins' channel {admin_channel}")
+        card = ticket_card(ticket, requesters, self.channel.knowledge)
+        posted = await self._api(
+            "chat.postMessage",
+            self.channel.client.chat_postMessage(
+                channel=channel_id, unfurl_links=False, unfurl_media=False, **card.payload()
+            ),
+        )
+        return CardRef(
+            CHANNEL, {"channel": str(posted.get("channel") or channel_id), "ts": str(posted["ts"])}
+        )
+
+    async def update_card(
+        self, card: CardRef, ticket: TicketRecord, requesters: Sequence[Requester]
+    ) -> None:
+        """chat.update of the card, in place."""
+        channel_id, ts = _card_place(card)
+        message = ticket_card(ticket, requesters, self.channel.knowledge)
+        await self._api(
+            "chat.update",
+            self.channel.client.chat_update(channel=channel_id, ts=ts, **message.payload()),
+        )
+
+    async def post_note(self, card: CardRef, text: str) -> None:
+        """A line in the card's thread."""
+        await self._thread_line(card, text, broadcast=False)
+
+    async def remind(self, card: CardRef, ticket: TicketRecord, text: str) -> None:
+        """A line in the card's thread, also sent to the channel so that it is seen."""
+        await self._thread_line(card, text, broadcast=True)
+
+    async def tell_requester(self, requester: Requester, replies: Sequence[Reply]) -> None:
+        """The replies in the requester's own conversation (a DM, or the thread they asked in)."""
+        platform, _, conversation_id = requester.conversation_key.partition(":")
+        if platform != CHANNEL or not conversation_id:
+            raise PermanentFailure(f"not a Slack conversation: {requester.conversation_key}")
+        await self._api("chat.postMessage", self.channel.deliver(conversation_id, replies))
+
+    async def is_admin_channel_member(self, admin_channel: dict[str, Any], user_id: str) -> bool:
+        """Whether the user is in the admins' channel (conversations.members, every page;
+        remembered for a minute)."""
+        channel_id = str(admin_channel.get("channel") or "")
+        if not channel_id:
+            return False
+        return user_id in await self._channel_members(channel_id)
+
+    async def _channel_members(self, channel_id: str) -> frozenset[str]:
+        async with self._members_lock:
+            now = time.monotonic()
+            cached = self._members.get(channel_id)
+            if cached is not None and cached[0] > now:
+                return cached[1]
+            members: set[str] = set()
+            cursor: str | None = None
+            while True:
+                page = await self._api(
+                    "conversations.members",
+                    self.channel.client.conversations_members(
+                        channel=channel_id, cursor=cursor, limit=_MEMBERS_PAGE
+                    ),
+                )
+                members.update(str(member) for member in page.get("members") or ())
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    break
+            found = frozenset(members)
+            self._members[channel_id] = (time.monotonic() + self._members_ttl, found)
+            return found
+
+    async def _thread_line(self, card: CardRef, text: str, *, broadcast: bool) -> None:
+        channel_id, ts = _card_place(card)
+        await self._api(
+            "chat.postMessage",
+            self.channel.client.chat_postMessage(
+                channel=channel_id,
+                thread_ts=ts,
+                text=escape(text),
+                reply_broadcast=broadcast,
+                unfurl_links=False,
+                unfurl_media=False,
+            ),
+        )
+
+    async def _api(self, method: str, call: Awaitable[Any]) -> Any:
+        """Await a Web API call; sort what still fails into permanent and retry-later."""
+        try:
+            return await call
+        except SlackApiError as error:
+            self.channel.metrics.errors.labels(CHANNEL, "send").inc()
+            status = error.response.status_code
+            code = str(error.response.get("error") or f"HTTP {status}")
+            reason = f"Slack {method}: {code}"
+            log.warning("Slack API call failed", extra={"method": method, "reason": code})
+            if status == 429 or status >= 500 or code in _TRANSIENT_ERRORS:
+                retry_after = error.response.headers.get("Retry-After")
+                raise _SlackBusy(reason, _seconds(retry_after)) from None
+            raise PermanentFailure(reason) from None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            self.channel.metrics.errors.labels(CHANNEL, "send").inc()
+            raise _SlackBusy(f"Slack {method}: {_reason(error)}") from None
+
+
 # ---- retries, counted -------------------------------------------------------------------------
 
 
@@ -749,6 +1111,33 @@ class _Counted(AsyncRetryHandler):
 
 
 # ---- helpers ----------------------------------------------------------------------------------
+
+
+def _conversation_target(conversation_id: str) -> Target:
+    """Where a conversation id points: "D123" (a DM), or "C123:<thread ts>" (a thread)."""
+    channel, _, thread = conversation_id.partition(":")
+    return Target(channel, thread or None)
+
+
+def _card_place(card: CardRef) -> tuple[str, str]:
+    channel, ts = card.ref.get("channel"), card.ref.get("ts")
+    if not channel or not ts:
+        raise PermanentFailure(f"not a Slack card: {card.ref}")
+    return str(channel), str(ts)
+
+
+def _user_name(user: Mapping[str, Any]) -> str:
+    """The name an interaction payload gives its user (the handle), else the id."""
+    return str(user.get("name") or user.get("username") or user.get("id") or "")
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, list):  # slack_sdk keeps each header as a list of values
+        value = value[0] if value else None
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _secret(value: Any) -> str | None:
@@ -802,4 +1191,12 @@ def _size(count: int) -> str:
     return f"{count} bytes"
 
 
-__all__ = ["CHANNEL", "EVENTS_PATH", "SHORTCUT_CALLBACK_ID", "SLASH_COMMAND", "mount"]
+__all__ = [
+    "CHANNEL",
+    "EVENTS_PATH",
+    "SHORTCUT_CALLBACK_ID",
+    "SLASH_COMMAND",
+    "SlackChannel",
+    "SlackTicketNotifier",
+    "mount",
+]

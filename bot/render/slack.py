@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.store import TicketRecord
+from bot.store import Requester, TicketRecord
 from dialogs.replies import (
     Fact,
     Question,
@@ -21,7 +21,7 @@ from dialogs.replies import (
     SenderAnswer,
     StepsAnswer,
 )
-from knowledge.kb import ConversationText
+from knowledge.kb import ConversationText, KnowledgeBase
 
 Block = dict[str, Any]
 
@@ -297,3 +297,230 @@ def _ticket_line(ticket: TicketRecord) -> str:
         escape(str((ticket.assignee or {}).get("name") or "")),
     ]
     return f"*{escape(ticket.id)}* ({escape(ticket.status)}): " + " · ".join(f for f in facts if f)
+
+
+# ---- tickets: the card in the admins' channel, and its modals ---------------------------------
+
+TICKET_ACTION: Final = "ticket"
+"""A ticket card's buttons have action ids ``ticket:<action>`` (``bot.tickets.Action`` values)."""
+TICKET_MODAL: Final = "ticket_modal"
+"""The callback id of the modals the card's buttons open (assign, reply, resolve)."""
+TICKET_INPUT_BLOCK: Final = "ticket_input"
+TICKET_INPUT_ACTION: Final = "value"
+MODAL_ACTIONS: Final = ("assign", "reply", "resolve")
+"""The card's actions that ask for something first (a modal); the others act at once."""
+
+MAX_MODAL_TITLE: Final = 24
+MAX_MODAL_INPUT: Final = 3000
+_STATUSES: Final = ("open", "assigned", "resolved")
+
+
+def ticket_value(ticket: TicketRecord) -> str:
+    """What a card's buttons carry: the ticket and the version the card shows."""
+    return json.dumps({"ticket": ticket.id, "version": ticket.version}, separators=(",", ":"))
+
+
+def parse_ticket_value(value: object) -> tuple[str, int | None] | None:
+    """``(ticket id, version)`` from a card button's value; None if it is not one of ours."""
+    try:
+        data = json.loads(str(value or ""))
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("ticket"), str):
+        return None
+    version = data.get("version")
+    return data["ticket"], version if isinstance(version, int) else None
+
+
+def ticket_card(
+    ticket: TicketRecord, requesters: Sequence[Requester], knowledge: KnowledgeBase
+) -> SlackMessage:
+    """The ticket's card: who asked, the bounce's facts, the path, the note, who has it, and
+    the buttons that make sense in its status. Plain names only: a card mentions nobody."""
+    words = knowledge.conversation
+    bounce = ticket.bounce or {}
+    status = _status_label(ticket.status, words)
+    unknown = words.text("slack_ticket_unknown")
+    people = requesters or (ticket.requester,)
+    names = ", ".join(dict.fromkeys(r.name or r.user_id for r in people))
+    assignee = str((ticket.assignee or {}).get("name") or "") or words.text("slack_ticket_nobody")
+    recipients = [str(r) for r in bounce.get("recipients") or ()]
+    code = " ".join(str(bounce[k]) for k in ("smtp_code", "status") if bounce.get(k))
+    facts = [
+        (words.text("slack_ticket_requesters"), names),
+        (words.text("slack_ticket_assignee"), assignee),
+        (words.text("facts_recipient"), ", ".join(recipients)),
+        (words.text("facts_sender"), str(bounce.get("sender") or "")),
+        (words.text("facts_status"), code),
+        (words.text("facts_subject"), str(bounce.get("subject") or "")),
+        (words.text("facts_date"), str(bounce.get("date") or "")),
+        (words.text("slack_ticket_path"), _path_text(ticket.path, knowledge)),
+    ]
+    fields = [
+        {"type": "mrkdwn", "text": _cut(f"*{escape(label)}*\n{escape(value)}", MAX_FIELD_TEXT)}
+        for label, value in facts
+        if value
+    ]
+    header = words.text("slack_ticket_header", ticket=ticket.id, status=status)
+    blocks: list[Block] = [_header(header), {"type": "section", "fields": fields[:MAX_FIELDS]}]
+    if ticket.note:
+        quoted = "\n".join(f">{line}" for line in escape(ticket.note).splitlines())
+        label = escape(words.text("slack_ticket_note"))
+        blocks.append(_section(_cut(f"*{label}*\n{quoted}", MAX_SECTION_TEXT)))
+    times = words.text(
+        "slack_ticket_times",
+        opened=f"{ticket.created_at:%Y-%m-%d %H:%M}",
+        updated=f"{ticket.updated_at:%Y-%m-%d %H:%M}",
+    )
+    blocks.append(_context(escape(times)))
+    buttons = _ticket_buttons(ticket, words)
+    if buttons:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"{TICKET_ACTION}:{ticket.id}:{ticket.version}",
+                "elements": buttons,
+            }
+        )
+    text = words.text(
+        "slack_ticket_fallback",
+        ticket=ticket.id,
+        status=status,
+        requester=ticket.requester.name or ticket.requester.user_id,
+        code=code or unknown,
+        recipient=recipients[0] if recipients else unknown,
+    )
+    return SlackMessage(_cut(escape(text), MAX_FALLBACK_TEXT), tuple(blocks))
+
+
+def _status_label(status: str, words: ConversationText) -> str:
+    return words.text(f"slack_ticket_status_{status}") if status in _STATUSES else status
+
+
+def _path_text(path: dict[str, Any], knowledge: KnowledgeBase) -> str:
+    """The answers given before the escalation, in words: role, recipient type, method, centre."""
+    words = knowledge.conversation
+    parts: list[str] = []
+    role = path.get("role")
+    if role in ("sender", "admin"):
+        parts.append(words.text(f"slack_ticket_role_{role}"))
+    labels: dict[str, Callable[[str], str]] = {
+        "recipient_type": lambda key: knowledge.recipient_type(key).label,
+        "method": lambda key: knowledge.method(key).short_label,
+        "centre": lambda key: knowledge.centre(key).label,
+    }
+    for slot, label in labels.items():
+        value = path.get(slot)
+        if not value:
+            continue
+        try:
+            parts.append(label(str(value)))
+        except KeyError:
+            parts.append(str(value))
+    return " › ".join(parts)
+
+
+def _ticket_buttons(ticket: TicketRecord, words: ConversationText) -> list[Block]:
+    actions: list[tuple[str, str, str | None]]
+    if ticket.status == "resolved":
+        actions = [("reopen", "slack_ticket_reopen", None)]
+    else:
+        actions = [
+            ("assign_me", "slack_ticket_assign_me", "primary"),
+            ("assign", "slack_ticket_assign", None),
+            ("reply", "slack_ticket_reply", None),
+            ("resolve", "slack_ticket_resolve", None),
+        ]
+    value = ticket_value(ticket)
+    buttons = []
+    for action, key, style in actions:
+        button: Block = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": _cut(words.text(key), MAX_BUTTON_TEXT)},
+            "action_id": f"{TICKET_ACTION}:{action}",
+            "value": value,
+        }
+        if style:
+            button["style"] = style
+        buttons.append(button)
+    return buttons
+
+
+def ticket_modal(
+    action: str, ticket_id: str, version: int | None, channel: str, words: ConversationText
+) -> dict[str, Any]:
+    """The modal of a card's Assign to someone (a user picker), Reply (a message for the
+    requester) or Resolve (the resolution note); what it is about rides in private_metadata."""
+    if action not in MODAL_ACTIONS:
+        raise ValueError(f"no modal for {action!r}")
+    element: Block
+    if action == "assign":
+        element = {"type": "users_select", "action_id": TICKET_INPUT_ACTION}
+    else:
+        element = {
+            "type": "plain_text_input",
+            "action_id": TICKET_INPUT_ACTION,
+            "multiline": True,
+            "max_length": MAX_MODAL_INPUT,
+        }
+    block: Block = {
+        "type": "input",
+        "block_id": TICKET_INPUT_BLOCK,
+        "label": _plain(words.text(f"slack_modal_{action}_label"), 2000),
+        "element": element,
+    }
+    if action != "assign":
+        block["hint"] = _plain(words.text(f"slack_modal_{action}_hint"), 2000)
+    metadata = {"action": action, "ticket": ticket_id, "version": version, "channel": channel}
+    return {
+        "type": "modal",
+        "callback_id": TICKET_MODAL,
+        "private_metadata": json.dumps(metadata, separators=(",", ":")),
+        "title": _plain(words.text(f"slack_modal_{action}_title", ticket=ticket_id)),
+        "submit": _plain(words.text(f"slack_modal_{action}_submit")),
+        "close": _plain(words.text("slack_modal_cancel")),
+        "blocks": [block],
+    }
+
+
+@dataclass(frozen=True)
+class ModalInput:
+    """What a submitted ticket modal asks for."""
+
+    action: str
+    ticket_id: str
+    version: int | None
+    channel: str  # where the card is (for a refusal shown to the admin)
+    value: str  # the text typed, or the user picked (an id)
+
+
+def ticket_modal_input(view: dict[str, Any]) -> ModalInput | None:
+    """The submitted modal's request; None if it is not one of ours. ``value`` is stripped, and
+    empty when the admin left it blank (a field error to show)."""
+    try:
+        metadata = json.loads(str(view.get("private_metadata") or ""))
+    except ValueError:
+        return None
+    if not isinstance(metadata, dict) or metadata.get("action") not in MODAL_ACTIONS:
+        return None
+    if not isinstance(metadata.get("ticket"), str):
+        return None
+    values = ((view.get("state") or {}).get("values") or {}).get(TICKET_INPUT_BLOCK) or {}
+    field = values.get(TICKET_INPUT_ACTION) or {}
+    raw = field.get("selected_user") if metadata["action"] == "assign" else field.get("value")
+    version = metadata.get("version")
+    return ModalInput(
+        action=str(metadata["action"]),
+        ticket_id=metadata["ticket"],
+        version=version if isinstance(version, int) else None,
+        channel=str(metadata.get("channel") or ""),
+        value=str(raw or "").strip(),
+    )
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _plain(text: str, limit: int = MAX_MODAL_TITLE) -> Block:
+    return {"type": "plain_text", "text": _cut(text, limit)}

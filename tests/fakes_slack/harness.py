@@ -16,8 +16,9 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.signature import SignatureVerifier
 
-from bot.app import create_app
+from bot.app import TICKET_TIMING, create_app
 from bot.config import load_settings
+from bot.tickets import TicketTiming
 from tests.fakes_slack.web_api import Call, FakeSlackWebAPI
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "payloads" / "slack"
@@ -57,6 +58,7 @@ class SlackBot:
         *,
         socket_mode: bool = False,
         env: Mapping[str, str] | None = None,
+        timing: TicketTiming | None = None,
     ) -> None:
         values = {
             "DATABASE_URL": database_url,
@@ -70,6 +72,8 @@ class SlackBot:
             del values["SLACK_SIGNING_SECRET"]
         self.settings = load_settings(values, env_file=None)
         self.app = create_app(self.settings)
+        if timing is not None:  # how fast the tickets' job worker delivers
+            self.app[TICKET_TIMING] = timing
         self.api = api
         self.client = TestClient(TestServer(self.app, host="127.0.0.1"))
         self._event_ids = iter(range(1000, 10**9))
@@ -191,6 +195,42 @@ class SlackBot:
                     ]
                     return click
         raise AssertionError(f"no button {label!r} in {posted.blocks}")
+
+    def submit(self, opened: Call, value: str | None, *, user: str = "U0ADMIN01") -> dict[str, Any]:
+        """The view_submission payload of the modal ``opened`` (a views.open call) filled in
+        with ``value`` (the text typed, or the user picked in a users_select)."""
+        view = opened.view
+        number = next(self._event_ids)
+        values: dict[str, dict[str, Any]] = {}
+        for block in view.get("blocks", ()):
+            if block.get("type") != "input":
+                continue
+            element = block["element"]
+            if element["type"] == "users_select":
+                field = {"type": "users_select", "selected_user": value}
+            else:
+                field = {"type": element["type"], "value": value}
+            values[block["block_id"]] = {element["action_id"]: field}
+        return {
+            "type": "view_submission",
+            "team": {"id": "T0TEAM001", "domain": "example-team"},
+            "user": {"id": user, "username": user.lower(), "name": user.lower()},
+            "api_app_id": "A0APP0001",
+            "token": "scrubbed",
+            "trigger_id": f"{number}.{number}.submit",
+            "view": {
+                **view,
+                "id": self.api.view_id(opened),
+                "team_id": "T0TEAM001",
+                "state": {"values": values},
+                "hash": f"{number}.hash",
+                "app_id": "A0APP0001",
+                "bot_id": "B0BOT0001",
+            },
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
 
 
 def buttons(call: Call) -> list[str]:

@@ -2,7 +2,9 @@
 
 Every call is recorded with its parameters (form, JSON or query) and headers, so tests assert on
 what the bot sent; ``rate_limit`` makes the next calls of a method answer 429 with Retry-After,
-``delay`` makes a method slow.
+``throttle`` makes every n-th call of a method answer so, ``fail`` makes the next calls answer an
+error, ``delay`` makes a method slow. ``members`` are the channels' members (conversations.members
+hands them out ``members_page`` at a time) and ``users`` the people's names (users.info).
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ class Call:
     headers: dict[str, str]
     peer: object = None  # the client's (address, port): one per connection
     at: float = field(default_factory=time.monotonic)
+    answer: dict[str, Any] = field(default_factory=dict)  # what the fake answered
+
+    @property
+    def ok(self) -> bool:
+        """Whether the fake answered ``"ok": true`` (not a 429, not an error)."""
+        return bool(self.answer.get("ok"))
 
     @property
     def blocks(self) -> list[dict[str, Any]]:
@@ -44,6 +52,12 @@ class Call:
         """The message's fallback text."""
         return str(self.params.get("text") or "")
 
+    @property
+    def view(self) -> dict[str, Any]:
+        """The call's view (views.open, views.publish), decoded if sent as a string."""
+        view = self.params.get("view") or {}
+        return json.loads(view) if isinstance(view, str) else dict(view)
+
 
 class FakeSlackWebAPI:
     """Serves the Web API methods the bot uses; records the calls."""
@@ -52,7 +66,12 @@ class FakeSlackWebAPI:
         self.calls: list[Call] = []
         self.files: dict[str, tuple[bytes, str]] = {}
         self.socket_mode_url: str | None = None
+        self.members: dict[str, list[str]] = {}
+        self.members_page = 2
+        self.users: dict[str, str] = {}
         self._limits: dict[str, list[int]] = {}
+        self._throttles: dict[str, tuple[int, int, list[int]]] = {}
+        self._failures: dict[str, list[tuple[int, str]]] = {}
         self._delays: dict[str, float] = {}
         self._ts = itertools.count(1)
         self._changed = asyncio.Event()
@@ -85,6 +104,14 @@ class FakeSlackWebAPI:
         """The next ``times`` calls of ``method`` get 429 with ``Retry-After: retry_after``."""
         self._limits[method] = [retry_after] * times
 
+    def throttle(self, method: str, *, every: int, retry_after: int = 1, times: int = 5) -> None:
+        """Every ``every``-th call of ``method`` gets 429 with Retry-After, ``times`` in all."""
+        self._throttles[method] = (every, retry_after, [0, times])
+
+    def fail(self, method: str, error: str, *, times: int = 1, status: int = 200) -> None:
+        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
+        self._failures[method] = [(status, error)] * times
+
     def delay(self, method: str, seconds: float) -> None:
         """Answer ``method`` only after ``seconds``."""
         self._delays[method] = seconds
@@ -93,6 +120,11 @@ class FakeSlackWebAPI:
         """Serve a file; return its url_private."""
         self.files[name] = (content, content_type)
         return f"{self.base_url}/files/{name}"
+
+    def view_id(self, opened: Call) -> str:
+        """The id views.open gave the modal of this call."""
+        number = next(i for i, call in enumerate(self.of("views.open"), 1) if call is opened)
+        return f"V0MODAL{number:04d}"
 
     def of(self, method: str) -> list[Call]:
         """The calls of one method so far, oldest first."""
@@ -121,20 +153,41 @@ class FakeSlackWebAPI:
         elif request.can_read_body:
             params.update(await request.post())
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        self._record(Call(method, params, dict(request.headers), peer))
+        call = Call(method, params, dict(request.headers), peer)
+        response = await self._respond(method, params, request)
+        call.answer = json.loads(response.text or "{}")
+        self._record(call)
+        return response
+
+    async def _respond(
+        self, method: str, params: dict[str, Any], request: web.Request
+    ) -> web.Response:
         if self._delays.get(method):
             await asyncio.sleep(self._delays[method])
         limits = self._limits.get(method)
         if limits:
-            retry_after = limits.pop(0)
-            return web.json_response(
-                {"ok": False, "error": "ratelimited"},
-                status=429,
-                headers={"Retry-After": str(retry_after)},
-            )
+            return self._ratelimited(limits.pop(0))
+        throttle = self._throttles.get(method)
+        if throttle is not None:
+            every, retry_after, counts = throttle
+            counts[0] += 1
+            if counts[1] > 0 and counts[0] % every == 0:
+                counts[1] -= 1
+                return self._ratelimited(retry_after)
+        failures = self._failures.get(method)
+        if failures:
+            status, error = failures.pop(0)
+            return web.json_response({"ok": False, "error": error}, status=status)
         if not request.headers.get("Authorization", "").startswith("Bearer "):
             return web.json_response({"ok": False, "error": "not_authed"})
         return web.json_response(self._answer(method, params))
+
+    def _ratelimited(self, retry_after: int) -> web.Response:
+        return web.json_response(
+            {"ok": False, "error": "ratelimited"},
+            status=429,
+            headers={"Retry-After": str(retry_after)},
+        )
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -155,6 +208,28 @@ class FakeSlackWebAPI:
             return {"ok": True, "channel": {"id": f"D{str(params.get('users'))[1:]}"}}
         if method == "views.publish":
             return {"ok": True, "view": {"id": "V0VIEW001"}}
+        if method == "views.open":
+            view = params.get("view") or {}
+            view = json.loads(view) if isinstance(view, str) else view
+            return {"ok": True, "view": {**view, "id": f"V0MODAL{len(self.of(method)):04d}"}}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
+        if method == "conversations.members":
+            return self._members(params)
+        if method == "users.info":
+            user = str(params.get("user"))
+            if user not in self.users:
+                return {"ok": False, "error": "user_not_found"}
+            name = self.users[user]
+            return {
+                "ok": True,
+                "user": {
+                    "id": user,
+                    "name": name.lower().replace(" ", "."),
+                    "real_name": name,
+                    "profile": {"real_name": name, "display_name": name},
+                },
+            }
         if method == "apps.connections.open":
             return {"ok": True, "url": self.socket_mode_url}
         if method == "files.info":
@@ -164,6 +239,20 @@ class FakeSlackWebAPI:
                 "file": {"id": name, "url_private_download": f"{self.base_url}/files/{name}"},
             }
         return {"ok": False, "error": "unknown_method"}
+
+    def _members(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel"))
+        if channel not in self.members:
+            return {"ok": False, "error": "channel_not_found"}
+        everyone = self.members[channel]
+        start = int(str(params.get("cursor") or "0") or 0)
+        end = start + self.members_page
+        more = end < len(everyone)
+        return {
+            "ok": True,
+            "members": everyone[start:end],
+            "response_metadata": {"next_cursor": str(end) if more else ""},
+        }
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
