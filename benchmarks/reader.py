@@ -55,7 +55,7 @@ def main() -> None:
     default_knowledge()
     read_bounce("550 5.7.12 warm-up")
     print(
-        f"start-up (knowledge base, lexicon, language model): {time.perf_counter() - started:.2f} s"
+        f"start-up (knowledge base, word lists): {time.perf_counter() - started:.2f} s"
     )
     cases = [
         ("typical bounce, text", _typical_text(), args.runs),
