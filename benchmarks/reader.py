@@ -54,9 +54,7 @@ def main() -> None:
     started = time.perf_counter()
     default_knowledge()
     read_bounce("550 5.7.12 warm-up")
-    print(
-        f"start-up (knowledge base, word lists): {time.perf_counter() - started:.2f} s"
-    )
+    print(f"start-up (knowledge base, word lists): {time.perf_counter() - started:.2f} s")
     cases = [
         ("typical bounce, text", _typical_text(), args.runs),
         ("typical bounce, .eml", _typical_eml(), args.runs),

@@ -9,7 +9,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeAlias, TypeVar
+from typing import Annotated, Any, Literal, TypeAlias, TypeVar, get_args
 from urllib.parse import urlsplit
 
 import yaml
@@ -70,19 +70,11 @@ RecipientTypeId: TypeAlias = Literal[
 Family: TypeAlias = Literal["mailbox", "group", "m365_group", "mail_user", "public_folder"]
 Confidence: TypeAlias = Literal["confirmed", "uncertain"]
 
-FAMILIES: tuple[Family, ...] = ("mailbox", "group", "m365_group", "mail_user", "public_folder")
-METHOD_IDS: tuple[MethodId, ...] = ("allow_all", "allowed_senders")
-CENTRE_IDS: tuple[CentreId, ...] = ("new_eac", "classic_eac", "powershell")
-RECIPIENT_TYPE_IDS: tuple[RecipientTypeId, ...] = (
-    "user_mailbox",
-    "shared_mailbox",
-    "distribution_group",
-    "security_group",
-    "dynamic_distribution_group",
-    "m365_group",
-    "mail_user",
-    "public_folder",
-)
+# The same ids as tuples, in order, read off the types so the two cannot drift apart.
+FAMILIES: tuple[Family, ...] = get_args(Family)
+METHOD_IDS: tuple[MethodId, ...] = get_args(MethodId)
+CENTRE_IDS: tuple[CentreId, ...] = get_args(CentreId)
+RECIPIENT_TYPE_IDS: tuple[RecipientTypeId, ...] = get_args(RecipientTypeId)
 
 #: Placeholders allowed in procedure steps and commands.
 PROCEDURE_PLACEHOLDERS: frozenset[str] = frozenset({"recipient", "sender"})
