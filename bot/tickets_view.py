@@ -1,12 +1,38 @@
-"""Tickets as the terminal shows them: a table, or one ticket with its history."""
+"""Tickets in words: a table or one ticket for the terminal, and the path every card shows."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
 from bot.store import Requester, TicketEvent, TicketJob, TicketRecord
+from knowledge.kb import KnowledgeBase
+
+
+def describe_path(path: Mapping[str, Any], knowledge: KnowledgeBase) -> str | None:
+    """The conversation's path before the escalation, in the knowledge base's words
+    ("They sent the message › Shared mailbox › ..."), as every ticket card shows it."""
+    words = knowledge.conversation
+    lookups: dict[str, Callable[[str], str]] = {
+        "role": lambda value: words.text(f"ticket_role_{value}"),
+        "recipient_type": lambda value: knowledge.recipient_type(value).label,
+        "method": lambda value: knowledge.method(value).short_label,
+        "centre": lambda value: knowledge.centre(value).label,
+    }
+    names: list[str] = []
+    for slot, lookup in lookups.items():
+        value = path.get(slot)
+        if not value:
+            continue
+        if slot == "role" and value not in ("sender", "admin"):
+            continue
+        try:
+            names.append(lookup(str(value)))
+        except KeyError:  # an id this knowledge base no longer has: show it as it is
+            names.append(str(value))
+    return " › ".join(names) or None
 
 
 def _summary(ticket: TicketRecord) -> dict[str, Any]:

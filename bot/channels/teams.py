@@ -96,7 +96,6 @@ from bot.render.teams import (
     Labels,
     TicketCardView,
     TicketLabels,
-    describe_path,
     read_assignee,
     render_replies,
     text_activity,
@@ -109,6 +108,7 @@ from bot.render.teams import (
 from bot.runtime import Runtime
 from bot.store import Requester, TicketRecord
 from bot.tickets import Action, ActionRequest, Actor, CardRef, PermanentFailure
+from bot.tickets_view import describe_path
 from dialogs.messages import Attachment, Message
 from dialogs.replies import Reply, Text
 from knowledge.ndr import html_to_text

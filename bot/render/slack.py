@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from bot.store import Requester, TicketRecord
+from bot.tickets_view import describe_path
 from dialogs.replies import (
     Fact,
     Question,
@@ -354,7 +355,7 @@ def ticket_card(
         (words.text("facts_status"), code),
         (words.text("facts_subject"), str(bounce.get("subject") or "")),
         (words.text("facts_date"), str(bounce.get("date") or "")),
-        (words.text("slack_ticket_path"), _path_text(ticket.path, knowledge)),
+        (words.text("slack_ticket_path"), describe_path(ticket.path, knowledge) or ""),
     ]
     fields = [
         {"type": "mrkdwn", "text": _cut(f"*{escape(label)}*\n{escape(value)}", MAX_FIELD_TEXT)}
@@ -395,29 +396,6 @@ def ticket_card(
 
 def _status_label(status: str, words: ConversationText) -> str:
     return words.text(f"slack_ticket_status_{status}") if status in _STATUSES else status
-
-
-def _path_text(path: dict[str, Any], knowledge: KnowledgeBase) -> str:
-    """The answers given before the escalation, in words: role, recipient type, method, centre."""
-    words = knowledge.conversation
-    parts: list[str] = []
-    role = path.get("role")
-    if role in ("sender", "admin"):
-        parts.append(words.text(f"slack_ticket_role_{role}"))
-    labels: dict[str, Callable[[str], str]] = {
-        "recipient_type": lambda key: knowledge.recipient_type(key).label,
-        "method": lambda key: knowledge.method(key).short_label,
-        "centre": lambda key: knowledge.centre(key).label,
-    }
-    for slot, label in labels.items():
-        value = path.get(slot)
-        if not value:
-            continue
-        try:
-            parts.append(label(str(value)))
-        except KeyError:
-            parts.append(str(value))
-    return " › ".join(parts)
 
 
 def _ticket_buttons(ticket: TicketRecord, words: ConversationText) -> list[Block]:

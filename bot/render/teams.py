@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,7 +26,7 @@ from dialogs.replies import (
     Step,
     StepsAnswer,
 )
-from knowledge.kb import ConversationText, KnowledgeBase
+from knowledge.kb import ConversationText
 
 if TYPE_CHECKING:
     from bot.store import TicketRecord
@@ -600,27 +600,3 @@ def _fit_ticket_card(card: Json) -> Json:
                     fact["value"] = _shorten(fact["value"], limit // 3)
         card["fallbackText"] = _shorten(card["fallbackText"], limit)
     return card
-
-
-def describe_path(path: Mapping[str, Any], knowledge: KnowledgeBase) -> str | None:
-    """The conversation's path before the escalation, in the knowledge base's words
-    ("I sent the message › Shared mailbox › ...")."""
-    names: list[str] = []
-    lookups: dict[str, Callable[[str], str]] = {
-        "role": lambda value: next(
-            (c.label for c in knowledge.conversation.choices.get("role", ()) if c.value == value),
-            value,
-        ),
-        "recipient_type": lambda value: knowledge.recipient_type(value).label,
-        "method": lambda value: knowledge.method(value).short_label,
-        "centre": lambda value: knowledge.centre(value).label,
-    }
-    for slot, lookup in lookups.items():
-        value = path.get(slot)
-        if not value:
-            continue
-        try:
-            names.append(lookup(str(value)))
-        except KeyError:
-            names.append(str(value))
-    return " › ".join(names) or None
