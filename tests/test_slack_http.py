@@ -14,6 +14,7 @@ import pytest
 from bot.app import BACKGROUND
 from bot.channels.slack import SLACK
 from dialogs.replies import Text
+from knowledge.kb import default_knowledge
 from tests.fakes_slack import BOT_ID, BOT_USER_ID, Call, FakeSlackWebAPI
 from tests.fakes_slack.harness import (
     BOT_TOKEN,
@@ -273,7 +274,9 @@ async def test_the_bot_token_goes_to_slack_file_hosts_only(bot: SlackBot) -> Non
     envelope["event"]["files"][0]["url_private_download"] = url
     await bot.event(envelope)
     (posted,) = await bot.api.wait_for("chat.postMessage")
-    assert "did not let me download" in posted.text
+    assert posted.text == default_knowledge().conversation.text(
+        "file_download_failed", name="bounce.eml"
+    )
     assert not bot.api.of("files.download")
 
 

@@ -247,7 +247,7 @@ class _Identity:
 
 
 class _FileRefused(Exception):
-    """A file cannot be handed on; ``str()`` is the reason to show."""
+    """A file cannot be handed on; ``str()`` is the sentence to show (from conversation.yaml)."""
 
 
 class SlackChannel:
@@ -880,7 +880,7 @@ class SlackChannel:
         cap = self.settings.file_max_bytes
         size = shared.get("size")
         if isinstance(size, int) and size > cap:
-            raise _FileRefused(_too_large(name, cap))
+            raise self._too_large(name, cap)
         url = shared.get("url_private_download") or shared.get("url_private")
         if not url and shared.get("id"):  # some events carry only the id: ask for the rest
             try:
@@ -908,26 +908,26 @@ class SlackChannel:
                     # Slack answers a token without files:read with its sign-in page.
                     raise self._download_failed(name, "got a web page: is files:read granted?")
                 if got.content_length is not None and got.content_length > cap:
-                    raise _FileRefused(_too_large(name, cap))
+                    raise self._too_large(name, cap)
                 content = bytearray()
                 async for chunk in got.content.iter_chunked(64 * 1024):
                     content += chunk
                     if len(content) > cap:
-                        raise _FileRefused(_too_large(name, cap))
+                        raise self._too_large(name, cap)
         except (aiohttp.ClientError, TimeoutError) as error:
             raise self._download_failed(name, error) from None
         return bytes(content)
 
+    def _too_large(self, name: str, cap: int) -> _FileRefused:
+        return _FileRefused(self._words.text("file_too_large", name=name, limit=_size(cap)))
+
     def _download_failed(self, name: str, reason: object) -> _FileRefused:
         self.metrics.errors.labels(CHANNEL, "file").inc()
         log.error("Slack file download failed", extra={"file": name, "reason": _reason(reason)})
-        return _FileRefused(
-            f"Slack did not let me download {name}. Paste the bounce's text instead, "
-            "or try sending the file again."
-        )
+        return _FileRefused(self._words.text("file_download_failed", name=name))
 
     def _refusal(self, reason: str) -> Reply:
-        return Text(self.knowledge.conversation.text("file_refused", reason=reason))
+        return Text(reason)  # file_too_large and file_download_failed are whole sentences
 
 
 SLACK = web.AppKey("slack_channel", SlackChannel)
@@ -1174,13 +1174,6 @@ def _answer_value(action: Any) -> dict[str, Any] | None:
     if isinstance(slot, str) and isinstance(answer, str):
         return {"slot": slot, "answer": answer}
     return None
-
-
-def _too_large(name: str, cap: int) -> str:
-    return (
-        f"{name} is over {_size(cap)}, the most I download. Paste the bounce's text instead, "
-        "or send the .eml file of the bounce itself."
-    )
 
 
 def _size(count: int) -> str:
