@@ -71,6 +71,7 @@ class SenderAnswer:
     what_to_do: str
     facts: tuple[Fact, ...]
     note_heading: str
+    note_subject_label: str  # "Subject", in the knowledge base's words
     note_subject: str
     note_body: str
     source_label: str

@@ -75,6 +75,7 @@ def give_answer(turn: Turn) -> None:
             what_to_do=fill_placeholders(guidance.what_to_do.text, values),
             facts=turn.bounce_facts(),
             note_heading=turn.text("sender_note_heading", recipient_domain=domain),
+            note_subject_label=turn.text("note_subject_label"),
             note_subject=fill_placeholders(guidance.admin_note.subject, values),
             note_body=fill_placeholders(guidance.admin_note.body, values),
             source_label=turn.text("facts_source"),

@@ -150,6 +150,7 @@ def test_the_sender_answer_has_the_note_preformatted() -> None:
         what_to_do="Send them the note.",
         facts=(Fact("Recipient", "ana@contoso.com"),),
         note_heading="Note for the admin",
+        note_subject_label="Subject",
         note_subject="Mail bounced",
         note_body="Hello,\n<please> fix & thanks",
         source_label="Source",

@@ -148,6 +148,7 @@ def test_a_sender_answer_is_a_card_with_the_note_to_copy() -> None:
         what_to_do="Send them this note.",
         facts=(Fact("Recipient", "marketing@adatum.com"),),
         note_heading="Note for the email admin at adatum.com:",
+        note_subject_label="Subject",
         note_subject="Mail bounced with 5.7.193",
         note_body="Hello,\n\nplease allow outside senders.\n- Dana",
         source_label="Source",
@@ -211,12 +212,8 @@ def test_the_welcome_card() -> None:
 
 def test_the_words_cards_add_come_from_the_knowledge_base() -> None:
     texts = default_knowledge().conversation
-    assert (LABELS.choose, LABELS.help, LABELS.subject) == (
-        texts.text("button_choose"),
-        texts.text("button_help"),
-        texts.text("note_subject_label"),
-    )
-    other = Labels(choose="Valider", help="Aide", subject="Objet")
+    assert (LABELS.choose, LABELS.help) == (texts.text("button_choose"), texts.text("button_help"))
+    other = Labels(choose="Valider", help="Aide")
     many = Question(
         "Quel type ?", "recipient_type", tuple(Choice(f"v{n}", f"L{n}") for n in range(8))
     )
@@ -231,6 +228,7 @@ def test_the_words_cards_add_come_from_the_knowledge_base() -> None:
         what_to_do="d",
         facts=(),
         note_heading="h",
+        note_subject_label="Objet",
         note_subject="Courrier refusé",
         note_body="Bonjour",
         source_label="Source",

@@ -194,7 +194,7 @@ def sender_blocks(answer: SenderAnswer, words: ConversationText) -> list[Block]:
     blocks = _sections(f"{mrkdwn(answer.who_can_fix)}\n\n{mrkdwn(answer.what_to_do)}")
     blocks += _facts(answer.facts)
     blocks += _sections(f"*{escape(answer.note_heading)}*")
-    subject = words.text("note_subject_label")
+    subject = answer.note_subject_label
     blocks += _preformatted(f"{subject}: {answer.note_subject}\n\n{answer.note_body}")
     blocks.append(_source(answer.source_label, answer.source))
     return blocks

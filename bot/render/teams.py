@@ -46,12 +46,11 @@ _PARAGRAPHS = re.compile(r"\n+")
 
 @dataclass(frozen=True)
 class Labels:
-    """The words the cards add: the submit button under a list of choices, the welcome card's
-    Help button, and the label before the note's subject."""
+    """The words the cards add: the submit button under a list of choices and the welcome
+    card's Help button."""
 
     choose: str
     help: str
-    subject: str
 
     @classmethod
     def of(cls, conversation: ConversationText) -> Labels:
@@ -59,7 +58,6 @@ class Labels:
         return cls(
             choose=conversation.text("button_choose"),
             help=conversation.text("button_help"),
-            subject=conversation.text("note_subject_label"),
         )
 
 
@@ -185,7 +183,7 @@ def _sender_body(answer: SenderAnswer, labels: Labels) -> list[Json]:
     ]
     body += _fact_set(answer.facts)
     body.append(_text_block(answer.note_heading, weight="Bolder", separator=True))
-    note = f"{labels.subject}: {answer.note_subject}\n\n{answer.note_body}"
+    note = f"{answer.note_subject_label}: {answer.note_subject}\n\n{answer.note_body}"
     body.append({"type": "Container", "style": "emphasis", "items": _lines(note)})
     body.append(_source(answer.source_label, answer.source))
     return body

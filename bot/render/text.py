@@ -62,7 +62,7 @@ def _steps(reply: StepsAnswer, b: Callable[[str], str]) -> list[str]:
 
 def _sender(reply: SenderAnswer, b: Callable[[str], str]) -> list[str]:
     lines = [b(reply.who_can_fix), b(reply.what_to_do), *_facts(reply.facts), ""]
-    lines += [reply.note_heading, "", f"  Subject: {reply.note_subject}", ""]
+    lines += [reply.note_heading, "", f"  {reply.note_subject_label}: {reply.note_subject}", ""]
     lines += [f"  {line}".rstrip() for line in reply.note_body.splitlines()]
     lines += ["", f"{reply.source_label}: {reply.source}"]
     return lines
