@@ -18,7 +18,6 @@ from knowledge.kb import default_knowledge
 from tests.fakes_slack import BOT_ID, BOT_USER_ID, Call, FakeSlackWebAPI
 from tests.fakes_slack.harness import (
     BOT_TOKEN,
-    SLACK_ENV_VARS,
     SlackBot,
     all_text,
     buttons,
@@ -28,17 +27,6 @@ from tests.fakes_slack.harness import (
 
 BOUNCE = "en-new-5712-mailbox.txt"
 ADMIN_DM = "D0ADMIN01"
-
-
-@pytest.fixture(autouse=True)
-def _no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SLACK_ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from bot.app import BACKGROUND
 from tests.fakes_slack import Call, FakeSlackWebAPI, FakeSocketModeServer
 from tests.fakes_slack.harness import (
     APP_TOKEN,
-    SLACK_ENV_VARS,
     SlackBot,
     buttons,
     corpus,
@@ -22,12 +21,6 @@ from tests.fakes_slack.harness import (
 )
 
 ACK_WITHIN_SECONDS = 3.0
-
-
-@pytest.fixture(autouse=True)
-def _no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SLACK_ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from bot.tickets import CardRef, PermanentFailure, TicketTiming
 from dialogs.replies import Text
 from knowledge.kb import default_knowledge
 from tests.fakes_slack import BOT_USER_ID, Call, FakeSlackWebAPI
-from tests.fakes_slack.harness import SLACK_ENV_VARS, SlackBot, buttons, corpus
+from tests.fakes_slack.harness import SlackBot, buttons, corpus
 
 BOUNCE = "en-new-5712-mailbox.txt"
 ADMINS = "C0ADMINS01"
@@ -39,17 +38,6 @@ WORDS = default_knowledge().conversation
 def say(key: str, **values: str) -> str:
     """A text of conversation.yaml as Slack shows it (escaped)."""
     return WORDS.text(key, **values).replace("&", "&amp;").replace("<", "&lt;")
-
-
-@pytest.fixture(autouse=True)
-def _no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SLACK_ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.fixture
