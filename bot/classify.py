@@ -34,4 +34,7 @@ def classify_bytes(data: bytes | str) -> dict[str, Any]:
         "date": bounce.date,
         "reporting_server": bounce.reporting_server,
         "forwarded": bounce.forwarded,
+        "failures": [{"address": address, "status": status} for address, status in bounce.failures],
+        "named_type": bounce.named_type,
+        "listed_statuses": list(bounce.listed_statuses),
     }

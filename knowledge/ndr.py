@@ -12,15 +12,17 @@ import email
 import email.policy
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage, Message
 from html import unescape
 from typing import IO
 
-from knowledge.kb import FamilyCode, KnowledgeBase, default_knowledge
+from knowledge.kb import FamilyCode, KnowledgeBase, default_knowledge, parse_status
 from knowledge.language import detect_language
 from knowledge.words import lexicon as _lexicon
+from knowledge.words import phrase_key
 
 MAX_INPUT_BYTES = 5 * 1024 * 1024
 """The largest message the reader accepts (5 MiB): a bounce with its headers is a few KB."""
@@ -61,6 +63,17 @@ class Bounce:
     language: str | None = None
     forwarded: bool = False
     mentioned_statuses: tuple[str, ...] = ()  # codes named outside a bounce ("how do I fix 5.7.12")
+    # (address, status) of each failed recipient, in the order of ``recipients``; the status is
+    # None where the bounce gives none for that recipient.
+    failures: tuple[tuple[str, str | None], ...] = ()
+    # The kind of recipient the bounce's cause sentence names ("The group X only accepts ..."),
+    # when the code does not tell it: a family (group, mailbox, m365_group, mail_user,
+    # public_folder) or a precise type id (shared_mailbox, distribution_group, security_group,
+    # dynamic_distribution_group).
+    named_type: str | None = None
+    # Codes a text lists (a documentation page, a table, "5.7.1, 5.7.12 and 5.7.124 are ..."),
+    # which are not a question about any of them; mentioned_statuses is empty then.
+    listed_statuses: tuple[str, ...] = ()
     text: str = field(default="", repr=False)  # the readable text the facts were taken from
 
 
@@ -507,7 +520,10 @@ _RESOLVER = re.compile(
 _NOT_A_STATUS_BEFORE = re.compile(
     r"(?:mysql|mariadb|postgres(?:ql)?|python|php|node(?:js)?|java|version|ver\.?|release|build"
     r"|kernel|firmware|ios|android|chrome|firefox|windows|ubuntu|debian|centos|rhel|nginx|apache"
-    r"|openssl|update|upgraded? to|patch|sdk|api|app|v|ip|address|host|server|cu|rollup)\s*$",
+    r"|openssl|update|upgraded? to|patch|sdk|api|app|v|ip|address|host|server|cu|rollup"
+    # numbered parts of a document: "section 5.1.1", "§ 4.2.1", "Abschnitt 5.7.1"
+    r"|section|sect?\.|chapter|clause|paragraph|article|§|figure|fig\.|appendix|annex|abschnitt"
+    r"|kapitel|chapitre|capítulo|capitolo|hoofdstuk)\s*$",
     re.IGNORECASE,
 )
 
@@ -521,6 +537,11 @@ class _StatusHit:
     line: str
     strong: bool  # carries an SMTP reply code or a DSN label: written by a mail server
     line_start: int = 0  # where the hit's line starts in the text
+    # In an SMTP transcript: the command this is the reply to ("RCPT TO", "DATA", "MAIL FROM",
+    # "EHLO", ...), and the recipients that command was about (the RCPT TO address; for DATA,
+    # the recipients accepted before it).
+    command: str | None = None
+    command_addresses: tuple[str, ...] = ()
 
 
 def _lines_with_offsets(text: str) -> Iterator[tuple[int, str]]:
@@ -536,21 +557,28 @@ _DIAGNOSTIC_WINDOW = 600  # characters of a (possibly huge) line kept as the dia
 
 
 def _status_hits(text: str) -> Iterator[_StatusHit]:
+    previous = ""
     for offset, line in _lines_with_offsets(text):
-        if "." not in line:
-            continue
-        for match in _STATUS.finditer(line):
-            hit = _status_hit(line, match, offset)
-            if hit is not None:
-                yield hit
+        if "." in line:
+            for match in _STATUS.finditer(line):
+                hit = _status_hit(line, match, offset, previous)
+                if hit is not None:
+                    yield hit
+        previous = line
 
 
-def _status_hit(line: str, match: re.Match[str], offset: int) -> _StatusHit | None:
+def _status_hit(
+    line: str, match: re.Match[str], offset: int, previous: str = ""
+) -> _StatusHit | None:
     klass, subject, detail = match.groups()
     if int(subject) > 7:
         return None
     start, end = match.span()
     before = line[max(0, start - 40) : start]
+    tail = previous[-60:].rstrip() if not before.strip() else ""
+    if tail[-1:].isdigit():
+        # A server wrapped its reply after the SMTP code (Postfix: "... said: 550\n    5.7.13 ...").
+        before = tail[-40:] + " "
     after = line[end : end + 160]
     if after.startswith("-") and after[1:2].isalpha():
         return None  # "5.7.12-log": a version string
@@ -571,6 +599,103 @@ def _status_hit(line: str, match: re.Match[str], offset: int) -> _StatusHit | No
         strong=bool(smtp or status_label or resolver),
         line_start=offset,
     )
+
+
+# --------------------------------------------------------------------------- SMTP transcripts
+
+
+# A command line of a pasted SMTP session: ">>> RCPT TO:<x@y>" (the reader has already taken
+# the ">" quoting off), "C: MAIL FROM:<a@b>", "-> EHLO host", or the bare command. Verbs other than
+# MAIL FROM / RCPT TO are matched in capitals only, so prose ("Data: ...") is no command.
+_SMTP_COMMAND = re.compile(
+    r"^[ \t]*(?:(?:<<<?|>>>?|->|<-|[CS]:)[ \t]*)?"
+    r"(?:(?i:(mail[ \t]+from|rcpt[ \t]+to))[ \t]*:"
+    r"|(EHLO|HELO|LHLO|STARTTLS|AUTH|DATA|BDAT|QUIT|RSET|NOOP|VRFY|EXPN|XCLIENT|XFORWARD)\b)"
+)
+_SMTP_REPLY = re.compile(r"^[ \t]*(?:(?:<<<?|<-|S:)[ \t]*)?([2-5])\d\d(?:[ \t]|$)")
+# Postfix and others name the command a reply answered: "(in reply to RCPT TO command)", often
+# wrapped over two lines.
+_IN_REPLY_TO = re.compile(
+    r"\bin\s+reply\s+to\s+(rcpt\s+to|mail\s+from|end\s+of\s+data|data|bdat|ehlo|helo|lhlo"
+    r"|starttls|auth|xforward|xclient|quit)\b",
+    re.IGNORECASE,
+)
+_RECIPIENT_COMMANDS = frozenset({"RCPT TO", "DATA"})
+_REPLY_CONTEXT_WINDOW = 400  # characters after a reply searched for "in reply to ... command"
+
+
+def _command_name(raw: str) -> str:
+    name = " ".join(raw.upper().split())
+    return "DATA" if name in ("BDAT", "END OF DATA") else name
+
+
+def _is_failure(hit: _StatusHit) -> bool:
+    return hit.status[0] in "45"
+
+
+def _refuses_recipient(hit: _StatusHit) -> bool:
+    """A 4xx/5xx reply to RCPT TO or DATA: a recipient was refused."""
+    return hit.strong and _is_failure(hit) and hit.command in _RECIPIENT_COMMANDS
+
+
+@dataclass
+class _Transcript:
+    """What a pasted SMTP session says: who sent, and which recipients were refused with what."""
+
+    mail_from: str | None = None
+    refusals: list[tuple[str, _StatusHit]] = field(default_factory=list)
+
+
+def _with_commands(text: str, hits: list[_StatusHit]) -> tuple[list[_StatusHit], _Transcript]:
+    """Tie each status to the SMTP command it answered, in one pass over the lines.
+
+    The reply that matters in a session is the one that refused a recipient (to RCPT TO, or to
+    DATA for the recipients accepted before it), not an earlier reply to EHLO, STARTTLS, AUTH or
+    MAIL FROM, even when that one is a 4xx/5xx too.
+    """
+    transcript = _Transcript()
+    out: list[_StatusHit] = []
+    command: str | None = None
+    rcpt: str | None = None
+    accepted: list[str] = []
+    index = 0
+    for offset, line in _lines_with_offsets(text):
+        match = _SMTP_COMMAND.match(line)
+        if match:
+            command = _command_name(match.group(1) or match.group(2))
+            address = next((a for _, a in find_addresses(line)), None)
+            if command == "MAIL FROM":
+                accepted, rcpt = [], None
+                transcript.mail_from = transcript.mail_from or address
+            elif command == "RCPT TO":
+                rcpt = address
+        end = offset + len(line)
+        while index < len(hits) and hits[index].position <= end:
+            hit = hits[index]
+            index += 1
+            if command is not None and command != "QUIT":
+                addresses: tuple[str, ...] = ()
+                if command == "RCPT TO" and rcpt:
+                    addresses = (rcpt,)
+                elif command == "DATA":
+                    addresses = tuple(accepted)
+                hit = replace(hit, command=command, command_addresses=addresses)
+            out.append(hit)
+        if command == "RCPT TO" and rcpt and not match:
+            reply = _SMTP_REPLY.match(line)
+            if reply and reply.group(1) == "2" and rcpt not in accepted:
+                accepted.append(rcpt)
+    out.extend(hits[index:])
+    for position, hit in enumerate(out):
+        stop = out[position + 1].position if position + 1 < len(out) else len(text)
+        stop = min(stop, hit.position + _REPLY_CONTEXT_WINDOW)
+        reply_to = _IN_REPLY_TO.search(text, hit.position, stop)
+        if reply_to:
+            out[position] = replace(hit, command=_command_name(reply_to.group(1)))
+    for hit in out:
+        if _refuses_recipient(hit):
+            transcript.refusals.extend((address, hit) for address in hit.command_addresses)
+    return out, transcript
 
 
 # --------------------------------------------------------------------------- text structure
@@ -731,7 +856,7 @@ def _scan(text: str) -> _Scan:
         )
         if label_match:
             label = label_match.group(1)
-            value = line[label_match.end() :].strip(" *_\t")
+            value = line.strip()[label_match.end() :].strip(" *_\t")
             if label in lex.sender_labels:
                 scan.labelled_senders.extend(addresses)
                 continue
@@ -834,45 +959,76 @@ def _facts(
     mime: _MimeFacts | None,
     knowledge: KnowledgeBase,
 ) -> Bounce:
+    lex = _lexicon()
     scan = _scan(readable)
-    hits = list(_status_hits(readable))
+    hits, transcript = _with_commands(readable, list(_status_hits(readable)))
     strong = [hit for hit in hits if hit.strong]
-    marker_found = _lexicon().marker_pattern.search(readable.lower()) is not None
+    lowered = readable.lower()
+    marker_found = lex.marker_wrapped_pattern.search(lowered) is not None
+    # The older Exchange text "delivery to this address is restricted": this problem, code or not.
+    restricted = lex.restricted_delivery_pattern.search(lowered) is not None
     dsn_recipients = mime.dsn_recipients if mime else []
     is_bounce = bool(
         dsn_recipients
-        or (mime and mime.is_ndr and (strong or marker_found))
+        or (mime and mime.is_ndr and (strong or marker_found or restricted))
         or (strong and (marker_found or scan.rfc822_recipients or any(h.resolver for h in strong)))
+        or any(_refuses_recipient(hit) for hit in strong)
+        or (restricted and (marker_found or strong or next(find_addresses(readable), None)))
     )
+    if (
+        is_bounce
+        and not dsn_recipients
+        and not (mime and mime.is_ndr)
+        and not scan.rfc822_recipients
+        and not any(_refuses_recipient(hit) for hit in strong)
+        and _listed([hit for hit in hits if not _is_version(hit, readable)], readable)
+    ):
+        is_bounce = False  # a documentation page or a table of codes, not a bounce
 
     mentioned: tuple[str, ...] = ()
+    listed: tuple[str, ...] = ()
+    failures: tuple[tuple[str, str | None], ...] = ()
     if is_bounce:
-        status, smtp_code, resolver, diagnostic = _diagnosis(hits, strong, dsn_recipients)
         header_scan = _scan(header_text) if header_text else _Scan()
-        sender = _sender(scan, header_scan, mime)
-        recipients = tuple(r for r in _recipients(scan, dsn_recipients) if r != sender)
+        sender = _sender(scan, header_scan, mime, transcript)
+        recipients = tuple(r for r in _recipients(scan, dsn_recipients, transcript) if r != sender)
+        codes = _recipient_codes(readable, hits, dsn_recipients, transcript)
+        preferred = codes.get(recipients[0]) if len(recipients) > 1 else None
+        if transcript.refusals and not dsn_recipients and recipients:
+            preferred = codes.get(recipients[0])
+        status, smtp_code, resolver, diagnostic = _diagnosis(
+            hits, strong, dsn_recipients, preferred, readable
+        )
+        failures = _failures(recipients, codes, status, strong)
         subject = scan.subject or header_scan.header_subject or scan.header_subject
         bounce_subject = scan.wrapper_subject or (mime.ndr_subject if mime else None)
         if (
             not subject
             and bounce_subject
-            and not _lexicon().marker_pattern.search(_strip_subject(bounce_subject).lower())
+            and not lex.marker_pattern.search(_strip_subject(bounce_subject).lower())
         ):
             subject = bounce_subject  # "Undeliverable: Q3 plan" -> "Q3 plan"
+        near = _words_beside(status, readable, hits, dsn_recipients) if status else ""
     else:
-        mentioned = _mentions(hits, readable)
+        mentioned, listed = _mentions(hits, readable, knowledge)
         status = mentioned[0] if mentioned else None
-        asked = next((hit for hit in strong if hit.status == status), None)
+        asked = (
+            _best_hit(strong, status)
+            if status and any(h.status == status for h in strong)
+            else None
+        )
         smtp_code, resolver = (asked.smtp_code, asked.resolver) if asked else (None, None)
         diagnostic = None
         recipients, sender = _question_addresses(readable)
         subject = None
+        near = _words_beside(status, readable, hits, []) if status else ""
 
-    entry = (
-        knowledge.code(status, resolver=resolver, text=diagnostic or readable[:20000])
-        if status
-        else None
-    )
+    # A code's meaning is told by the words beside it (shared codes such as 5.7.13 mean other
+    # things on other servers), never by words elsewhere in a long bounce.
+    entry = knowledge.code(status, resolver=resolver, text=near) if status else None
+    in_family = isinstance(entry, FamilyCode) or (is_bounce and restricted and entry is None)
+    recipient_type = entry.recipient_family if isinstance(entry, FamilyCode) else None
+    named_type = _named_type(readable) if is_bounce and recipient_type is None else None
     language = mime.language if mime and mime.language else None
     return Bounce(
         is_bounce=is_bounce,
@@ -887,21 +1043,77 @@ def _facts(
         date=(mime.arrival_date or mime.ndr_date) if mime else scan.date,
         reporting_server=(mime.reporting_server if mime else None) or scan.server,
         recipient_domain=recipients[0].split("@", 1)[1] if recipients else None,
-        recipient_type=entry.recipient_family if isinstance(entry, FamilyCode) else None,
-        in_family=isinstance(entry, FamilyCode),
+        recipient_type=recipient_type,
+        in_family=in_family,
         language=language or detect_language(_human_part(readable, is_bounce=is_bounce)),
         forwarded=scan.forwarded or bool(mime and mime.forwarded),
         mentioned_statuses=mentioned,
+        failures=failures,
+        named_type=named_type,
+        listed_statuses=listed,
         text=readable,
     )
+
+
+_NEAR_MAX_CHARS = 20_000  # of the lines beside a code, passed on to tell its meaning
+
+
+_CONTINUATION_LINES = 2  # indented lines after a diagnostic line that carry on its text
+
+
+def _continuation(text: str, hit: _StatusHit) -> str:
+    """The indented lines a server wrapped the hit's diagnostic line onto (Postfix: "550 5.7.13
+    User account\n    disabled (in reply to RCPT TO command)"), as one line."""
+    line_end = text.find("\n", hit.position, hit.position + _DIAGNOSTIC_WINDOW)
+    parts: list[str] = []
+    for _ in range(_CONTINUATION_LINES):
+        if line_end < 0 or text[line_end + 1 : line_end + 2] not in (" ", "\t"):
+            break
+        start = line_end + 1
+        line_end = text.find("\n", start, start + _DIAGNOSTIC_WINDOW)
+        part = text[start : line_end if line_end >= 0 else start + _DIAGNOSTIC_WINDOW].strip()
+        if not part or _STATUS.search(part):
+            break  # a blank line, or another diagnostic
+        parts.append(part)
+    return " ".join(parts)
+
+
+def _words_beside(
+    status: str,
+    text: str,
+    hits: list[_StatusHit],
+    dsn_recipients: list[tuple[str, str | None, str | None]],
+) -> str:
+    """The words written beside ``status``: what follows the code on each of its diagnostic
+    lines (and on the indented lines a server wraps them onto), and the machine part's
+    Diagnostic-Code. Words elsewhere in the bounce ("public folder" in a cause line about another
+    recipient, the original message) are not the code's."""
+    parts = [
+        diagnostic
+        for _, dsn_status, diagnostic in dsn_recipients
+        if diagnostic and (_clean_status(dsn_status) or _clean_status(diagnostic)) == status
+    ]
+    size = sum(len(part) for part in parts)
+    for hit in hits:
+        if hit.status != status or size >= _NEAR_MAX_CHARS:
+            continue
+        line_end = text.find("\n", hit.position, hit.position + _DIAGNOSTIC_WINDOW)
+        own = text[hit.position : line_end if line_end >= 0 else hit.position + _DIAGNOSTIC_WINDOW]
+        part = f"{own.strip()} {_continuation(text, hit)}".strip()
+        parts.append(part)
+        size += len(part)
+    return "\n".join(parts)[:_NEAR_MAX_CHARS]
 
 
 def _diagnosis(
     hits: list[_StatusHit],
     strong: list[_StatusHit],
     dsn_recipients: list[tuple[str, str | None, str | None]],
+    preferred: str | None = None,
+    text: str = "",
 ) -> tuple[str | None, str | None, str | None, str | None]:
-    """Status, SMTP code, resolver and diagnostic line of a bounce: the machine part first."""
+    """Status, SMTP code, resolver and diagnostic line of a bounce: the machine part first, then
+    the code of the first failed recipient, then the most telling diagnostic line."""
     status = smtp_code = resolver = diagnostic = None
     if dsn_recipients:
         _, dsn_status, dsn_diagnostic = dsn_recipients[0]
@@ -912,20 +1124,179 @@ def _diagnosis(
             if diagnostic_hit:
                 status = status or diagnostic_hit.status
                 smtp_code, resolver = diagnostic_hit.smtp_code, diagnostic_hit.resolver
+    status = status or preferred
     if strong:
         best = _best_hit(strong, status)
         status = status or best.status
         if best.status == status:
             smtp_code = smtp_code or best.smtp_code
             resolver = resolver or best.resolver
-            diagnostic = diagnostic or best.line
+            diagnostic = diagnostic or f"{best.line} {_continuation(text, best)}".strip()
     if status is None and hits:
         status = hits[0].status
     return status, smtp_code, resolver, diagnostic
 
 
+# --------------------------------------------------------------------------- failed recipients
+
+
+_ADDRESS_LINE_WORDS = 4  # what may stand beside an address on a line that only names a recipient
+_PENDING_LINES = 4  # non-empty lines a named recipient waits for its diagnostic line
+_LEADING_ADDRESS = re.compile(r"^[\s*_\[(]*<?[^\s<>@]{1,64}@[^\s<>]{1,255}>?\s*:")
+
+
+_ADDRESS_LINE_MAX = 400  # characters: a longer line is prose, not a recipient's name
+
+
+def _names_only_recipients(line: str) -> bool:
+    """A line that names recipients and says nothing else: "sales@contoso.com",
+    "Sales Team<mailto:sales@contoso.com>", "Recipient Address: a@b.com", "<a@b.com>: host ..."."""
+    if _LEADING_ADDRESS.match(line):
+        return True
+    if len(line) > _ADDRESS_LINE_MAX:
+        return False
+    lex = _lexicon()
+    label = lex.label_pattern.match(line.strip().lower())
+    if label and label.group(1) in lex.recipient_labels:
+        return True
+    rest: list[str] = []
+    position = 0
+    for start, address in find_addresses(line):
+        rest.append(line[position:start])
+        position = start + len(address)
+    rest.append(line[position:])
+    words = " ".join(rest).replace("mailto:", " ")
+    return len(words.split()) <= _ADDRESS_LINE_WORDS and not any(c in words for c in ".!?")
+
+
+def _paired_codes(text: str, hits: list[_StatusHit]) -> dict[str, str]:
+    """Per recipient, the code of its own diagnostic line in a text bounce.
+
+    The older Exchange format names each failed recipient on a line of its own, followed by its
+    "Remote Server returned '550 5.7.x ...'" line; "#550 5.7.x ... ##rfc822;addr" names it on the
+    diagnostic line itself; Postfix writes "<addr>: host ... said:" above the reply; the newer
+    format's "Recipient Address:" line stands above "Reported error: 550 ...".
+    """
+    lex = _lexicon()
+    failing: dict[int, _StatusHit] = {}
+    for hit in hits:
+        if hit.strong and _is_failure(hit):
+            failing.setdefault(hit.line_start, hit)
+    codes: dict[str, str] = {}
+    if not failing:
+        return codes
+    pending: list[str] = []
+    waited = 0
+    for offset, line in _lines_with_offsets(text):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if lex.header_section_pattern.match(stripped.lower()):
+            break
+        line_hit = failing.get(offset)
+        if line_hit is not None:
+            own = [
+                a for m in _RFC822_RECIPIENT.finditer(line) for _, a in find_addresses(m.group(1))
+            ]
+            leading = _LEADING_ADDRESS.match(line)
+            if not own and leading:
+                own = [a for _, a in find_addresses(leading.group(0))]
+            for address in own or pending:
+                codes.setdefault(address, line_hit.status)
+            pending, waited = [], 0
+            continue
+        if "@" in line:
+            addresses = [a for _, a in find_addresses(line) if not _is_system_address(a)]
+            if addresses and _names_only_recipients(line):
+                pending, waited = addresses, 0
+                continue
+        waited += 1
+        if waited > _PENDING_LINES:
+            pending = []
+    return codes
+
+
+def _recipient_codes(
+    text: str,
+    hits: list[_StatusHit],
+    dsn_recipients: list[tuple[str, str | None, str | None]],
+    transcript: _Transcript,
+) -> dict[str, str]:
+    """Each failed recipient's own code: the machine part's, the SMTP session's, the text's."""
+    codes: dict[str, str] = {}
+    for address, dsn_status, dsn_diagnostic in dsn_recipients:
+        found = _clean_status(dsn_status)
+        if found is None and dsn_diagnostic:
+            found = next((h.status for h in _status_hits(dsn_diagnostic)), None)
+        for _, clean in find_addresses(address):
+            if found:
+                codes.setdefault(clean, found)
+    if dsn_recipients:
+        return codes
+    for address, hit in transcript.refusals:
+        codes.setdefault(address, hit.status)
+    for address, found in _paired_codes(text, hits).items():
+        codes.setdefault(address, found)
+    return codes
+
+
+def _failures(
+    recipients: tuple[str, ...],
+    codes: dict[str, str],
+    status: str | None,
+    strong: list[_StatusHit],
+) -> tuple[tuple[str, str | None], ...]:
+    """(address, status) per failed recipient. A recipient without a code of its own gets the
+    bounce's code only when that cannot be anyone else's: it is the only recipient, or the
+    bounce gives one failure code for all."""
+    distinct = {hit.status for hit in strong if _is_failure(hit)}
+    shared = status if len(recipients) == 1 or distinct <= {status} else None
+    out: list[tuple[str, str | None]] = []
+    for index, address in enumerate(recipients):
+        own = codes.get(address)
+        if index == 0 and status is not None:
+            own = status  # the first failure's code is the bounce's status
+        out.append((address, own or shared))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- named recipient type
+
+
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+_SUBJECT_WINDOW = 200  # characters before "only accepts" read for the recipient's kind
+
+
+def _named_type(text: str) -> str | None:
+    """The kind of recipient the bounce's cause sentence names ("The group X only accepts
+    messages from people in its organization ..."), read from the words before the restriction
+    phrase in that sentence only, never from the original message's headers or hop tables."""
+    lex = _lexicon()
+    for _, line in _lines_with_offsets(text):
+        lowered = line.lower()
+        if lex.header_section_pattern.match(lowered.strip()):
+            return None
+        if _RAW_HEADER.match(line):
+            continue
+        restriction = lex.restriction_pattern.search(lowered)
+        if restriction is None:
+            continue
+        window = lowered[max(0, restriction.start() - _SUBJECT_WINDOW) : restriction.start()]
+        sentence_start = max((m.end() for m in _SENTENCE_END.finditer(window)), default=0)
+        window = window[sentence_start:]
+        named = [m.group(0) for m in lex.named_type_pattern.finditer(window)]
+        if named:
+            longest = max(named, key=len)
+            return lex.named_type_ids.get(phrase_key(longest))
+    return None
+
+
+# --------------------------------------------------------------------------- codes in a question
+
+
 # A code named in a message is a code asked about when its line speaks of a problem, or when the
-# message is short ("5.7.12?"); a code in a changelog heading or a version list is not.
+# message is short ("5.7.12?"), or when it is a code the knowledge base knows; a code in a
+# changelog heading or a version list is not.
 _TROUBLE_WORDS = re.compile(
     r"\?|\b(?:how|what|why|fix|solve|resolve|mean|means|meaning|error|errors|code|ndr|bounce[sd]?"
     r"|bouncing|getting|get|got|gets|receive|received|receiving|help|explain|issue|problem|fail"
@@ -935,22 +1306,107 @@ _TROUBLE_WORDS = re.compile(
     re.IGNORECASE,
 )
 _SHORT_MESSAGE_WORDS = 14
+# A number that is a version, not a code: followed by a date ("5.7.12 (2024-03-01)", a release
+# heading) or a pre-release tag, or after "bump ... to", "depends on", "requires".
+_DATE = (
+    r"(?:(?:19|20)\d\d[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)\d\d"
+    r"|(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?\s+\d{1,2}\b)"
+)
+_VERSION_AFTER = re.compile(
+    r"^\s*(?:[(\[]|[-–—:]\s|released\b)\s*(?:on\s+)?" + _DATE + r"|^\s+(?:19|20)\d\d-\d\d-\d\d\b"
+    r"|^[-+~.](?:rc|beta|alpha|dev|snapshot|final|lts|ga)\d*\b",
+    re.IGNORECASE,
+)
+_VERSION_BEFORE = re.compile(
+    r"\b(?:bump(?:s|ed)?|upgrad\w*|downgrad\w*|updat\w*|migrat\w*|pinn?(?:ed)?)\b[^\n,;]{0,40}?"
+    r"\b(?:to|from)\s+(?:v(?:ersion)?\s*)?$"
+    r"|\b(?:dependenc(?:y|ies)|depends\s+on|requires?|install(?:s|ed|ing)?|version)\s*[:>=~^]*\s*$",
+    re.IGNORECASE,
+)
+_VERSION_LOOKBACK = 60
+# What may stand before a code that opens a list item or a table row: bullets, numbering, pipes,
+# tabs, markup, an SMTP reply code ("- 5.7.12: ...", "| 550 5.7.12 | ...", "3. 5.7.133").
+_ITEM_PREFIX = re.compile(r"[\s\-*+•·|#>`_\[\](){}\d.:]*")
+_LIST_MIN_CODES = 3  # a sentence or a list of lines naming this many codes lists them
 
 
-def _mentions(hits: list[_StatusHit], text: str) -> tuple[str, ...]:
+def _is_version(hit: _StatusHit, text: str) -> bool:
+    """Whether the number is a version ("### 5.7.12 (2024-03-01)", "bump dependency to 5.7.124")."""
+    around = text[hit.position : hit.position + _VERSION_LOOKBACK]
+    at = around.find(hit.status)
+    after = around[at + len(hit.status) :] if at >= 0 else ""
+    before = text[max(hit.line_start, hit.position - _VERSION_LOOKBACK) : hit.position]
+    return bool(_VERSION_AFTER.match(after) or _VERSION_BEFORE.search(before))
+
+
+def _knows(knowledge: KnowledgeBase, status: str) -> bool:
+    parsed = parse_status(status)
+    return parsed is not None and (
+        any(parse_status(entry.status) == parsed for entry in knowledge.family)
+        or any(lookalike.covers(parsed) for lookalike in knowledge.lookalikes)
+    )
+
+
+def _mentions(
+    hits: list[_StatusHit], text: str, knowledge: KnowledgeBase
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The codes a message asks about, and the codes it merely lists.
+
+    A text that lists codes (three or more in one sentence that is not a question, or three or
+    more opening the items of a bullet list or the rows of a table) is documentation, not a
+    question about any of them: its codes are listed and none is mentioned.
+    """
     short = len(text.split(None, _SHORT_MESSAGE_WORDS + 1)) <= _SHORT_MESSAGE_WORDS
-    found: dict[str, None] = {}
+    kept: list[_StatusHit] = []
     troubled: dict[int, bool] = {}  # per line: one search, however many codes it holds
+    known: dict[str, bool] = {}
     for hit in hits:
-        if hit.status in found:
+        if _is_version(hit, text):
             continue
         if not (hit.strong or short):
-            if hit.line_start not in troubled:
-                troubled[hit.line_start] = _TROUBLE_WORDS.search(hit.line) is not None
-            if not troubled[hit.line_start]:
-                continue
-        found[hit.status] = None
-    return tuple(found)
+            if hit.status not in known:
+                known[hit.status] = _knows(knowledge, hit.status)
+            if not known[hit.status]:
+                if hit.line_start not in troubled:
+                    troubled[hit.line_start] = _TROUBLE_WORDS.search(hit.line) is not None
+                if not troubled[hit.line_start]:
+                    continue
+        kept.append(hit)
+    listed = _listed(kept, text)
+    if listed:
+        return (), listed
+    return _dedupe(hit.status for hit in kept), ()
+
+
+def _listed(hits: list[_StatusHit], text: str) -> tuple[str, ...]:
+    """The codes a text lists (see ``_mentions``), in order; empty when it lists none."""
+    sentences: dict[tuple[int, int], set[str]] = {}
+    ends: dict[int, tuple[list[int], list[str]]] = {}  # per line: its sentences' ends and marks
+    items: set[str] = set()
+    for hit in hits:
+        if hit.line_start not in ends:
+            line_end = text.find("\n", hit.line_start)
+            line = text[hit.line_start : line_end if line_end >= 0 else len(text)]
+            found = [
+                (hit.line_start + m.start(), m.group(0)[0]) for m in _SENTENCE_END.finditer(line)
+            ]
+            ends[hit.line_start] = ([end for end, _ in found], [mark for _, mark in found])
+        positions, marks = ends[hit.line_start]
+        index = bisect_left(positions, hit.position + len(hit.status) + 1)
+        end, mark = (positions[index], marks[index]) if index < len(positions) else (-1, ".")
+        if mark != "?":
+            sentences.setdefault((hit.line_start, end), set()).add(hit.status)
+        prefix = text[hit.line_start : hit.position] if hit.position - hit.line_start < 80 else "x"
+        if "|" in prefix or "\t" in prefix or _ITEM_PREFIX.fullmatch(prefix):
+            items.add(hit.status)
+    chosen: set[str] = set()
+    for codes in sentences.values():
+        if len(codes) >= _LIST_MIN_CODES:
+            chosen |= codes
+    if len(items) >= _LIST_MIN_CODES:
+        chosen |= items
+    return _dedupe(hit.status for hit in hits if hit.status in chosen)
 
 
 def _clean_status(value: str | None) -> str | None:
@@ -960,23 +1416,48 @@ def _clean_status(value: str | None) -> str | None:
     return f"{match.group(1)}.{match.group(2)}.{match.group(3)}" if match else None
 
 
+def _hit_rank(hit: _StatusHit) -> int:
+    """Failures before successes; in an SMTP session, the reply that refused a recipient first."""
+    if not _is_failure(hit):
+        return 3
+    if hit.command in _RECIPIENT_COMMANDS:
+        return 0
+    return 1 if hit.command is None else 2
+
+
+_PROSE_AFTER = re.compile(r"\d\s+[A-Za-zÀ-ÿ]{2,}")
+
+
 def _best_hit(hits: list[_StatusHit], status: str | None) -> _StatusHit:
-    """The diagnostic line most worth reporting: the one for ``status``, with a resolver if any."""
+    """The diagnostic line most worth reporting: the one for ``status``, with a resolver if any,
+    else one with words after the code (not a bare "Status code: 550 5.7.13")."""
     same = [hit for hit in hits if status is None or hit.status == status] or hits
-    failures = [hit for hit in same if hit.status.startswith("5.") or hit.status.startswith("4.")]
-    same = failures or same
-    return next((hit for hit in same if hit.resolver and hit.smtp_code), None) or next(
-        (hit for hit in same if hit.resolver), same[0]
+    top = min(_hit_rank(hit) for hit in same)
+    same = [hit for hit in same if _hit_rank(hit) == top]
+    return (
+        next((hit for hit in same if hit.resolver and hit.smtp_code), None)
+        or next((hit for hit in same if hit.resolver), None)
+        or next((hit for hit in same if _says_more(hit)), same[0])
     )
 
 
+def _says_more(hit: _StatusHit) -> bool:
+    at = hit.line.find(hit.status)
+    return at >= 0 and _PROSE_AFTER.match(hit.line, at + len(hit.status) - 1) is not None
+
+
 def _recipients(
-    scan: _Scan, dsn_recipients: list[tuple[str, str | None, str | None]]
+    scan: _Scan,
+    dsn_recipients: list[tuple[str, str | None, str | None]],
+    transcript: _Transcript,
 ) -> tuple[str, ...]:
-    """The failed recipients: the machine part's, else the diagnostic's, else the labelled ones."""
+    """The failed recipients: the machine part's, else those an SMTP session refused, else the
+    diagnostic's, else the labelled ones."""
     dsn = [a for address, *_ in dsn_recipients for _, a in find_addresses(address)]
     if dsn:
         return _dedupe(dsn)
+    if transcript.refusals:
+        return _dedupe(address for address, _ in transcript.refusals)
     if scan.rfc822_recipients:
         return _dedupe(scan.rfc822_recipients)
     candidates = [*scan.labelled_recipients, *scan.body_addresses]
@@ -985,7 +1466,9 @@ def _recipients(
     )
 
 
-def _sender(scan: _Scan, header_scan: _Scan, mime: _MimeFacts | None) -> str | None:
+def _sender(
+    scan: _Scan, header_scan: _Scan, mime: _MimeFacts | None, transcript: _Transcript
+) -> str | None:
     """Who sent the message that bounced: the bounce's own addressee, or the original From."""
     ndr_to = None
     if mime and mime.is_ndr and mime.ndr_to:
@@ -996,6 +1479,7 @@ def _sender(scan: _Scan, header_scan: _Scan, mime: _MimeFacts | None) -> str | N
         *scan.wrapper_senders,
         *header_scan.header_from,
         *scan.header_from,
+        transcript.mail_from,
     ]
     return _first(a for a in candidates if a and not _is_system_address(a))
 

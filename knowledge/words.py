@@ -26,13 +26,35 @@ class Lexicon:
     subject_prefixes: tuple[str, ...]
     marker_pattern: re.Pattern[str]
     marker_language: dict[str, str]
+    marker_wrapped_pattern: re.Pattern[str]  # the markers, also where a line break splits them
     label_pattern: re.Pattern[str]
     header_section_pattern: re.Pattern[str]
     word_languages: dict[str, frozenset[str]]
+    restricted_delivery_pattern: re.Pattern[str]  # the old "delivery ... is restricted" text
+    restriction_pattern: re.Pattern[str]  # "only accepts", "n'accepte que", ...
+    named_type_pattern: re.Pattern[str]  # "shared mailbox", "groupe", "Verteilergruppe", ...
+    named_type_ids: dict[str, str]  # a named-type phrase (as ``phrase_key`` gives it) -> its id
 
 
 def _alternation(phrases: list[str]) -> str:
     return "|".join(re.escape(p) for p in sorted(set(phrases), key=len, reverse=True))
+
+
+def _phrase(phrase: str) -> str:
+    """A phrase as a regex: a space matches any run of whitespace (a wrapped line too), and an
+    apostrophe matches the typographic one as well."""
+    words = (re.escape(w).replace("'", "['\u2019]") for w in phrase.lower().split())
+    return r"\s+".join(words)
+
+
+def _phrases(phrases: list[str]) -> str:
+    unique = sorted({" ".join(p.lower().split()) for p in phrases}, key=len, reverse=True)
+    return "|".join(_phrase(p) for p in unique)
+
+
+def phrase_key(text: str) -> str:
+    """The lookup key of a phrase as found in a text: lower case, single spaces, plain '."""
+    return " ".join(text.lower().replace("\u2019", "'").split())
 
 
 def _word_languages(common_words: dict[str, list[Any]]) -> dict[str, frozenset[str]]:
@@ -51,6 +73,12 @@ def lexicon() -> Lexicon:
     markers = {
         lang: tuple(m.lower() for m in words) for lang, words in raw["bounce_markers"].items()
     }
+    named_types = {
+        phrase_key(phrase): type_id
+        for type_id, languages in raw["named_types"].items()
+        for phrases in languages.values()
+        for phrase in phrases
+    }
     labels = [
         *raw["sender_labels"],
         *raw["recipient_labels"],
@@ -67,9 +95,18 @@ def lexicon() -> Lexicon:
         subject_prefixes=tuple(raw["subject_prefixes"]),
         marker_pattern=re.compile(_alternation([m for ms in markers.values() for m in ms])),
         marker_language={m: lang for lang, ms in markers.items() for m in ms},
+        marker_wrapped_pattern=re.compile(_phrases([m for ms in markers.values() for m in ms])),
         label_pattern=re.compile(r"^[\s*_|>-]*(" + _alternation(labels) + r")[\s*_]*:"),
         header_section_pattern=re.compile(
             r"^\s*(?:" + _alternation([m.lower() for m in raw["header_section_markers"]]) + ")"
         ),
         word_languages=_word_languages(raw["common_words"]),
+        restricted_delivery_pattern=re.compile(
+            _phrases([p for ps in raw["restricted_delivery"].values() for p in ps])
+        ),
+        restriction_pattern=re.compile(
+            _phrases([p for ps in raw["restriction_phrases"].values() for p in ps])
+        ),
+        named_type_pattern=re.compile(r"(?<!\w)(?:" + _phrases(list(named_types)) + ")"),
+        named_type_ids=named_types,
     )

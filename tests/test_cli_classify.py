@@ -109,3 +109,34 @@ def test_an_empty_message_is_not_a_bounce() -> None:
     assert facts["intent"] == "other"
     assert facts["language"] is None
     assert facts["status"] is None
+
+
+def test_the_new_keys_are_printed_beside_the_contract_keys() -> None:
+    result = classify(str(CORPUS / "en-eml-two-recipients-57134-57133.eml"))
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["status"] == "5.7.134"  # the contract: the first failure's code
+    assert facts["recipient_type"] == "mailbox"
+    assert facts["failures"] == [
+        {"address": "p.novak@contoso.com", "status": "5.7.134"},
+        {"address": "board-members@contoso.com", "status": "5.7.133"},
+    ]
+    assert facts["named_type"] is None
+    assert facts["listed_statuses"] == []
+
+
+def test_named_type_and_listed_statuses_are_printed() -> None:
+    named = json.loads(classify(str(CORPUS / "en-new-5712-group-named.txt")).stdout)
+    assert (named["status"], named["recipient_type"], named["named_type"]) == (
+        "5.7.12",
+        None,
+        "group",
+    )
+    listed = json.loads(
+        classify(
+            stdin=b"5.7.133, 5.7.134 and 5.7.135 are the newer delivery restriction codes."
+        ).stdout
+    )
+    assert listed["status"] is None
+    assert listed["listed_statuses"] == ["5.7.133", "5.7.134", "5.7.135"]
+    assert listed["failures"] == []
