@@ -24,9 +24,13 @@ from pydantic import (
 )
 
 __all__ = [
+    "HINT_SLOTS",
     "PROCEDURE_PLACEHOLDERS",
     "RECIPIENT_TYPE_IDS",
     "SENDER_PLACEHOLDERS",
+    "STEP_FLAGS",
+    "TOPIC_IDS",
+    "TOPIC_PLACEHOLDERS",
     "Centre",
     "CentreId",
     "ChoiceText",
@@ -35,17 +39,23 @@ __all__ = [
     "Family",
     "FamilyCode",
     "HelpText",
+    "Hint",
+    "HintSlot",
     "KnowledgeBase",
     "KnowledgeError",
     "Lookalike",
     "Method",
     "MethodId",
     "Note",
+    "Placement",
     "Procedure",
     "RecipientType",
     "RecipientTypeId",
     "SenderGuidance",
     "Step",
+    "StepFlag",
+    "Topic",
+    "TopicId",
     "default_knowledge",
     "fill_placeholders",
     "load_knowledge",
@@ -69,12 +79,26 @@ RecipientTypeId: TypeAlias = Literal[
 ]
 Family: TypeAlias = Literal["mailbox", "group", "m365_group", "mail_user", "public_folder"]
 Confidence: TypeAlias = Literal["confirmed", "uncertain"]
+#: Conditions a procedure step or a note can be shown under (see :meth:`Procedure.steps_for`):
+#: ``outside_sender``: the sender is outside the recipient's organization, or not known;
+#: ``auth_required``: the bounce means the recipient requires authenticated senders (the 5.7.12
+#: family proper, not the related 5.7.124/5.7.129, whose recipient already has a senders list).
+StepFlag: TypeAlias = Literal["outside_sender", "auth_required"]
+#: Where a note goes: ``before`` the steps (a prerequisite) or ``after`` them (the default).
+Placement: TypeAlias = Literal["before", "after"]
+#: The questions people ask in the middle of a conversation, answered in topics.yaml.
+TopicId: TypeAlias = Literal["why", "risk", "find_type", "delay", "mail_user", "methods"]
+#: The questions the dialogs ask, each with a hint for someone who doesn't know the answer.
+HintSlot: TypeAlias = Literal["role", "recipient_type", "method", "centre", "recipient"]
 
 # The same ids as tuples, in order, read off the types so the two cannot drift apart.
 FAMILIES: tuple[Family, ...] = get_args(Family)
 METHOD_IDS: tuple[MethodId, ...] = get_args(MethodId)
 CENTRE_IDS: tuple[CentreId, ...] = get_args(CentreId)
 RECIPIENT_TYPE_IDS: tuple[RecipientTypeId, ...] = get_args(RecipientTypeId)
+STEP_FLAGS: frozenset[StepFlag] = frozenset(get_args(StepFlag))
+TOPIC_IDS: tuple[TopicId, ...] = get_args(TopicId)
+HINT_SLOTS: tuple[HintSlot, ...] = get_args(HintSlot)
 
 #: Placeholders allowed in procedure steps and commands.
 PROCEDURE_PLACEHOLDERS: frozenset[str] = frozenset({"recipient", "sender"})
@@ -92,6 +116,9 @@ SENDER_PLACEHOLDERS: frozenset[str] = frozenset(
     }
 )
 
+#: Placeholders allowed in topics (text and command) and in hints.
+TOPIC_PLACEHOLDERS: frozenset[str] = frozenset({"recipient"})
+
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _STATUS = re.compile(r"(?:[245]\d\d[ -])?([245])\.(\d{1,3})\.(\d{1,3})")
 
@@ -105,6 +132,7 @@ FILES = {
     "sender": "sender.yaml",
     "help": "help.yaml",
     "conversation": "conversation.yaml",
+    "topics": "topics.yaml",
 }
 
 # libyaml's safe loader where PyYAML was built with it (ten times faster), else the pure one.
@@ -209,12 +237,22 @@ class _CentresFile(_Model):
 
 
 class Note(_Model):
-    """A remark that procedures point to by id."""
+    """A remark that procedures point to by id.
+
+    ``placement`` says whether it is shown before the steps (a prerequisite) or after them;
+    ``when`` lists the conditions it needs, as for a :class:`Step`.
+    """
 
     id: Text
     text: Text
+    placement: Placement = "after"
+    when: tuple[StepFlag, ...] = ()
     confidence: Confidence = "confirmed"
     source: Source
+
+    def applies(self, flags: frozenset[str]) -> bool:
+        """Whether every condition of this note holds in ``flags``."""
+        return set(self.when) <= flags
 
 
 class _NotesFile(_Model):
@@ -225,12 +263,21 @@ class _NotesFile(_Model):
 
 
 class Step(_Model):
-    """One step: text with **bold** UI labels, optional sub-steps, optional command."""
+    """One step: text with **bold** UI labels, optional sub-steps, optional command.
+
+    ``when`` lists the conditions (:data:`StepFlag`) under which the step is shown; a step
+    without any is always shown.
+    """
 
     text: Text
     substeps: tuple[Text, ...] = ()
     code: Text | None = None
+    when: tuple[StepFlag, ...] = ()
     source: Source | None = None
+
+    def applies(self, flags: frozenset[str]) -> bool:
+        """Whether every condition of this step holds in ``flags``."""
+        return set(self.when) <= flags
 
 
 class Procedure(_Model):
@@ -253,6 +300,15 @@ class Procedure(_Model):
         if isinstance(value, list):
             return [{"text": item} if isinstance(item, str) else item for item in value]
         return value
+
+    def steps_for(self, flags: frozenset[str]) -> tuple[Step, ...]:
+        """The steps to show when the conditions in ``flags`` hold, in order.
+
+        ``flags`` holds the :data:`StepFlag` values that are true for this bounce: for a 5.7.12
+        from an outside (or unknown) sender, ``{"outside_sender", "auth_required"}``, which
+        shows every step. :meth:`KnowledgeBase.step_flags` works them out from a bounce.
+        """
+        return tuple(step for step in self.steps if step.applies(flags))
 
     def texts(self) -> Iterable[str]:
         """Every piece of text and code in the procedure, for placeholder checks."""
@@ -374,6 +430,48 @@ class HelpText(_Model):
     capabilities: tuple[Text, ...]
 
 
+# ---- topics.yaml --------------------------------------------------------------------------------
+
+
+class Topic(_Model):
+    """The answer to a question people ask in the middle of a conversation ("why?", "is it risky?").
+
+    ``text`` is a few plain sentences with **bold** UI labels; ``code`` is an optional command to
+    copy, which may use ``{recipient}``. ``sources`` adds pages beyond ``source``.
+    """
+
+    id: TopicId
+    title: Text
+    text: Text
+    code: Text | None = None
+    confidence: Confidence = "confirmed"
+    source: Source
+    sources: tuple[Source, ...] = ()
+
+    def texts(self) -> Iterable[tuple[str, str]]:
+        """(field, text) for the text and the command, for placeholder checks."""
+        yield "text", self.text
+        if self.code is not None:
+            yield "code", self.code
+
+
+class Hint(_Model):
+    """What to tell someone who doesn't know the answer to one of the bot's questions.
+
+    ``topic`` names a topic that says more.
+    """
+
+    text: Text
+    source: Source
+    topic: TopicId | None = None
+
+
+class _TopicsFile(_Model):
+    topics: tuple[Topic, ...]
+    # Checked against HINT_SLOTS after loading, for a message that names the slot.
+    hints: dict[str, Hint]
+
+
 # ---- conversation.yaml --------------------------------------------------------------------------
 
 #: The texts the dialogs say; conversation.yaml must define each of them.
@@ -411,6 +509,20 @@ CONVERSATION_TEXTS: frozenset[str] = frozenset(
         "other_code_unknown",
         "family_intro",
         "related_code",
+        "noted",
+        "changed",
+        "type_conflicts_code",
+        "related_code_list_only",
+        "bounce_names_type",
+        "did_you_mean",
+        "already_noted",
+        "going_back",
+        "nothing_to_go_back",
+        "dont_know_generic",
+        "ask_target_type",
+        "steps_each_recipient",
+        "several_recipients",
+        "before_you_start",
         "facts_recipient",
         "facts_sender",
         "facts_status",
@@ -557,6 +669,8 @@ CONVERSATION_CHOICES: dict[str, frozenset[str]] = {
     "sender_own_domain": frozenset({"escalate", "no"}),
     "escalate_note": frozenset({"no_note", "cancel"}),
     "ticket_fixed": frozenset({"yes", "no"}),
+    "confirm": frozenset({"yes", "no"}),
+    "stuck": frozenset({"escalate"}),
 }
 
 
@@ -703,6 +817,8 @@ class KnowledgeBase:
         sender_guidance: SenderGuidance,
         help_text: HelpText,
         conversation: ConversationText,
+        topics: tuple[Topic, ...] = (),
+        hints: Mapping[str, Hint] | None = None,
     ) -> None:
         self.recipient_types = recipient_types
         self.methods = methods
@@ -714,6 +830,9 @@ class KnowledgeBase:
         self.sender_guidance = sender_guidance
         self.help_text = help_text
         self.conversation = conversation
+        self.topics = topics
+        self.hints: Mapping[str, Hint] = dict(hints or {})
+        self._topics: dict[str, Topic] = {t.id: t for t in topics}
         self._recipient_types: dict[str, RecipientType] = {r.id: r for r in recipient_types}
         self._methods: dict[str, Method] = {m.id: m for m in methods}
         self._centres: dict[str, Centre] = {c.id: c for c in centres}
@@ -768,9 +887,61 @@ class KnowledgeBase:
         """The admin centres that have steps for this method and recipient type."""
         return tuple(dict.fromkeys(p.centre for p in self.procedures_for(method, recipient_type)))
 
-    def notes_for(self, procedure: Procedure) -> tuple[Note, ...]:
-        """The notes a procedure points to, in its order."""
-        return tuple(self._notes[n] for n in procedure.notes)
+    def notes_for(
+        self,
+        procedure: Procedure,
+        flags: frozenset[str] | None = None,
+        placement: Placement | None = None,
+    ) -> tuple[Note, ...]:
+        """The notes a procedure points to, in its order.
+
+        ``flags`` (the conditions that hold, as for :meth:`Procedure.steps_for`) leaves out the
+        notes whose ``when`` conditions do not all hold; None keeps every note. ``placement``
+        keeps only the notes shown ``"before"`` the steps (prerequisites) or ``"after"`` them;
+        None keeps both, in the procedure's order. So a dialog shows
+        ``notes_for(p, flags, "before")``, then ``p.steps_for(flags)``, then
+        ``notes_for(p, flags, "after")``.
+        """
+        notes = (self._notes[n] for n in procedure.notes)
+        return tuple(
+            note
+            for note in notes
+            if (flags is None or note.applies(flags))
+            and (placement is None or note.placement == placement)
+        )
+
+    def step_flags(
+        self,
+        status: str | None = None,
+        resolver: str | None = None,
+        text: str = "",
+        *,
+        sender_inside: bool | None = None,
+    ) -> frozenset[StepFlag]:
+        """The conditions that hold for a bounce, to pass to :meth:`Procedure.steps_for` and
+        :meth:`notes_for`.
+
+        ``auth_required`` holds unless the bounce's code is a related one (``fix: related`` in
+        codes.yaml: 5.7.124, 5.7.129), whose recipient already has an allowed senders list; with
+        no code, or one this knowledge base doesn't know, it holds. ``outside_sender`` holds
+        unless ``sender_inside`` is True (the sender is known to be inside the recipient's
+        organization).
+        """
+        flags: set[StepFlag] = set()
+        entry = self.code(status, resolver, text) if status else None
+        if not (isinstance(entry, FamilyCode) and entry.fix == "related"):
+            flags.add("auth_required")
+        if sender_inside is not True:
+            flags.add("outside_sender")
+        return frozenset(flags)
+
+    def topic(self, topic_id: str) -> Topic:
+        """The topic with this id (KeyError if unknown)."""
+        return self._topics[topic_id]
+
+    def hint(self, slot: str) -> Hint:
+        """The "I don't know" hint for a question's slot (KeyError if unknown)."""
+        return self.hints[slot]
 
     def _entries(
         self, kind: Literal["recipient_type", "method", "centre"]
@@ -931,6 +1102,17 @@ def _check(directory: Path, kb: KnowledgeBase) -> None:
                     f"no procedure for {rtype.id!r} in {centre_id!r}",
                 )
 
+    for index, proc in enumerate(kb.procedures):
+        if not proc.steps_for(frozenset()):
+            raise _fail(
+                directory,
+                "procedures",
+                f"procedures[{index}].steps",
+                "every step has conditions (when); at least one must be shown always",
+            )
+
+    _check_topics(directory, kb)
+
     for field, text in kb.sender_guidance.texts():
         unknown = placeholders_in(text) - SENDER_PLACEHOLDERS
         if unknown:
@@ -942,6 +1124,41 @@ def _check(directory: Path, kb: KnowledgeBase) -> None:
             )
 
 
+def _check_topics(directory: Path, kb: KnowledgeBase) -> None:
+    _unique(directory, "topics", "topics", (t.id for t in kb.topics))
+    _exactly(directory, "topics", "topics", (t.id for t in kb.topics), TOPIC_IDS)
+    allowed = f"allowed: {sorted(TOPIC_PLACEHOLDERS)}"
+    for index, topic in enumerate(kb.topics):
+        for field, text in topic.texts():
+            unknown = placeholders_in(text) - TOPIC_PLACEHOLDERS
+            if unknown:
+                raise _fail(
+                    directory,
+                    "topics",
+                    f"topics[{index}].{field}",
+                    f"unknown placeholder(s) {sorted(unknown)}; {allowed}",
+                )
+    for slot, hint in kb.hints.items():
+        if slot not in HINT_SLOTS:
+            raise _fail(
+                directory,
+                "topics",
+                f"hints.{slot}",
+                f"unknown slot {slot!r}; slots are {list(HINT_SLOTS)}",
+            )
+        unknown = placeholders_in(hint.text) - TOPIC_PLACEHOLDERS
+        if unknown:
+            raise _fail(
+                directory,
+                "topics",
+                f"hints.{slot}.text",
+                f"unknown placeholder(s) {sorted(unknown)}; {allowed}",
+            )
+    missing = [slot for slot in HINT_SLOTS if slot not in kb.hints]
+    if missing:
+        raise _fail(directory, "topics", "hints", f"missing hints for {missing}")
+
+
 def load_knowledge(directory: Path | None = None) -> KnowledgeBase:
     """Read and check every knowledge file in ``directory`` (default: the packaged data)."""
     folder = DATA_DIR if directory is None else directory
@@ -950,6 +1167,7 @@ def load_knowledge(directory: Path | None = None) -> KnowledgeBase:
         return folder / FILES[key]
 
     codes = _read(path("codes"), _CodesFile)
+    topics = _read(path("topics"), _TopicsFile)
     kb = KnowledgeBase(
         recipient_types=_read(path("recipient_types"), _RecipientTypesFile).recipient_types,
         methods=_read(path("methods"), _MethodsFile).methods,
@@ -961,6 +1179,8 @@ def load_knowledge(directory: Path | None = None) -> KnowledgeBase:
         sender_guidance=_read(path("sender"), SenderGuidance),
         help_text=_read(path("help"), HelpText),
         conversation=_read(path("conversation"), ConversationText),
+        topics=topics.topics,
+        hints=topics.hints,
     )
     _check(folder, kb)
     return kb

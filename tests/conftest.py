@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes_slack.harness import SLACK_ENV_VARS
+from tests.kb_copies import copy_data
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +21,9 @@ def _no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def database_url(tmp_path: Path) -> str:
     """A SQLite file of the test's own."""
     return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    """A copy of knowledge/data for a test to break on purpose."""
+    return copy_data(tmp_path)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from knowledge.kb import (
     PROCEDURE_PLACEHOLDERS,
     RECIPIENT_TYPE_IDS,
+    STEP_FLAGS,
     FamilyCode,
     KnowledgeBase,
     KnowledgeError,
@@ -26,6 +24,7 @@ from knowledge.kb import (
     parse_status,
     placeholders_in,
 )
+from tests.kb_copies import edit_yaml
 
 ARTICLE = (
     "https://learn.microsoft.com/en-us/troubleshoot/exchange/email-delivery/ndr/"
@@ -159,6 +158,9 @@ def test_every_entry_has_an_https_source(kb: KnowledgeBase) -> None:
         *(p.source for p in kb.procedures),
         *(f.source for f in kb.family),
         *(lk.source for lk in kb.lookalikes),
+        *(t.source for t in kb.topics),
+        *(s for t in kb.topics for s in t.sources),
+        *(h.source for h in kb.hints.values()),
         kb.sender_guidance.who_can_fix.source,
         kb.sender_guidance.what_to_do.source,
         kb.sender_guidance.admin_note.source,
@@ -202,6 +204,130 @@ def test_sender_note_uses_every_placeholder(kb: KnowledgeBase) -> None:
     ):
         assert "{" + name + "}" in body
     assert kb.sender_guidance.own_organization.offer_escalation is True
+
+
+# ---- step conditions and note placement ---------------------------------------------------------
+
+ALL_FLAGS = frozenset(STEP_FLAGS)
+BEFORE_NOTES = {
+    "external_sender_needs_contact",
+    "mail_user_classic_only",
+    "article_steps_user_mailboxes_only",
+    "add_internal_senders_too",
+}
+OUTSIDE_SENDER_NOTES = {
+    "external_sender_needs_contact",
+    "mail_contact_counts_as_external",
+    "allowed_values_internal_only",
+}
+
+
+def _codes(steps: tuple[Step, ...]) -> list[str]:
+    return [step.code for step in steps if step.code]
+
+
+@pytest.mark.parametrize("type_id", RECIPIENT_TYPE_IDS)
+def test_allowed_senders_powershell_steps_carry_their_conditions(
+    kb: KnowledgeBase, type_id: str
+) -> None:
+    (proc,) = kb.procedures_for("allowed_senders", type_id, "powershell")
+    set_cmdlet = kb.recipient_type(type_id).powershell.set_cmdlet
+    outside = [s.code for s in proc.steps if "outside_sender" in s.when]
+    assert outside == [
+        "Get-Recipient -Identity {sender}",
+        'New-MailContact -Name "{sender}" -ExternalEmailAddress {sender}',
+    ]
+    auth = [s.code for s in proc.steps if "auth_required" in s.when]
+    assert (
+        auth[0]
+        == f"{set_cmdlet} -Identity {{recipient}} -RequireSenderAuthenticationEnabled $false"
+    )
+    assert len(auth) == 2
+    assert "<group of everyone in your organization>" in (auth[1] or "")
+    assert proc.steps_for(ALL_FLAGS) == proc.steps
+    # An inside sender of a related code (5.7.124/129): connect, add the sender, check.
+    inside_related = proc.steps_for(frozenset())
+    add = (
+        f"{set_cmdlet} -Identity {{recipient}} "
+        '-AcceptMessagesOnlyFromSendersOrMembers @{Add="{sender}"}'
+    )
+    assert _codes(inside_related) == ["Connect-ExchangeOnline", add, proc.check]
+    for step in inside_related:
+        assert "outside sender" not in step.text
+    # An inside sender of 5.7.12 itself: no contact to look up or create.
+    assert len(proc.steps_for(frozenset({"auth_required"}))) == len(proc.steps) - 2
+
+
+def test_only_the_powershell_method_2_steps_have_conditions(kb: KnowledgeBase) -> None:
+    for proc in kb.procedures:
+        if proc.method == "allow_all" or proc.centre != "powershell":
+            assert proc.steps_for(frozenset()) == proc.steps, proc.id
+
+
+def test_notes_keep_the_old_signature_and_order(kb: KnowledgeBase) -> None:
+    for proc in kb.procedures:
+        every = kb.notes_for(proc)
+        assert [n.id for n in every] == list(proc.notes)
+        assert kb.notes_for(proc, None) == every
+        assert kb.notes_for(proc, ALL_FLAGS) == every
+        before, after = (
+            kb.notes_for(proc, placement="before"),
+            kb.notes_for(proc, placement="after"),
+        )
+        assert sorted(n.id for n in (*before, *after)) == sorted(proc.notes)
+        assert all(n.placement == "before" for n in before)
+
+
+def test_prerequisite_notes_go_before_the_steps(kb: KnowledgeBase) -> None:
+    assert {n.id for n in kb.notes if n.placement == "before"} == BEFORE_NOTES
+    assert "bot" not in kb.note("article_steps_user_mailboxes_only").text
+    assert "here are the PowerShell commands" in kb.note("article_steps_user_mailboxes_only").text
+
+
+def test_outside_sender_notes_are_left_out_for_an_inside_sender(kb: KnowledgeBase) -> None:
+    assert {n.id for n in kb.notes if "outside_sender" in n.when} == OUTSIDE_SENDER_NOTES
+    (proc,) = kb.procedures_for("allowed_senders", "distribution_group", "powershell")
+    inside = {n.id for n in kb.notes_for(proc, frozenset({"auth_required"}))}
+    assert inside == set(proc.notes) - OUTSIDE_SENDER_NOTES
+    related = kb.notes_for(proc, frozenset({"outside_sender"}), "before")
+    assert [n.id for n in related] == [
+        "article_steps_user_mailboxes_only",
+        "external_sender_needs_contact",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "sender_inside", "expected"),
+    [
+        ("550 5.7.12", None, {"outside_sender", "auth_required"}),
+        ("5.7.133", False, {"outside_sender", "auth_required"}),
+        ("5.7.193", True, {"auth_required"}),
+        (None, None, {"outside_sender", "auth_required"}),
+        ("5.7.124", None, {"outside_sender"}),
+        ("5.7.129", True, set()),
+    ],
+)
+def test_step_flags_follow_the_code_and_the_sender(
+    kb: KnowledgeBase, status: str | None, sender_inside: bool | None, expected: set[str]
+) -> None:
+    assert kb.step_flags(status, sender_inside=sender_inside) == expected
+
+
+def test_method_labels_are_the_articles_and_buttons_answer(kb: KnowledgeBase) -> None:
+    assert kb.method("allow_all").label == (
+        "Method 1: Allow all internal and external senders to send messages to this recipient"
+    )
+    assert (
+        kb.method("allowed_senders").label == "Method 2: Use the recipient's allowed senders list"
+    )
+    synonyms = {k: {s.casefold() for s in v} for k, v in kb.synonyms("method").items()}
+    for method in kb.methods:
+        assert method.short_label.casefold() in synonyms[method.id]
+    for word in ("chosen senders", "chosen", "chosen only", "only some"):
+        assert word in synonyms["allowed_senders"]
+    for word in ("everyone", "open to all"):
+        assert word in synonyms["allow_all"]
+    assert not synonyms["allow_all"] & synonyms["allowed_senders"]
 
 
 # ---- codes --------------------------------------------------------------------------------------
@@ -313,21 +439,8 @@ def test_lookups_and_synonyms(kb: KnowledgeBase) -> None:
 # ---- broken copies of the data ------------------------------------------------------------------
 
 
-@pytest.fixture
-def data_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(DATA, target)
-    return target
-
-
-def _edit(path: Path, change: Callable[[Any], object]) -> None:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-
-
 def test_missing_field_names_file_and_field(data_copy: Path) -> None:
-    _edit(data_copy / "procedures.yaml", lambda d: d["procedures"][3].pop("title"))
+    edit_yaml(data_copy / "procedures.yaml", lambda d: d["procedures"][3].pop("title"))
     with pytest.raises(
         KnowledgeError, match=r"procedures\.yaml: procedures\[3\]\.title: Field required"
     ):
@@ -335,7 +448,7 @@ def test_missing_field_names_file_and_field(data_copy: Path) -> None:
 
 
 def test_missing_step_text_names_the_step(data_copy: Path) -> None:
-    _edit(data_copy / "procedures.yaml", lambda d: d["procedures"][7]["steps"][4].pop("text"))
+    edit_yaml(data_copy / "procedures.yaml", lambda d: d["procedures"][7]["steps"][4].pop("text"))
     with pytest.raises(
         KnowledgeError, match=r"procedures\.yaml: procedures\[7\]\.steps\[4\]\.text: Field required"
     ):
@@ -343,7 +456,7 @@ def test_missing_step_text_names_the_step(data_copy: Path) -> None:
 
 
 def test_wrong_type_names_file_and_field(data_copy: Path) -> None:
-    _edit(
+    edit_yaml(
         data_copy / "recipient_types.yaml", lambda d: d["recipient_types"][2].update(synonyms="DL")
     )
     with pytest.raises(
@@ -353,13 +466,13 @@ def test_wrong_type_names_file_and_field(data_copy: Path) -> None:
 
 
 def test_unknown_method_id_is_refused(data_copy: Path) -> None:
-    _edit(data_copy / "procedures.yaml", lambda d: d["procedures"][0].update(method="method_3"))
+    edit_yaml(data_copy / "procedures.yaml", lambda d: d["procedures"][0].update(method="method_3"))
     with pytest.raises(KnowledgeError, match=r"procedures\.yaml: procedures\[0\]\.method: "):
         load_knowledge(data_copy)
 
 
 def test_unknown_note_id_names_file_and_field(data_copy: Path) -> None:
-    _edit(
+    edit_yaml(
         data_copy / "procedures.yaml", lambda d: d["procedures"][4]["notes"].append("no_such_note")
     )
     with pytest.raises(
@@ -370,13 +483,15 @@ def test_unknown_note_id_names_file_and_field(data_copy: Path) -> None:
 
 
 def test_http_source_is_refused(data_copy: Path) -> None:
-    _edit(data_copy / "notes.yaml", lambda d: d["notes"][0].update(source="http://example.com/x"))
+    edit_yaml(
+        data_copy / "notes.yaml", lambda d: d["notes"][0].update(source="http://example.com/x")
+    )
     with pytest.raises(KnowledgeError, match=r"notes\.yaml: notes\[0\]\.source: .*https URL"):
         load_knowledge(data_copy)
 
 
 def test_duplicate_procedure_id_is_refused(data_copy: Path) -> None:
-    _edit(
+    edit_yaml(
         data_copy / "procedures.yaml",
         lambda d: d["procedures"][1].update(id=d["procedures"][0]["id"]),
     )
@@ -390,13 +505,13 @@ def test_mail_user_in_new_eac_is_refused(data_copy: Path) -> None:
     def change(d: dict[str, list[dict[str, object]]]) -> None:
         d["procedures"][4]["centre"] = "new_eac"
 
-    _edit(data_copy / "procedures.yaml", change)
+    edit_yaml(data_copy / "procedures.yaml", change)
     with pytest.raises(KnowledgeError, match=r"procedures\.yaml: procedures\[4\]"):
         load_knowledge(data_copy)
 
 
 def test_missing_method_1_procedure_is_refused(data_copy: Path) -> None:
-    _edit(
+    edit_yaml(
         data_copy / "procedures.yaml",
         lambda d: d.update(
             procedures=[p for p in d["procedures"] if "mail_user" not in p["recipient_types"]]
@@ -407,7 +522,7 @@ def test_missing_method_1_procedure_is_refused(data_copy: Path) -> None:
 
 
 def test_unknown_placeholder_is_refused(data_copy: Path) -> None:
-    _edit(
+    edit_yaml(
         data_copy / "sender.yaml", lambda d: d["admin_note"].update(subject="Bounce from {sendr}")
     )
     with pytest.raises(
@@ -416,8 +531,50 @@ def test_unknown_placeholder_is_refused(data_copy: Path) -> None:
         load_knowledge(data_copy)
 
 
+def _index(data: dict[str, Any], procedure_id: str) -> int:
+    return next(i for i, p in enumerate(data["procedures"]) if p["id"] == procedure_id)
+
+
+def test_unknown_step_flag_names_the_step(data_copy: Path) -> None:
+    where: dict[str, int] = {}
+
+    def change(d: dict[str, Any]) -> None:
+        where["i"] = _index(d, "allowed_senders.user_mailbox.powershell")
+        d["procedures"][where["i"]]["steps"][1]["when"] = ["inside_sender"]
+
+    edit_yaml(data_copy / "procedures.yaml", change)
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(data_copy)
+    assert f"procedures.yaml: procedures[{where['i']}].steps[1].when[0]: " in str(info.value)
+    assert "outside_sender" in str(info.value)
+
+
+def test_unknown_note_flag_and_placement_are_refused(data_copy: Path) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["notes"][0]["when"] = ["sometimes"]
+        d["notes"][1]["placement"] = "middle"
+
+    edit_yaml(data_copy / "notes.yaml", change)
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(data_copy)
+    assert "notes.yaml: notes[0].when[0]: " in str(info.value)
+    assert "notes.yaml: notes[1].placement: " in str(info.value)
+
+
+def test_procedure_whose_every_step_has_conditions_is_refused(data_copy: Path) -> None:
+    def change(d: dict[str, Any]) -> None:
+        for step in d["procedures"][_index(d, "allow_all.mail_user.powershell")]["steps"]:
+            step["when"] = ["outside_sender"]
+
+    edit_yaml(data_copy / "procedures.yaml", change)
+    with pytest.raises(
+        KnowledgeError, match=r"procedures\.yaml: procedures\[\d+\]\.steps: every step"
+    ):
+        load_knowledge(data_copy)
+
+
 def test_lookalike_needs_status_or_range(data_copy: Path) -> None:
-    _edit(data_copy / "codes.yaml", lambda d: d["lookalikes"][3].pop("status"))
+    edit_yaml(data_copy / "codes.yaml", lambda d: d["lookalikes"][3].pop("status"))
     with pytest.raises(KnowledgeError, match=r"codes\.yaml: lookalikes\[3\]: .*status or range"):
         load_knowledge(data_copy)
 
