@@ -75,22 +75,28 @@ class _Stop(Exception):
         self.status = status
 
 
-async def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[int]]) -> int:
+async def _with_runtime(
+    settings: Settings, work: Callable[[Runtime], Awaitable[int]], *, conversing: bool = True
+) -> int:
     from bot.runtime import open_runtime  # noqa: PLC0415 - see the note at the imports
     from bot.store import StoreError  # noqa: PLC0415
 
     try:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings, conversing=conversing) as runtime:
             return await work(runtime)
     except StoreError as error:
         raise _Stop(f"The database is not reachable: {error}", 3) from None
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from bot.channels.console import ConsoleChannel  # noqa: PLC0415 - see the note at the imports
+    from bot.channels.console import (  # noqa: PLC0415 - see the note at the imports
+        ConsoleChannel,
+        terminal_prompt,
+    )
 
     settings = _settings()
     configure_logging(settings.log_level if args.verbose else "WARNING")
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
 
     async def chat(runtime: Runtime) -> int:
         channel = ConsoleChannel(
@@ -100,7 +106,9 @@ def _chat(args: argparse.Namespace) -> int:
             user_id=args.user,
             user_name=args.name or args.user,
             conversation_id=args.conversation,
-            interactive=sys.stdin.isatty() and sys.stdout.isatty(),
+            interactive=interactive,
+            # On a terminal prompt_toolkit reads the lines: a pasted bounce is one message.
+            reader=terminal_prompt() if interactive else None,
         )
         return await channel.run()
 
@@ -129,7 +137,7 @@ def _tickets(args: argparse.Namespace) -> int:
             print(tickets_view.table(found, as_json=args.json))
         return 0
 
-    return asyncio.run(_with_runtime(settings, tickets))
+    return asyncio.run(_with_runtime(settings, tickets, conversing=False))
 
 
 _TICKET_ACTIONS = ("assign", "reply", "resolve", "reopen")
@@ -291,7 +299,59 @@ def build_parser() -> argparse.ArgumentParser:
     reopen.add_argument("id", help="a ticket id such as NDR-1001")
     reopen.add_argument("--as", dest="as_name", help=as_help)
     tickets.set_defaults(handler=_tickets)
+
+    nlu = commands.add_parser("nlu", help="the language layer: test it on its data, lint the data")
+    nlu_actions = nlu.add_subparsers(dest="action", required=True, metavar="ACTION")
+    nlu_test = nlu_actions.add_parser(
+        "test", help="precision, recall and F1 per intent and slot, the confusion matrix, misreads"
+    )
+    nlu_test.add_argument(
+        "--folds", type=int, default=5, help="cross-validation folds (default 5; 0: held-out only)"
+    )
+    nlu_test.add_argument("--misreads", type=int, default=40, help="misreads to list (default 40)")
+    nlu_test.add_argument("--data", type=Path, help="a folder of training files instead")
+    nlu_check = nlu_actions.add_parser(
+        "check", help="lint the data: duplicates, one utterance under two intents, bad values"
+    )
+    nlu_check.add_argument("--data", type=Path, help="a folder of training files instead")
+    nlu.set_defaults(handler=_nlu)
     return parser
+
+
+def _nlu(args: argparse.Namespace) -> int:
+    from dialogs.understanding.data import (  # noqa: PLC0415 - see the note at the imports
+        DataError,
+        load_training_data,
+    )
+    from dialogs.understanding.evaluate import (  # noqa: PLC0415
+        confusion_matrix,
+        cross_validate,
+        format_report,
+        held_out,
+        lint,
+    )
+
+    try:
+        data = load_training_data(args.data)
+    except DataError as error:
+        raise _Stop(f"The training data is not valid: {error}", 2) from None
+    knowledge = default_knowledge()
+    if args.action == "check":
+        problems = lint(knowledge, data)
+        for problem in problems:
+            print(problem)
+        print(f"{len(data.examples)} examples, {len(problems)} problems")
+        return 1 if problems else 0
+    report = held_out(knowledge, data)
+    print(format_report(report, "Held-out split (never trained on)", misreads=args.misreads))
+    if args.folds > 1:
+        folds = cross_validate(knowledge, data, args.folds)
+        print()
+        print(format_report(folds, f"{args.folds}-fold cross-validation", misreads=args.misreads))
+        print()
+        print("Confusion matrix (rows: expected, columns: read):")
+        print(confusion_matrix(folds))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

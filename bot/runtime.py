@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,7 +15,10 @@ from bot.escalation import StoreTicketDesk
 from bot.store import Store
 from bot.tickets import Escalations, TicketTiming
 from dialogs.turn import DialogContext
+from dialogs.understanding.layer import build_understanding
 from knowledge.kb import KnowledgeBase, default_knowledge
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,10 +36,22 @@ class Runtime:
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, ticket_timing: TicketTiming | None = None
+    settings: Settings, *, ticket_timing: TicketTiming | None = None, conversing: bool = True
 ) -> AsyncIterator[Runtime]:
-    """Load the knowledge base, open the store, and close it all afterwards."""
+    """Load the knowledge base (and the language layer, unless the command holds no
+    conversation), open the store, and close it all afterwards."""
     knowledge = default_knowledge()
+    understanding = None
+    if conversing:
+        started = time.perf_counter()
+        understanding = await asyncio.to_thread(build_understanding, knowledge)
+        log.info(
+            "language layer ready",
+            extra={
+                "examples": len(understanding.data.examples),
+                "ms": round((time.perf_counter() - started) * 1000),
+            },
+        )
     store = await Store.open(settings.database_url)
     try:
         escalations = Escalations(store, knowledge, settings, timing=ticket_timing)
@@ -41,6 +59,7 @@ async def open_runtime(
             knowledge=knowledge,
             org_domains=frozenset(settings.org_domains),
             desk=StoreTicketDesk(store, escalations),
+            understanding=understanding,
         )
         conversations = Conversations(store, context)
         yield Runtime(settings, knowledge, store, conversations, escalations)

@@ -11,7 +11,9 @@ import re
 from dialogs.answers import Option, find_mention
 from dialogs.replies import Step, StepsAnswer
 from dialogs.turn import Turn
-from knowledge.kb import Procedure
+from knowledge.kb import FAMILIES, RECIPIENT_TYPE_IDS, Procedure
+
+_TYPE_IDS = frozenset(RECIPIENT_TYPE_IDS)
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
@@ -52,8 +54,62 @@ def centre_options(turn: Turn, centre_ids: tuple[str, ...] | None = None) -> tup
 
 
 def family(turn: Turn) -> str | None:
-    """The coarse recipient type the bounce's code tells (mailbox, group, ...), if any."""
-    return turn.fact("recipient_type")
+    """The coarse recipient type the bounce tells (its code, or its own words: "The group ...
+    only accepts"), or the person said ("our group"), if any."""
+    named = turn.fact("named_type")
+    if named is not None and named not in FAMILIES:
+        named = turn.knowledge.recipient_type(named).family if named in _TYPE_IDS else None
+    return turn.fact("recipient_type") or named or turn.state.slots.get("type_family")
+
+
+def related(turn: Turn) -> bool:
+    """Whether the bounce's code is a relative of 5.7.12 whose fix is the allowed senders list
+    (5.7.124, 5.7.129): the sender is not on the recipient's list."""
+    status = turn.fact("status")
+    if status is None:
+        return False
+    entry = turn.knowledge.code(status, turn.fact("resolver"), turn.fact("diagnostic") or "")
+    return getattr(entry, "fix", "same") == "related"
+
+
+def sender_inside(turn: Turn) -> bool | None:
+    """Whether the sender is inside the recipient's organization (None when unknown)."""
+    sender = turn.fact("sender")
+    if not sender or "@" not in sender:
+        return None
+    domain = sender.rsplit("@", 1)[1].lower()
+    recipient = turn.recipient
+    own = set(turn.context.org_domains)
+    if recipient and "@" in recipient:
+        own.add(recipient.rsplit("@", 1)[1].lower())
+    return domain in own
+
+
+def plan_targets(turn: Turn) -> None:
+    """Group a bounce's failed recipients by the kind of recipient their codes tell: the first
+    group is the conversation's recipient; each further group is asked about once."""
+    bounce = turn.state.bounce or {}
+    failures = [f for f in bounce.get("failures") or () if isinstance(f, list) and f]
+    kb = turn.knowledge
+    groups: dict[tuple[str | None, str | None], list[str]] = {}
+    statuses: dict[tuple[str | None, str | None], str | None] = {}
+    for failure in failures:
+        address = str(failure[0])
+        status = failure[1] if len(failure) > 1 and isinstance(failure[1], str) else None
+        entry = kb.code(status, None, "") if status else None
+        key = (getattr(entry, "recipient_family", None), getattr(entry, "fix", None))
+        groups.setdefault(key, []).append(address)
+        statuses.setdefault(key, status)
+    keys = list(groups)
+    turn.state.targets = [
+        {"addresses": groups[key], "status": statuses[key] or "", "family": key[0] or ""}
+        for key in keys[1:]
+    ]
+    if turn.state.targets:
+        first = set(groups[keys[0]])
+        bounce["recipients"] = [r for r in bounce.get("recipients") or () if r in first] or list(
+            groups[keys[0]]
+        )
 
 
 def type_allowed(turn: Turn, type_id: str) -> bool:
@@ -66,7 +122,10 @@ def candidate_types(turn: Turn) -> tuple[str, ...]:
     chosen = turn.state.slots.get("recipient_type")
     if chosen:
         return (chosen,)
-    return tuple(t.id for t in turn.knowledge.recipient_types_in_family(family(turn)))
+    found = tuple(t.id for t in turn.knowledge.recipient_types_in_family(family(turn)))
+    if turn.state.slots.get("type_family") == "group" and family(turn) == "group":
+        found += ("m365_group",)  # "our group" in people's words may be a Microsoft 365 group
+    return found
 
 
 def fill_from_sentence(turn: Turn, text: str) -> None:
@@ -100,21 +159,33 @@ def advance(turn: Turn) -> None:
     kb = turn.knowledge
     slots = turn.state.slots
     code_family = family(turn)
+    named = turn.fact("named_type")
+    if "recipient_type" not in slots and named in _TYPE_IDS and named in candidate_types(turn):
+        slots["recipient_type"] = named  # the bounce's own words name it
     if "recipient_type" not in slots:
         slots.pop("type_exact", None)
         candidates = candidate_types(turn)
-        if code_family is not None:
+        if code_family is not None and "type_family" not in slots:
+            told_by_code = turn.fact("recipient_type") is not None
             turn.say_once(
-                "code_tells_type",
+                "code_tells_type" if told_by_code else "bounce_names_type",
                 status=turn.fact("status") or "",
                 recipient=turn.recipient_label,
                 family_label=kb.conversation.family(code_family).description,
             )
         if len(candidates) == 1:
             slots["recipient_type"] = candidates[0]
-        elif code_family is None:
-            ask_recipient_type(turn)
+        elif code_family is None or "type_family" in slots:
+            ask_recipient_type(
+                turn,
+                narrowed_type_options(turn, [(t,) for t in candidates])
+                if "type_family" in slots
+                else None,
+            )
             return
+    if "method" not in slots and related(turn):
+        slots["method"] = "allowed_senders"
+        turn.say_once("related_code_list_only", status=turn.fact("status") or "")
     if "method" not in slots:
         ask_method(turn)
         return
@@ -140,7 +211,68 @@ def advance(turn: Turn) -> None:
             return
         slots["recipient_type"] = groups[0][0]
         slots["type_exact"] = "no"  # the steps are the same for every type the code allows
+    for index, target in enumerate(turn.state.targets):
+        if not target.get("type"):
+            types = target_types(turn, target)
+            if len(types) == 1:
+                target["type"] = types[0]
+            else:
+                ask_target_type(turn, index)
+                return
     give_steps(turn)
+
+
+def target_types(turn: Turn, target: dict[str, object]) -> tuple[str, ...]:
+    """The recipient types a further failed recipient can be, by the family its code tells."""
+    family_id = target.get("family") or None
+    return tuple(
+        t.id
+        for t in turn.knowledge.recipient_types_in_family(str(family_id) if family_id else None)
+    )
+
+
+def current_target(turn: Turn) -> int | None:
+    """The index of the further recipient whose type is being asked, if any."""
+    return next((i for i, t in enumerate(turn.state.targets) if not t.get("type")), None)
+
+
+def target_type_options(turn: Turn) -> tuple[Option, ...]:
+    """The types the further recipient being asked about can be."""
+    index = current_target(turn)
+    if index is None:
+        return ()
+    return type_options(turn, target_types(turn, turn.state.targets[index]))
+
+
+def ask_target_type(turn: Turn, index: int) -> None:
+    """Ask the kind of one further group of failed recipients (once for the group)."""
+    target = turn.state.targets[index]
+    addresses = [str(a) for a in target.get("addresses") or ()]
+    turn.ask(
+        "target_type",
+        turn.text(
+            "ask_target_type",
+            recipients=" and ".join(addresses) or "the other recipient",
+            status=str(target.get("status") or ""),
+        ),
+        target_type_options(turn),
+    )
+
+
+def fits_a_target(turn: Turn, type_id: str) -> bool:
+    """Give ``type_id`` to the further recipient it fits, if one is still without a kind."""
+    for target in turn.state.targets:
+        if not target.get("type") and type_id in target_types(turn, target):
+            target["type"] = type_id
+            return True
+    return False
+
+
+def set_target_type(turn: Turn, type_id: str) -> None:
+    """Record the kind of the further recipient being asked about."""
+    index = current_target(turn)
+    if index is not None:
+        turn.state.targets[index]["type"] = type_id
 
 
 def ask_recipient_type(turn: Turn, narrowed: tuple[Option, ...] | None = None) -> None:
@@ -161,7 +293,7 @@ def ask_recipient_type(turn: Turn, narrowed: tuple[Option, ...] | None = None) -
 def ask_method(turn: Turn) -> None:
     """Ask method 1 or method 2, each with its trade-off in a line."""
     lines = [turn.text("ask_method", recipient=turn.recipient_label)]
-    lines += [f"- **{m.short_label}**: {m.tradeoff}" for m in turn.knowledge.methods]
+    lines += [f"- **{m.short_label}** ({m.label}): {m.tradeoff}" for m in turn.knowledge.methods]
     turn.ask("method", "\n".join(lines), method_options(turn))
 
 
@@ -223,55 +355,114 @@ def narrowed_type_options(turn: Turn, groups: list[tuple[str, ...]]) -> tuple[Op
 
 
 def give_steps(turn: Turn) -> None:
-    """The steps answer, then "did that fix it?"."""
+    """The steps answer (one per kind of failed recipient), then "did that fix it?"."""
     turn.replies.append(steps_answer(turn))
+    slots = turn.state.slots
+    for target in turn.state.targets:
+        type_id = str(target.get("type") or "")
+        if type_id not in _TYPE_IDS:
+            continue
+        status = str(target.get("status") or "")
+        entry = turn.knowledge.code(status) if status else None
+        method = "allowed_senders" if getattr(entry, "fix", "") == "related" else slots["method"]
+        centre = slots["centre"]
+        if not turn.knowledge.procedures_for(method, type_id, centre):
+            centre = "powershell"
+        addresses = [str(a) for a in target.get("addresses") or ()]
+        turn.replies.append(
+            steps_answer(
+                turn,
+                type_id=type_id,
+                method_id=method,
+                centre_id=centre,
+                recipients=tuple(addresses),
+                status=status or None,
+            )
+        )
     turn.finished = True
     turn.ask("fixed", turn.text("ask_fixed"), turn.choice_options("fixed"))
 
 
-def steps_answer(turn: Turn) -> StepsAnswer:
-    """The steps for the chosen recipient type, method and centre, with the bounce's facts."""
+def steps_answer(
+    turn: Turn,
+    *,
+    type_id: str | None = None,
+    method_id: str | None = None,
+    centre_id: str | None = None,
+    recipients: tuple[str, ...] | None = None,
+    status: str | None = None,
+) -> StepsAnswer:
+    """The steps for the chosen recipient type, method and centre, with the bounce's facts
+    (or those given, for a further failed recipient)."""
     kb = turn.knowledge
     slots = turn.state.slots
-    type_id, method_id, centre_id = slots["recipient_type"], slots["method"], slots["centre"]
+    further = type_id is not None
+    type_id = type_id or slots["recipient_type"]
+    method_id = method_id or slots["method"]
+    centre_id = centre_id or slots["centre"]
     procedure = kb.procedures_for(method_id, type_id, centre_id)[0]
     rtype, method, centre = kb.recipient_type(type_id), kb.method(method_id), kb.centre(centre_id)
     code_family = family(turn)
     type_label = (
         kb.conversation.family(code_family).label
-        if slots.get("type_exact") == "no" and code_family
+        if slots.get("type_exact") == "no" and code_family and not further
         else rtype.label
     )
+    addresses = recipients if recipients is not None else turn.recipients[:1]
+    if not further and len(turn.recipients) > 1 and not turn.state.targets:
+        addresses = turn.recipients
+    recipient = addresses[0] if addresses else None
     values = {
-        "recipient": turn.recipient or "<recipient address>",
+        "recipient": recipient or "<recipient address>",
         "sender": turn.fact("sender") or "<outside sender's address>",
     }
+    code = status or turn.fact("status")
+    flags = kb.step_flags(
+        code,
+        None if further else turn.fact("resolver"),
+        "" if further else turn.fact("diagnostic") or "",
+        sender_inside=sender_inside(turn),
+    )
 
     def fill(text: str) -> str:
         return _fill(text, values)
 
+    target = " and ".join(addresses)
     intro = turn.text(
         "steps_intro",
-        target=f"{turn.recipient} ({type_label})" if turn.recipient else type_label,
+        target=f"{target} ({type_label})" if target else type_label,
         method_short=method.short_label.lower(),
         centre_label=centre.label,
     )
+    intro = f"{intro} {centre.how_to_open}"
+    if len(addresses) > 1:
+        intro += " " + turn.text("steps_each_recipient")
+    before = [fill(note.text) for note in kb.notes_for(procedure, flags, "before")]
+    if before:
+        intro += "\n\n" + turn.text("before_you_start") + "\n" + "\n".join(f"- {n}" for n in before)
+    steps = tuple(
+        Step(
+            fill(s.text),
+            tuple(fill(sub) for sub in s.substeps),
+            fill(s.code) if s.code else None,
+        )
+        for s in procedure.steps_for(flags)
+    )
+    check = fill(procedure.check) if procedure.check else None
+    if check is not None and any(step.code == check for step in steps):
+        check = None  # the last step already runs it
+    facts = turn.bounce_facts(type_label)
+    if further:
+        facts = tuple(f for f in facts if f.label not in (turn.text("facts_recipient"),))
     return StepsAnswer(
         title=procedure.title,
-        intro=f"{intro} {centre.how_to_open}",
-        facts=turn.bounce_facts(type_label),
-        steps=tuple(
-            Step(
-                fill(s.text),
-                tuple(fill(sub) for sub in s.substeps),
-                fill(s.code) if s.code else None,
-            )
-            for s in procedure.steps
-        ),
+        intro=intro,
+        facts=facts,
+        steps=steps,
         notes_label=turn.text("facts_notes"),
-        notes=tuple(fill(note.text) for note in kb.notes_for(procedure)),
+        notes=tuple(fill(note.text) for note in kb.notes_for(procedure, flags, "after")),
         check_label=turn.text("facts_check"),
-        check=fill(procedure.check) if procedure.check else None,
+        check=check,
         source_label=turn.text("facts_source"),
         source=procedure.source,
     )

@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dialogs import admin_fix, escalation, sender_help, triage
-from dialogs.answers import Option, find_mention, is_number, match_answer
-from dialogs.intent import IntentName, recognise
+from dialogs import admin_fix, escalation, facts, sender_help, topics, triage
+from dialogs.answers import Option, find_mention, is_number, match_answer, match_exact
+from dialogs.intent import TOPIC_OF, Intent, IntentName, recognise
 from dialogs.messages import Message
+from dialogs.reading import Expectation
 from dialogs.replies import Reply, Text
 from dialogs.state import DialogState
 from dialogs.turn import DialogContext, Turn
@@ -44,9 +45,10 @@ async def handle_turn(
         state=DialogState.from_json(state),
         profile=dict(profile or {}),
         message=message,
-        intent=recognise(message, context.knowledge),
+        intent=Intent(IntentName.OTHER),
         context=context,
     )
+    turn.intent = recognise(message, context.knowledge, context.understanding, _expecting(turn))
     await _respond(turn)
     return TurnResult(
         state=turn.state.to_json(),
@@ -56,6 +58,16 @@ async def handle_turn(
         finished=turn.finished,
         escalated=turn.escalated,
     )
+
+
+def _expecting(turn: Turn) -> Expectation | None:
+    """The pending question and the choices it showed, for the language layer."""
+    pending = turn.state.pending
+    spec = _SLOTS.get(pending) if pending else None
+    if spec is None or spec.free_text:
+        return None
+    shown = [o for o in spec.options(turn) if o.value in turn.state.offered]
+    return turn.expectation(tuple(shown))
 
 
 def error_reply(context: DialogContext) -> Reply:
@@ -77,15 +89,43 @@ async def _respond(turn: Turn) -> None:
         slot, answer = clicked
         await _answer(turn, slot, answer)
         return
+    if turn.state.pending == "escalate_note" and intent.name not in _BOUNCES:
+        # A note for the admins may say "restart" or "stop" without meaning it to the bot.
+        await _pending_answer(turn)
+        return
+    if intent.name not in _BOUNCES and _answers_pending(turn):
+        await _pending_answer(turn)  # a choice of the question asked ("try the other method")
+        return
     interruption = _INTERRUPTIONS.get(intent.name)
-    if interruption is not None and turn.state.pending != "escalate_note":
-        # (a note for the admins may say "restart" or "stop" without meaning it to the bot)
+    if interruption is not None and (intent.confidence >= _SURE or intent.name in _BOUNCES):
         await interruption(turn)
+        return
+    if intent.name in TOPIC_OF:
+        topics.answer(turn, TOPIC_OF[intent.name])
+        ask_again(turn)
+        return
+    if intent.name is IntentName.GO_BACK and intent.confidence >= _SURE:
+        _go_back(turn)
         return
     if turn.state.pending is not None:
         await _pending_answer(turn)
         return
     _fresh(turn)
+
+
+def _answers_pending(turn: Turn) -> bool:
+    """Whether the words name one of the pending question's own choices."""
+    pending = turn.state.pending
+    spec = _SLOTS.get(pending) if pending else None
+    if spec is None or spec.free_text or turn.reading is None:
+        return False
+    answer = _match(turn, spec, turn.message.text)
+    return answer is not None and not _negated(turn, pending or "", answer)
+
+
+# How sure the language layer must be before a command (cancel, start over) is acted on.
+_SURE = 0.45
+_BOUNCES = frozenset({IntentName.BOUNCE_5712, IntentName.BOUNCE_OTHER})
 
 
 def _clicked(turn: Turn) -> tuple[str, str] | None:
@@ -95,7 +135,12 @@ def _clicked(turn: Turn) -> tuple[str, str] | None:
     if not (isinstance(slot, str) and isinstance(answer, str) and slot in _SLOTS):
         return None
     spec = _SLOTS[slot]
-    if not spec.free_text and answer not in {option.value for option in spec.options(turn)}:
+    offered_escalation = answer == "escalate" and "escalate" in turn.state.offered
+    if (
+        not spec.free_text
+        and answer not in {option.value for option in spec.options(turn)}
+        and not offered_escalation
+    ):
         return None
     return slot, answer
 
@@ -209,9 +254,19 @@ def _set_slot(name: str) -> Callable[[Turn, str], Awaitable[None]]:
             triage.set_role(turn, answer)
         else:
             turn.state.slots[name] = answer
+            if name == "recipient_type":
+                turn.state.slots.pop("type_family", None)
+        if name in turn.state.answered:
+            turn.state.answered.remove(name)
+        turn.state.answered.append(name)
         triage.advance(turn)
 
     return accept
+
+
+async def _accept_target_type(turn: Turn, answer: str) -> None:
+    admin_fix.set_target_type(turn, answer)
+    triage.advance(turn)
 
 
 async def _accept_recipient(turn: Turn, text: str) -> None:
@@ -274,6 +329,7 @@ _SLOTS: dict[str, _Slot] = {
         triage.advance,
         allowed=admin_fix.type_allowed,
     ),
+    "target_type": _Slot(admin_fix.target_type_options, _accept_target_type, triage.advance),
     "method": _Slot(admin_fix.method_options, _set_slot("method"), triage.advance),
     "centre": _Slot(admin_fix.centre_options, _set_slot("centre"), triage.advance),
     "fixed": _Slot(lambda turn: turn.choice_options("fixed"), _accept_fixed, _ask_fixed),
@@ -292,6 +348,17 @@ _SLOTS: dict[str, _Slot] = {
             "ticket_fixed", turn.text("ticket_ask_fixed"), turn.choice_options("ticket_fixed")
         ),
     ),
+    "confirm": _Slot(
+        lambda turn: turn.choice_options("confirm"),
+        lambda turn, answer: _accept_confirm(turn, answer),  # noqa: PLW0108 - defined below
+        lambda turn: (
+            _propose(
+                turn, turn.state.proposal.get("slot", ""), turn.state.proposal.get("value", "")
+            )
+            if turn.state.proposal.get("slot") in _SLOTS and turn.state.proposal.get("value")
+            else None
+        ),
+    ),
     "escalate_note": _Slot(
         lambda turn: turn.choice_options("escalate_note"),
         _accept_note,
@@ -303,7 +370,14 @@ _SLOTS: dict[str, _Slot] = {
 
 async def _answer(turn: Turn, slot: str, answer: str) -> None:
     turn.state.pending, turn.state.misses = None, 0
+    if answer == "escalate" and slot not in _ESCALATE_IS_AN_ANSWER:
+        escalation.start(turn, came_from=slot)  # the offer made after two misses
+        return
     await _SLOTS[slot].accept(turn, answer)
+
+
+# Questions whose own choices include "escalate" (their accept() handles it).
+_ESCALATE_IS_AN_ANSWER = frozenset({"fixed", "after_failure", "sender_own_domain"})
 
 
 async def _pending_answer(turn: Turn) -> None:
@@ -316,30 +390,196 @@ async def _pending_answer(turn: Turn) -> None:
         return
     text = turn.message.text
     if slot.free_text:
-        if slot_name == "recipient" and _role_changed(turn):
+        await _free_text_answer(turn, slot_name, slot, text)
+        return
+    answer = _match(turn, slot, text)
+    if answer is not None and _negated(turn, slot_name, answer):
+        answer = None  # "not the first one", "no powershell": never the value ruled out
+    if answer is not None:
+        taken = facts.take(turn) if turn.reading else facts.Taken()
+        if slot_name in _FACT_SLOTS:
+            turn.state.slots.pop(slot_name, None)  # the answer itself, below, decides it
+        facts.acknowledge(turn, taken, answered=slot_name)
+        await _answer(turn, slot_name, answer)
+        return
+    if turn.reading is None:
+        await _pattern_answer(turn, slot_name)
+        return
+    taken = facts.take(turn)
+    name = turn.intent.name
+    if taken.any:
+        facts.acknowledge(turn, taken, answered=slot_name)
+        turn.state.pending, turn.state.misses = None, 0
+        _advance(turn, taken)
+        return
+    yes_no = _YES_NO.get(slot_name)
+    if yes_no is not None and name in (IntentName.AFFIRM, IntentName.DENY, IntentName.FEEDBACK):
+        positive = name is IntentName.AFFIRM or (
+            name is IntentName.FEEDBACK and turn.intent.feedback_positive is True
+        )
+        await _answer(turn, slot_name, yes_no[0] if positive else yes_no[1])
+        return
+    if taken.remarks:
+        facts.acknowledge(turn, taken, answered=slot_name)
+        ask_again(turn)
+        return
+    unsure = _unsure_value(turn, slot_name)
+    if unsure is not None:
+        _propose(turn, slot_name, unsure)
+        return
+    if name is IntentName.DONT_KNOW or _ruled_out_only(turn, slot_name):
+        if name is IntentName.DONT_KNOW:
+            topics.hint(turn, slot_name)
+        turn.state.misses += 1
+        ask_again(turn)
+        return
+    if (
+        name is IntentName.QUESTION_5712
+        and turn.intent.bounce is not None
+        and (turn.intent.bounce.mentioned_statuses)
+    ):
+        triage.start(turn)  # a new question about a code: begin again with it
+        return
+    if name in (IntentName.GREETING, IntentName.FEEDBACK):
+        _small_talk(turn)
+        ask_again(turn)
+        return
+    await _miss(turn)
+
+
+# Slots that facts fill (the rest are yes/no and menus of the flow itself).
+_FACT_SLOTS = frozenset({"role", "recipient_type", "method", "centre"})
+# Questions a plain "yes" or "no" answers: the choice for each.
+_YES_NO = {
+    "fixed": ("yes", "no"),
+    "ticket_fixed": ("yes", "no"),
+    "sender_own_domain": ("escalate", "no"),
+    "confirm": ("yes", "no"),
+}
+
+
+async def _free_text_answer(turn: Turn, slot_name: str, slot: _Slot, text: str) -> None:
+    if slot_name == "recipient":
+        reading = turn.reading
+        if reading is not None:
+            taken = facts.take(turn)
+            if "role" in {s for s, _ in taken.changed}:
+                turn.state.pending = None
+                triage.advance(turn)
+                return
+            if turn.state.slots.get("recipient"):
+                turn.state.pending, turn.state.misses = None, 0
+                triage.advance(turn)
+                return
+            if turn.intent.name is IntentName.DONT_KNOW:
+                await _answer(turn, slot_name, "")
+                return
+        elif _role_changed(turn):
             turn.state.pending = None
             triage.advance(turn)
             return
-        if slot.valid(turn, text):
-            await _answer(turn, slot_name, text)
-        else:
-            await _miss(turn)
-        return
-    answer = _match(turn, slot, text)
+    if slot.valid(turn, text):
+        await _answer(turn, slot_name, text)
+    else:
+        await _miss(turn)
+
+
+async def _pattern_answer(turn: Turn, slot_name: str) -> None:
+    """Without a language layer: answers given in passing, read by the pattern tables."""
     before = dict(turn.state.slots)
     _fill_from_sentence(turn)
-    if answer is not None:
-        await _answer(turn, slot_name, answer)
-    elif turn.state.slots != before:
+    if turn.state.slots != before:
         turn.state.pending = None
         triage.advance(turn)
     elif turn.intent.name is IntentName.QUESTION_5712 and turn.intent.bounce is not None:
-        triage.start(turn)  # a new question about the code: begin again with it
+        triage.start(turn)
     elif turn.intent.name in (IntentName.GREETING, IntentName.FEEDBACK):
         _small_talk(turn)
         ask_again(turn)
     else:
         await _miss(turn)
+
+
+def _advance(turn: Turn, taken: facts.Taken) -> None:
+    """Go on after facts changed: the answer again if it was given, else the next question."""
+    if (
+        turn.state.flow == "done"
+        and turn.state.slots.get("role") == "sender"
+        and not ({"role"} & {s for s, _ in taken.changed})
+    ):
+        sender_help.give_answer(turn)
+        return
+    if turn.state.flow == "done" and not turn.state.bounce and not turn.state.slots:
+        _fresh(turn)
+        return
+    if turn.state.flow in ("done", None):
+        turn.state.flow = "admin"
+    triage.advance(turn)
+
+
+def _negated(turn: Turn, slot: str, value: str) -> bool:
+    reading = turn.reading
+    return reading is not None and value in reading.ruled_out(slot)
+
+
+def _ruled_out_only(turn: Turn, slot: str) -> bool:
+    """The message only ruled values out ("not a shared mailbox"): ask again, without them."""
+    reading = turn.reading
+    return reading is not None and bool(reading.ruled_out(slot)) and not reading.slots
+
+
+def _unsure_value(turn: Turn, slot: str) -> str | None:
+    reading = turn.reading
+    if reading is None:
+        return None
+    values = {v.value for v in reading.unsure if v.slot == slot}
+    values -= reading.ruled_out(slot)
+    values -= {"any_group", "any_mailbox"}
+    offered = set(turn.state.offered)
+    if offered:
+        values &= offered | set(admin_fix.candidate_types(turn) if slot == "recipient_type" else ())
+    return values.pop() if len(values) == 1 else None
+
+
+def _propose(turn: Turn, slot: str, value: str) -> None:
+    """ "Did you mean a shared mailbox?", with yes and no."""
+    turn.state.proposal = {"slot": slot, "value": value, "pending": slot}
+    turn.ask(
+        "confirm",
+        turn.text("did_you_mean", value=facts.label(turn, slot, value)),
+        turn.choice_options("confirm"),
+    )
+
+
+async def _accept_confirm(turn: Turn, answer: str) -> None:
+    proposal, turn.state.proposal = turn.state.proposal, {}
+    slot, value = proposal.get("slot"), proposal.get("value")
+    if answer == "yes" and slot in _SLOTS and value:
+        await _answer(turn, slot, value)
+        return
+    turn.state.pending = proposal.get("pending") or None
+    if slot and value:
+        turn.state.excluded.setdefault(slot, []).append(value)
+    ask_again(turn)
+
+
+def _go_back(turn: Turn) -> None:
+    """Undo the last answer and ask its question again (after the answer too)."""
+    state = turn.state
+    while state.answered:
+        slot = state.answered.pop()
+        if slot in state.slots:
+            del state.slots[slot]
+            if slot == "role":
+                turn.profile.pop("role", None)
+            turn.say("going_back")
+            state.pending, state.misses, state.proposal = None, 0, {}
+            if state.flow in ("done", None) and (state.bounce or state.slots or slot == "role"):
+                state.flow = "admin"
+            triage.advance(turn)
+            return
+    turn.say("nothing_to_go_back")
+    ask_again(turn)
 
 
 def _match(turn: Turn, slot: _Slot, text: str) -> str | None:
@@ -348,6 +588,18 @@ def _match(turn: Turn, slot: _Slot, text: str) -> str | None:
     shown = [option for option in every if option.value in turn.state.offered]
     if shown:
         shown.sort(key=lambda option: turn.state.offered.index(option.value))
+    if turn.reading is not None:
+        exact = match_exact(text, shown or every)
+        if exact is not None or is_number(text):
+            return exact
+        stuck = turn.choice_options("stuck")
+        if "escalate" in turn.state.offered and match_exact(text, stuck):
+            return "escalate"
+        if turn.intent.name in TOPIC_OF or turn.intent.name in _INTERRUPTIONS:
+            return None  # "is it safe to allow everyone?" asks; it does not choose
+        said = {v.value for v in turn.reading.slots if v.slot == turn.state.pending}
+        said &= {o.value for o in shown or every}
+        return said.pop() if len(said) == 1 else None
     answer = match_answer(text, shown or every)
     if answer is None and shown and not is_number(text):
         other = match_answer(text, every)
@@ -387,6 +639,7 @@ def ask_again(turn: Turn) -> None:
         return
     turn.state.pending = None
     misses = turn.state.misses
+    turn.state.misses = misses
     _SLOTS[pending].ask(turn)
     turn.state.misses = misses
 
@@ -396,14 +649,36 @@ def ask_again(turn: Turn) -> None:
 
 def _fresh(turn: Turn) -> None:
     name = turn.intent.name
+    reading = turn.reading
     if name is IntentName.QUESTION_5712:
         triage.start(turn)
     elif name in (IntentName.GREETING, IntentName.FEEDBACK):
         _small_talk(turn)
+    elif (
+        reading is not None
+        and name in (IntentName.INFORM, IntentName.DONT_KNOW)
+        and (reading.slots or reading.negated)
+    ):
+        if turn.state.flow == "done" and (turn.state.bounce or turn.state.slots):
+            taken = facts.take(turn)  # a correction after the answer: the answer again
+            if taken.any:
+                facts.acknowledge(turn, taken)
+                _advance(turn, taken)
+            elif taken.remarks:
+                facts.acknowledge(turn, taken)
+            else:
+                turn.say("already_noted")  # the facts they gave are the ones it went by
+        elif reading.slots:
+            triage.start(turn)  # "I'm the admin, it's a shared mailbox": begin with those
+        else:
+            turn.say("fallback")
+    elif reading is not None and name is IntentName.AFFIRM and turn.state.flow == "done":
+        turn.say("feedback_thanks")
     else:
-        role = find_mention(turn.message.text, triage.role_options(turn))
-        if role is not None:
-            triage.set_role(turn, role)
+        if reading is None:
+            role = find_mention(turn.message.text, triage.role_options(turn))
+            if role is not None:
+                triage.set_role(turn, role)
         turn.say("fallback")
 
 

@@ -1,8 +1,10 @@
-"""The intent detector: what a user turn is about, declared as data and read in one place.
+"""The intent detector: what a user turn is about.
 
-A pasted bounce wins over everything; then a question about the 5.7.12 family; then the short
-commands (escalate, cancel, start over, help, feedback, greeting), each a list of patterns with an
-explicit priority for messages that match more than one.
+Machine-written text is read by rules: a pasted bounce wins over everything, and a code of the
+5.7.12 family named in a message makes it a question about that code. People's own words are read
+by the language layer (:mod:`dialogs.reading`), which gives the intent, its confidence and the
+facts said. ``classify`` has no language layer: it reads a message with the reader and the
+pattern tables below, as it always has.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dialogs.messages import Message
+from dialogs.reading import Expectation, Reading, Understanding
 from knowledge.kb import KnowledgeBase
 from knowledge.ndr import Bounce, InputRejected, read_bounce
 
@@ -29,7 +32,36 @@ class IntentName(StrEnum):
     CANCEL = "cancel"
     START_OVER = "start_over"
     FEEDBACK = "feedback"
+    INFORM = "inform"  # facts only: "shared mailbox", "I'm the admin"
+    ASK_WHY = "ask_why"
+    ASK_RISK = "ask_risk"
+    ASK_FIND_TYPE = "ask_find_type"
+    ASK_DELAY = "ask_delay"
+    ASK_MAIL_USER = "ask_mail_user"
+    ASK_METHODS = "ask_methods"
+    DONT_KNOW = "dont_know"
+    GO_BACK = "go_back"
+    AFFIRM = "affirm"
+    DENY = "deny"
     OTHER = "other"
+
+
+#: The language layer's intents, as the conversation names them.
+_FROM_LANGUAGE = {
+    "question": IntentName.QUESTION_5712,
+    "thanks": IntentName.FEEDBACK,
+    "complain": IntentName.FEEDBACK,
+    "out_of_scope": IntentName.OTHER,
+}
+#: Questions answered from the knowledge base's topics, by topic id.
+TOPIC_OF = {
+    IntentName.ASK_WHY: "why",
+    IntentName.ASK_RISK: "risk",
+    IntentName.ASK_FIND_TYPE: "find_type",
+    IntentName.ASK_DELAY: "delay",
+    IntentName.ASK_MAIL_USER: "mail_user",
+    IntentName.ASK_METHODS: "methods",
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +72,8 @@ class Intent:
     bounce: Bounce | None = None
     rejected: str | None = None  # the reason a file or paste could not be read
     feedback_positive: bool | None = None
+    reading: Reading | None = None  # what the language layer read in the words
+    confidence: float = 1.0  # how sure the intent is (1 for bounces, clicks and rules)
 
 
 @dataclass(frozen=True)
@@ -160,8 +194,18 @@ _TOPIC = _patterns(
 )
 
 
-def recognise(message: Message, knowledge: KnowledgeBase | None = None) -> Intent:
-    """Say what one user turn is about. A file sent with the turn is read as the bounce."""
+# Longer than this, a message that is not a bounce is a paste (a page, a log), not words to read.
+_MAX_WORDS_READ = 120
+
+
+def recognise(
+    message: Message,
+    knowledge: KnowledgeBase | None = None,
+    understanding: Understanding | None = None,
+    expecting: Expectation | None = None,
+) -> Intent:
+    """Say what one user turn is about. A file sent with the turn is read as the bounce; the
+    words are read by ``understanding`` when given (the pattern tables otherwise)."""
     if message.value and isinstance(message.value.get("intent"), str):
         try:
             return Intent(IntentName(message.value["intent"]))
@@ -171,7 +215,45 @@ def recognise(message: Message, knowledge: KnowledgeBase | None = None) -> Inten
         intent = recognise_content(attachment.content, knowledge)
         if intent.rejected or (intent.bounce and intent.bounce.is_bounce):
             return intent
-    return recognise_content(message.text, knowledge)
+    intent = recognise_content(message.text, knowledge)
+    bounce = intent.bounce
+    if (
+        understanding is None
+        or intent.rejected
+        or bounce is None
+        or bounce.is_bounce
+        or len(message.text.split(None, _MAX_WORDS_READ)) > _MAX_WORDS_READ
+    ):
+        return intent
+    if not any(character.isalnum() for character in message.text):
+        # No words to read: a lone "?" asks what the bot can do.
+        return Intent(IntentName.HELP if "?" in message.text else IntentName.OTHER, bounce)
+    reading = understanding.read(message.text, expecting)
+    name = _FROM_LANGUAGE.get(reading.intent) or IntentName(reading.intent)
+    if bounce.mentioned_statuses:
+        # A code named in words: the code decides what it is about, unless the words ask for
+        # one of the commands ("escalate my 5.7.1 case").
+        if name not in _COMMANDS or reading.confidence < 0.5:
+            name = intent.name if intent.name is not IntentName.OTHER else name
+    elif bounce.listed_statuses and name is IntentName.QUESTION_5712:
+        name = IntentName.OTHER  # a list of codes (a page, a table) is not a question
+    positive = None
+    if name is IntentName.FEEDBACK:
+        positive = reading.intent != "complain"
+    return Intent(
+        name, bounce, feedback_positive=positive, reading=reading, confidence=reading.confidence
+    )
+
+
+_COMMANDS = frozenset(
+    {
+        IntentName.ESCALATE,
+        IntentName.MY_TICKETS,
+        IntentName.HELP,
+        IntentName.CANCEL,
+        IntentName.START_OVER,
+    }
+)
 
 
 def recognise_content(data: str | bytes, knowledge: KnowledgeBase | None = None) -> Intent:

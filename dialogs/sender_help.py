@@ -55,15 +55,29 @@ def recipient_domain(turn: Turn) -> str | None:
     return recipient.rsplit("@", 1)[1].lower() if recipient and "@" in recipient else None
 
 
+def _failures(turn: Turn) -> tuple[list[str], str]:
+    """Every failed recipient, and their codes ("5.7.133 for a@x, 5.7.134 for b@y" when the
+    codes differ; the one code when they agree)."""
+    bounce = turn.state.bounce or {}
+    failures = [f for f in bounce.get("failures") or () if isinstance(f, list) and f]
+    pairs = [(str(f[0]), str(f[1]) if len(f) > 1 and f[1] else "") for f in failures]
+    recipients = [address for address, _ in pairs] or list(turn.recipients)
+    codes = {code for _, code in pairs if code}
+    if len(codes) > 1:
+        return recipients, ", ".join(f"{code} for {address}" for address, code in pairs if code)
+    return recipients, codes.pop() if codes else ""
+
+
 def give_answer(turn: Turn) -> None:
     """Who can fix it, what to do, and the note for the recipient's admin."""
     guidance = turn.knowledge.sender_guidance
     domain = recipient_domain(turn) or "the recipient's organization"
+    recipients, statuses = _failures(turn)
     values = {
-        "recipient": turn.recipient or "the recipient",
+        "recipient": " and ".join(recipients) or "the recipient",
         "recipient_domain": domain,
         "sender": turn.fact("sender") or "(your address)",
-        "status": turn.fact("status") or "5.7.12",
+        "status": statuses or turn.fact("status") or "5.7.12",
         "smtp_code": turn.fact("smtp_code") or "550",
         "date": turn.fact("date") or "(the date you sent it)",
         "subject": turn.fact("subject") or "(the subject of your message)",

@@ -6,7 +6,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # The answers a conversation collects, one key each.
-SLOTS = ("role", "recipient", "recipient_type", "method", "centre", "type_exact", "ticket")
+SLOTS = (
+    "role",
+    "recipient",
+    "sender",
+    "recipient_type",
+    "type_family",  # the broad kind said ("a group"), until the exact one is known
+    "method",
+    "centre",
+    "type_exact",
+    "ticket",
+)
 FLOWS = ("admin", "sender", "escalation", "done")
 
 
@@ -22,6 +32,10 @@ class DialogState:
     bounce: dict[str, Any] | None = None  # the reader's facts of the bounce being worked on
     shown: list[str] = field(default_factory=list)  # once-only remarks already made
     resume: dict[str, str] = field(default_factory=dict)  # flow and question an escalation left
+    answered: list[str] = field(default_factory=list)  # slots the person gave, in order ("go back")
+    excluded: dict[str, list[str]] = field(default_factory=dict)  # values ruled out, per slot
+    proposal: dict[str, str] = field(default_factory=dict)  # "Did you mean ...?": slot, value
+    targets: list[dict[str, Any]] = field(default_factory=list)  # further failed recipients
 
     def to_json(self) -> dict[str, Any]:
         """The state as JSON-ready data."""
@@ -49,13 +63,17 @@ class DialogState:
             bounce=bounce if isinstance(bounce, dict) else None,
             shown=[s for s in data.get("shown") or () if isinstance(s, str)],
             offered=[s for s in data.get("offered") or () if isinstance(s, str)],
-            resume={
-                k: v
-                for k, v in (data.get("resume") or {}).items()
-                if k in ("flow", "pending") and isinstance(v, str)
+            resume=_strings(data.get("resume"), ("flow", "pending")),
+            answered=[s for s in data.get("answered") or () if s in SLOTS],
+            excluded={
+                k: [v for v in values if isinstance(v, str)]
+                for k, values in (data.get("excluded") or {}).items()
+                if k in SLOTS and isinstance(values, list)
             }
-            if isinstance(data.get("resume"), dict)
+            if isinstance(data.get("excluded"), dict)
             else {},
+            proposal=_strings(data.get("proposal"), ("slot", "value", "pending")),
+            targets=[t for t in data.get("targets") or () if isinstance(t, dict)],
         )
 
     def reset(self, *, keep_role: bool = True) -> None:
@@ -64,3 +82,11 @@ class DialogState:
         self.flow, self.pending, self.misses, self.bounce = None, None, 0, None
         self.slots = {"role": role} if role else {}
         self.shown, self.offered, self.resume = [], [], {}
+        self.answered, self.excluded, self.proposal, self.targets = [], {}, {}, []
+
+
+def _strings(data: Any, names: tuple[str, ...]) -> dict[str, str]:
+    """The string values of ``data`` under ``names`` (nothing when it is not a mapping)."""
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if k in names and isinstance(v, str)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dialogs import admin_fix, sender_help
+from dialogs import admin_fix, facts, sender_help
 from dialogs.answers import Option, find_mention
 from dialogs.turn import Turn
 
@@ -22,6 +22,7 @@ BOUNCE_FIELDS = (
     "language",
     "format",
     "is_bounce",
+    "named_type",
 )
 _MAX_KEPT_TEXT = 20_000  # characters of the original message kept for a ticket
 
@@ -32,17 +33,30 @@ def start(turn: Turn) -> None:
     turn.state.reset()
     turn.state.flow = "admin"  # replaced by the role's own flow in advance()
     if bounce is not None:
-        facts = {name: getattr(bounce, name) for name in BOUNCE_FIELDS}
-        facts["recipients"] = list(bounce.recipients)
-        facts["text"] = bounce.text[:_MAX_KEPT_TEXT]
-        turn.state.bounce = facts
+        kept = {name: getattr(bounce, name, None) for name in BOUNCE_FIELDS}
+        kept["recipients"] = list(bounce.recipients)
+        kept["failures"] = [list(failure) for failure in getattr(bounce, "failures", ())]
+        kept["text"] = bounce.text[:_MAX_KEPT_TEXT]
+        turn.state.bounce = kept
+        admin_fix.plan_targets(turn)
     introduce_code(turn)
-    fill_from_sentence(turn)
+    if turn.reading is not None and not (bounce is not None and bounce.is_bounce):
+        facts.acknowledge(turn, facts.take(turn), answered="role")
+    else:
+        fill_from_sentence(turn)
     advance(turn)
 
 
 def introduce_code(turn: Turn) -> None:
-    """Say what the bounce's code means, in a line."""
+    """Say what the bounce's code means, in a line (and which recipients failed, when several)."""
+    failures = [f for f in (turn.state.bounce or {}).get("failures") or () if f]
+    if len(failures) > 1:
+        listed = [f"{f[0]} ({f[1]})" if len(f) > 1 and f[1] else str(f[0]) for f in failures]
+        turn.say(
+            "several_recipients",
+            count=str(len(failures)),
+            failures=", ".join(listed[:-1]) + " and " + listed[-1],
+        )
     status = turn.fact("status")
     if status is None:
         return
@@ -52,6 +66,8 @@ def introduce_code(turn: Turn) -> None:
         return
     key = "related_code" if getattr(entry, "fix", "same") == "related" else "family_intro"
     turn.say(key, status=status, meaning=meaning)
+    if getattr(entry, "recipient_family", None):
+        turn.state.shown.append("code_tells_type")  # the meaning already says what kind it is
 
 
 def role_options(turn: Turn) -> tuple[Option, ...]:

@@ -3,6 +3,7 @@ state that survives a restart, and the terminal's own commands."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -14,12 +15,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.output import DummyOutput
 
-from bot.channels.console import ConsoleChannel
+from bot.channels.console import ConsoleChannel, TerminalPrompt
 from bot.conversation import Conversations
 from bot.escalation import StoreTicketDesk
 from bot.store import Store
 from dialogs.turn import DialogContext
+from dialogs.understanding.layer import build_understanding
 from knowledge.kb import default_knowledge
 from tests.transcripts import ASK_ROLE, ASK_TYPE, TRANSCRIPTS, Step, Transcript, prepare_tmp
 
@@ -74,6 +78,7 @@ async def _conversations(
             knowledge=default_knowledge(),
             org_domains=frozenset(org_domains),
             desk=StoreTicketDesk(store),
+            understanding=build_understanding(),
         )
         yield Conversations(store, context)
     finally:
@@ -226,7 +231,7 @@ def test_conversation_survives_a_restart(tmp_path: Path) -> None:
     _assert_clean_exit(first)
     _assert_in_order(
         first.stdout,
-        ["That's 5.7.133", ASK_ROLE, "tells me sales@contoso.com is a group", "Where will you"],
+        ["That's 5.7.133: The recipient is a group", ASK_ROLE, "Where will you"],
         "before the restart",
     )
     assert "Let everyone mail" not in first.stdout  # stopped with the question pending
@@ -381,8 +386,93 @@ async def test_recipient_question_is_asked_again_after_a_miss(tmp_path: Path) ->
         channel = ConsoleChannel(conversations, stdin=io.StringIO(), stdout=io.StringIO())
         await _say(channel, "how do I fix 5.7.12")
         assert "Which address did you send to?" in await _say(channel, "I sent it")
-        missed = await _say(channel, "no clue what it was")
+        missed = await _say(channel, "the weather is lovely today")
         answered = await _say(channel, "bob@fabrikam.com")
     assert "Sorry, I didn't catch that." in missed
     assert "Which address did you send to?" in missed, missed
     assert "Note for the email admin at fabrikam.com:" in answered, answered
+
+
+# ---- (e) the prompt on a terminal, in-process (tests/test_console_pty.py uses a real pty) ------
+
+PROMPT_TIMEOUT_S = 10
+
+
+def _pasted(text: str) -> str:
+    """A bracketed paste, as a terminal sends it (here with the \\r\\n some terminals use)."""
+    return "\x1b[200~" + text.replace("\n", "\r\n") + "\x1b[201~"
+
+
+@pytest.fixture
+def keys() -> Iterator[PipeInput]:
+    with create_pipe_input() as pipe:
+        yield pipe
+
+
+def _terminal_prompt(keys: PipeInput) -> TerminalPrompt:
+    return TerminalPrompt(terminal_input=keys, terminal_output=DummyOutput())
+
+
+async def _read(prompt: TerminalPrompt) -> str | None:
+    return await asyncio.wait_for(prompt.read("you> "), PROMPT_TIMEOUT_S)
+
+
+async def test_prompt_takes_a_paste_of_many_lines_as_one(keys: PipeInput) -> None:
+    prompt = _terminal_prompt(keys)
+    keys.send_text("here it is: " + _pasted("first\nsecond\n\nfourth\n") + "\r")
+    assert await _read(prompt) == "here it is: first\nsecond\n\nfourth"
+    keys.send_text(_pasted("bob@fabrikam.com") + "\r")  # one line goes in as it is
+    assert await _read(prompt) == "bob@fabrikam.com"
+    keys.send_text(_pasted("a\nb") + " and " + _pasted("c\nd") + "\r")  # [pasted 2 lines #2]
+    assert await _read(prompt) == "a\nb and c\nd"
+    keys.send_text("\x1b[A\r")  # Up recalls the last line, placeholders and all
+    assert await _read(prompt) == "a\nb and c\nd"
+
+
+async def test_prompt_backspace_removes_a_whole_paste(keys: PipeInput) -> None:
+    prompt = _terminal_prompt(keys)
+    keys.send_text("see " + _pasted("one\ntwo") + "\x7f" + "this\r")
+    assert await _read(prompt) == "see this"
+    keys.send_text(_pasted("one\ntwo") + "\x7f\x7f" + "\r")  # then Backspace as usual
+    assert await _read(prompt) == ""
+
+
+async def test_prompt_ctrl_c_clears_the_line_or_leaves(keys: PipeInput) -> None:
+    prompt = _terminal_prompt(keys)
+    keys.send_text("half a thought\x03admin\r")
+    assert await _read(prompt) == "admin"
+    keys.send_text("\x03")
+    assert await _read(prompt) is None
+    keys.send_text("\x04")
+    assert await _read(prompt) is None
+
+
+async def test_channel_on_a_terminal_answers_a_pasted_bounce_once(
+    keys: PipeInput, tmp_path: Path
+) -> None:
+    bounce = (REPO / "tests/corpus/en-new-57133-group.txt").read_text(encoding="utf-8")
+    keys.send_text(_pasted(bounce) + "\r")
+    keys.send_text("admin\r")
+    keys.send_text("/paste\r" + _pasted("how do I fix\n5.7.12\n/end\nnot sent") + "\r")
+    keys.send_text("\x04")
+    stdout = io.StringIO()
+    async with _conversations(tmp_path / "bot.db") as conversations:
+        channel = ConsoleChannel(
+            conversations,
+            stdin=io.StringIO(),
+            stdout=stdout,
+            interactive=True,
+            reader=_terminal_prompt(keys),
+        )
+        assert await asyncio.wait_for(channel.run(), PROMPT_TIMEOUT_S * 3) == 0
+    output = stdout.getvalue()
+    _assert_in_order(
+        output,
+        # After the role, the next question is about the recipient the pasted bounce names.
+        ["That's 5.7.133", ASK_ROLE, "sales@contoso.com", "  1. ", "That's 5.7.12"],
+        "on a terminal",
+    )
+    assert output.count("That's 5.7.133") == 1, output
+    assert "Sorry, I didn't catch that" not in output
+    assert "not sent" not in output  # what followed /end in the paste
+    assert "you> " not in output  # the prompt is prompt_toolkit's to draw

@@ -140,13 +140,13 @@ TRANSCRIPTS: list[Transcript] = [
     Transcript(
         "attached_57133_group_skips_type",
         [
-            ("/file tests/corpus/en-new-57133-group.txt", ["That's 5.7.133", ASK_ROLE]),
+            (
+                "/file tests/corpus/en-new-57133-group.txt",
+                ["That's 5.7.133: The recipient is a group", ASK_ROLE],
+            ),
             (
                 "/click 2",
-                [
-                    "The code 5.7.133 tells me sales@contoso.com is a group",
-                    f"{ASK_METHOD} sales@contoso.com?",
-                ],
+                [f"{ASK_METHOD} sales@contoso.com?"],
                 [ASK_TYPE],
             ),
             ("allow everyone", [ASK_CENTRE]),
@@ -168,10 +168,10 @@ TRANSCRIPTS: list[Transcript] = [
     Transcript(
         "pasted_57134_mailbox_then_no_then_other_method",
         [
-            (PASTED_57134, ["That's 5.7.134", ASK_ROLE]),
+            (PASTED_57134, ["That's 5.7.134: The recipient is a mailbox", ASK_ROLE]),
             (
                 "admin",
-                ["The code 5.7.134 tells me help@contoso.com is a mailbox", ASK_METHOD],
+                [ASK_METHOD],
                 [ASK_TYPE],
             ),
             ("method 1", [ASK_CENTRE]),
@@ -203,8 +203,11 @@ TRANSCRIPTS: list[Transcript] = [
     Transcript(
         "attached_57136_mail_user_classic_or_powershell",
         [
-            ("/file tests/corpus/en-new-57136-mailuser.txt", ["That's 5.7.136", ASK_ROLE]),
-            ("I am the admin", ["is a mail user", ASK_METHOD], [ASK_TYPE]),
+            (
+                "/file tests/corpus/en-new-57136-mailuser.txt",
+                ["That's 5.7.136: The recipient is a mail user", ASK_ROLE],
+            ),
+            ("I am the admin", [ASK_METHOD], [ASK_TYPE]),
             (
                 "allow all",
                 [
@@ -298,8 +301,7 @@ TRANSCRIPTS: list[Transcript] = [
                 "/file tests/corpus/en-new-57133-group.txt",
                 [
                     "Got a new bounce; starting again with its details.",
-                    "That's 5.7.133",
-                    "The code 5.7.133 tells me sales@contoso.com is a group",
+                    "That's 5.7.133: The recipient is a group",
                     f"{ASK_METHOD} sales@contoso.com?",
                 ],
                 [ASK_ROLE, ASK_TYPE],

@@ -1,0 +1,286 @@
+"""Whole conversations in people's own words: how hurried staff and admins really answer.
+
+Same shape as :mod:`tests.transcripts`: each step is (what the person types, fragments the bot's
+replies must hold in order[, fragments they must not hold]). Written anew for these tests (not
+taken from the training data, nor from the issue that asked for them), one conversation for each
+way the bot used to misunderstand people.
+"""
+
+from __future__ import annotations
+
+from tests.transcripts import (
+    ASK_CENTRE,
+    ASK_FIXED,
+    ASK_METHOD,
+    ASK_ROLE,
+    ASK_TYPE,
+    NEW_EAC_UNTICK,
+    REASK,
+    Transcript,
+)
+
+ALLOW_EVERYONE_STEPS = "allow everyone, in the"  # steps_intro for method 1
+CHOSEN_STEPS = "allow chosen senders only, in the"  # steps_intro for method 2
+SENDER_NOTE = "Note for the email admin at"
+ESCALATE_CHOICE = "Escalate to an admin"
+
+PEOPLE_TRANSCRIPTS: list[Transcript] = [
+    # ---- roles, in ordinary words and other languages -------------------------------------------
+    Transcript(
+        "role_sender_in_a_sentence",
+        [
+            ("hey, mails to orders@northwind.com keep coming back with 5.7.12", [ASK_ROLE]),
+            (
+                "yeah that was me, i'm the one who emailed them",
+                [SENDER_NOTE + " northwind.com"],
+                [REASK],
+            ),
+        ],
+    ),
+    Transcript(
+        "role_admin_in_a_sentence",
+        [
+            ("how do i sort out a 5.7.12", [ASK_ROLE]),
+            ("i run the exchange online tenant here", [ASK_TYPE], [REASK]),
+        ],
+    ),
+    Transcript(
+        "role_in_french",
+        [
+            ("comment je corrige l'erreur 5.7.12 ?", [ASK_ROLE]),
+            ("c'est moi qui ai envoyé le mail", ["Which address did you send to?"], [REASK]),
+            ("compta@fabrikam.fr", [SENDER_NOTE + " fabrikam.fr"]),
+            ("c'est moi l'expéditeur du message", ["already"], ["I help with Exchange Online"]),
+        ],
+    ),
+    Transcript(
+        "role_told_with_the_problem",
+        [
+            ("erreur 5.7.12 quand j'écris à compta@fabrikam.fr", [SENDER_NOTE + " fabrikam.fr"]),
+        ],
+    ),
+    Transcript(
+        "role_in_german",
+        [
+            ("wie behebe ich 5.7.12", [ASK_ROLE]),
+            ("bin hier der exchange admin", [ASK_TYPE], [REASK]),
+        ],
+    ),
+    # ---- a problem told in a sentence ------------------------------------------------------------
+    Transcript(
+        "problem_sentence_with_a_type",
+        [
+            (
+                "the events@ distribution list won't take emails from anyone outside the company",
+                ["Noted: Distribution group", ASK_ROLE],
+                ["I help with Exchange Online bounces"],
+            ),
+            ("admin", [ASK_METHOD], [ASK_TYPE]),
+        ],
+    ),
+    Transcript(
+        "problem_sentence_with_an_address",
+        [
+            (
+                "clients writing to billing@contoso.com get an error back saying we only "
+                "accept internal mail",
+                [ASK_ROLE],
+                ["I help with Exchange Online bounces"],
+            ),
+        ],
+    ),
+    Transcript(
+        "how_to_question_without_a_code",
+        [
+            (
+                "whats the way to let external senders email one of our groups",
+                [ASK_ROLE],
+                ["I help with Exchange Online bounces"],
+            ),
+            ("admin", ["Which one is it?", "Microsoft 365 group"]),
+        ],
+    ),
+    Transcript(
+        "a_long_sentence_with_the_code_and_a_typo",
+        [
+            (
+                "so our partner keeps hitting 5.7.12 every single time they send to the sharde "
+                "inbox we set up for them last month",
+                [ASK_ROLE],
+                ["I help with Exchange Online bounces"],
+            ),
+        ],
+    ),
+    # ---- negation is never a choice --------------------------------------------------------------
+    Transcript(
+        "negated_method",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            ("user mailbox", [ASK_METHOD]),
+            (
+                "i don't want the whole internet mailing it, only our one supplier",
+                [ASK_CENTRE],
+            ),
+            ("new eac", [CHOSEN_STEPS], [ALLOW_EVERYONE_STEPS]),
+        ],
+    ),
+    Transcript(
+        "negated_type",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            ("it isnt the shared one, it's a normal user mailbox", [ASK_METHOD]),
+            ("everyone", [ASK_CENTRE]),
+            ("new eac", ["Steps for User mailbox", NEW_EAC_UNTICK], ["Shared mailbox"]),
+        ],
+    ),
+    Transcript(
+        "a_question_about_allowing_everyone_is_not_a_choice",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            ("shared mailbox", [ASK_METHOD]),
+            (
+                "would it be risky to just let everybody send to it?",
+                ["spam", ASK_METHOD],
+                [ASK_CENTRE, ALLOW_EVERYONE_STEPS],
+            ),
+        ],
+    ),
+    # ---- corrections, mid-flow and after the answer, and "go back" -------------------------------
+    Transcript(
+        "correction_mid_flow",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            ("distribution list", [ASK_METHOD]),
+            ("hang on, it's actually a shared mailbox", ["Changed: Shared mailbox", ASK_METHOD]),
+            ("allow all", [ASK_CENTRE]),
+            ("classic", ["Steps for Shared mailbox"], ["Distribution group"]),
+        ],
+    ),
+    Transcript(
+        "correction_after_the_answer",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            ("user mailbox", [ASK_METHOD]),
+            ("allow everyone", [ASK_CENTRE]),
+            ("powershell", ["Set-Mailbox", ASK_FIXED]),
+            (
+                "oh wait it's a DL actually",
+                ["Changed: Distribution group", "Set-DistributionGroup", ASK_FIXED],
+            ),
+        ],
+    ),
+    Transcript(
+        "go_back",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            ("shared mailbox", [ASK_METHOD]),
+            ("everyone", [ASK_CENTRE]),
+            ("go back", [ASK_METHOD]),
+            ("only chosen senders", ["PowerShell"]),
+        ],
+    ),
+    # ---- questions mid-flow, and "I don't know" --------------------------------------------------
+    Transcript(
+        "questions_mid_flow",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            (
+                "why is it even set up like that",
+                ["RequireSenderAuthenticationEnabled", ASK_TYPE],
+                [REASK],
+            ),
+            ("how can i tell what type of recipient it is", ["Get-Recipient", ASK_TYPE], [REASK]),
+            ("user mailbox", [ASK_METHOD]),
+            ("what's the difference between the two", [ASK_METHOD], [REASK]),
+        ],
+    ),
+    Transcript(
+        "dont_know_twice",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            ("no clue tbh", ["Get-Recipient", ASK_TYPE], [ESCALATE_CHOICE]),
+            ("honestly i dont know", ["Get-Recipient", ASK_TYPE, ESCALATE_CHOICE]),
+            ("/click escalate", ["Is there anything you'd like to add"]),
+        ],
+    ),
+    # ---- typos and partial button words ----------------------------------------------------------
+    Transcript(
+        "typos",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admn", [ASK_TYPE]),
+            ("shraed mailboxs", [ASK_METHOD], [REASK]),
+            ("evryone", [ASK_CENTRE], [REASK]),
+            ("powershel", ["Set-Mailbox"], [REASK]),
+        ],
+    ),
+    Transcript(
+        "partial_button_words",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("email admin", [ASK_TYPE]),
+            ("dynamic", [ASK_METHOD]),
+            ("chosen senders", ["Set-DynamicDistributionGroup"]),
+        ],
+    ),
+    # ---- the related codes, several recipients, a bounce that names its type ---------------------
+    Transcript(
+        "bounce_57124_gets_the_list_fix",
+        [
+            ("/file tests/corpus/en-new-57124-group.txt", ["5.7.124", ASK_ROLE]),
+            ("admin", ["allowed senders list"], [ASK_METHOD, "Allow everyone"]),
+        ],
+    ),
+    Transcript(
+        "bounce_57129_gets_the_list_fix",
+        [
+            ("/file tests/corpus/en-eml-57129-mailbox-7bit.eml", ["5.7.129", ASK_ROLE]),
+            ("admin", ["allowed senders list"], [ASK_METHOD]),
+        ],
+    ),
+    Transcript(
+        "two_recipients_the_sender_note_names_both",
+        [
+            ("/file tests/corpus/en-eml-two-recipients-57134-57133.eml", [ASK_ROLE]),
+            ("i sent it", [SENDER_NOTE, "p.novak@contoso.com", "board-members@contoso.com"]),
+        ],
+    ),
+    Transcript(
+        "two_recipients_the_admin_gets_each_type",
+        [
+            (
+                "/file tests/corpus/en-eml-two-recipients-57134-57133.eml",
+                ["p.novak@contoso.com (5.7.134)", "board-members@contoso.com (5.7.133)", ASK_ROLE],
+            ),
+            ("admin", [ASK_METHOD]),
+            ("allow everyone", [ASK_CENTRE]),
+            ("powershell", ["board-members@contoso.com (5.7.133)", "What kind of recipient"]),
+            (
+                "its a distribution list",
+                [
+                    "Set-Mailbox -Identity p.novak@contoso.com",
+                    "Set-DistributionGroup -Identity board-members@contoso.com",
+                ],
+            ),
+        ],
+    ),
+    Transcript(
+        "bounce_names_its_type",
+        [
+            ("/file tests/corpus/en-new-5712-group-named.txt", [ASK_ROLE]),
+            (
+                "admin",
+                ["The bounce says sales-team@contoso.com is a group"],
+                ["User mailbox", "Shared mailbox"],
+            ),
+        ],
+    ),
+]
