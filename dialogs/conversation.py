@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialogs import admin_fix, escalation, facts, sender_help, topics, triage
-from dialogs.answers import Option, find_mention, is_number, match_answer, match_exact
+from dialogs.answers import Option, find_mention, is_number, match_answer, match_exact, normalise
 from dialogs.intent import TOPIC_OF, Intent, IntentName, recognise
 from dialogs.messages import Message
 from dialogs.reading import Expectation
@@ -100,7 +100,7 @@ async def _respond(turn: Turn) -> None:
     if interruption is not None and (intent.confidence >= _SURE or intent.name in _BOUNCES):
         await interruption(turn)
         return
-    if intent.name in TOPIC_OF:
+    if intent.name in TOPIC_OF and intent.confidence >= _SURE:
         topics.answer(turn, TOPIC_OF[intent.name])
         ask_again(turn)
         return
@@ -412,6 +412,11 @@ async def _pending_answer(turn: Turn) -> None:
         turn.state.pending, turn.state.misses = None, 0
         _advance(turn, taken)
         return
+    if slot_name == "after_failure" and (
+        name is IntentName.AFFIRM or (name is IntentName.FEEDBACK and turn.intent.feedback_positive)
+    ):
+        await _answer(turn, "fixed", "yes")  # "works now, cheers": it was fixed after all
+        return
     yes_no = _YES_NO.get(slot_name)
     if yes_no is not None and name in (IntentName.AFFIRM, IntentName.DENY, IntentName.FEEDBACK):
         positive = name is IntentName.AFFIRM or (
@@ -595,9 +600,13 @@ def _match(turn: Turn, slot: _Slot, text: str) -> str | None:
         stuck = turn.choice_options("stuck")
         if "escalate" in turn.state.offered and match_exact(text, stuck):
             return "escalate"
-        if turn.intent.name in TOPIC_OF or turn.intent.name in _INTERRUPTIONS:
-            return None  # "is it safe to allow everyone?" asks; it does not choose
-        said = {v.value for v in turn.reading.slots if v.slot == turn.state.pending}
+        values = [v for v in turn.reading.slots if v.slot == turn.state.pending]
+        asking = turn.intent.name in TOPIC_OF or turn.intent.name in _INTERRUPTIONS
+        if asking and turn.intent.confidence >= _SURE:
+            # "is it safe to allow everyone?" asks; it does not choose. Only words that are a
+            # choice's name and nothing more ("the safer one") answer.
+            values = [v for v in values if normalise(v.words) == normalise(text)]
+        said = {v.value for v in values}
         said &= {o.value for o in shown or every}
         return said.pop() if len(said) == 1 else None
     answer = match_answer(text, shown or every)

@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 _MAX_NOTE = 2000  # characters of the user's note kept on the ticket
 _PATH_SLOTS = ("role", "recipient_type", "method", "centre")
+_SHORT_REPLY_WORDS = 6  # a longer answer to "anything to add?" is a note, whatever it says
+_SURE = 0.6
 
 
 def start(turn: Turn, came_from: str | None = None) -> None:
@@ -39,6 +41,13 @@ async def take_note(turn: Turn, text: str) -> None:
     choice = match_exact(text, turn.choice_options("escalate_note")) if text else None
     if turn.message.value and turn.message.value.get("slot") == "escalate_note":
         choice = str(turn.message.value.get("answer"))
+    reading = turn.reading
+    if choice is None and reading is not None and len(text.split()) <= _SHORT_REPLY_WORDS:
+        # "nah nothing to add", "no thanks just send it": no note; "forget it": no ticket.
+        if reading.intent == "deny" and reading.confidence >= _SURE:
+            choice = "no_note"
+        elif reading.intent == "cancel" and reading.confidence >= _SURE:
+            choice = "cancel"
     if choice == "cancel":
         turn.say("escalate_cancelled")
         resume(turn)

@@ -90,7 +90,7 @@ class NegationWords:
     mail_verbs: tuple[str, ...]  # "can't email": a problem told, not a value ruled out
     uncertain: tuple[str, ...] = ()  # "not sure if", "maybe": the next value is a guess
     role_words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "admin", "sent"
-    trailing: bool = False  # the cue may follow its value ("alle erlauben will ich nicht")
+    trailing: tuple[str, ...] = ()  # cues that may follow their value ("will ich nicht")
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ def _negation(path: Path) -> dict[str, NegationWords]:
                 for role, items in (words.get("role_words") or {}).items()
                 if role in SLOT_VALUES["role"]
             },
-            trailing=bool(words.get("trailing", False)),
+            trailing=_strings(words.get("trailing") or ["-"], f"{path.name}: {language}.trailing"),
         )
     return found
 

@@ -250,7 +250,10 @@ class TrainedUnderstanding:
             for words in mentions:
                 yield slot, entry.id, words, False
             for words in (entry.label, *entry.synonyms):
-                yield slot, entry.id, words, len(keys(words)) == 1 and words not in mentions
+                # Synonyms are whole answers where the entry lists its mentions apart.
+                explicit = entry.mentions is not None and words != entry.label
+                whole = explicit or len(keys(words)) == 1
+                yield slot, entry.id, words, whole and words not in mentions
             if isinstance(entry, Method):
                 yield slot, entry.id, entry.short_label, False
         for choice in kb.conversation.choices["role"]:

@@ -93,9 +93,7 @@ class Words:
                 k for w in languages for v in w.mail_verbs for k in keys(v) if len(k) > 2
             ),
             uncertain=phrases("uncertain"),
-            trailing=frozenset(
-                k for words in languages if words.trailing for c in words.cues for k in keys(c)[:1]
-            ),
+            trailing=frozenset(k for words in languages for c in words.trailing for k in keys(c)),
         )
 
     def vocabulary(self) -> set[str]:
