@@ -196,8 +196,12 @@ class Gazetteer:
                 and not word.isdigit()
                 and word not in STOPWORDS
             ):
+                # Typos keep the first letter: "shraed" is "shared", "salle" is not "alle".
                 best = process.extractOne(
-                    word, self._fuzzy_words, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF
+                    word,
+                    self._fuzzy_words.get(word[0], ()),
+                    scorer=fuzz.ratio,
+                    score_cutoff=_FUZZY_CUTOFF,
                 )
                 if best is not None:
                     mended[index] = best[0]
@@ -231,10 +235,14 @@ class Gazetteer:
         return found
 
     @property
-    def _fuzzy_words(self) -> list[str]:
-        cached: list[str] | None = getattr(self, "_fuzzy_cache", None)
+    def _fuzzy_words(self) -> dict[str, list[str]]:
+        """The canonical words a typo may be mended to, by their first letter."""
+        cached: dict[str, list[str]] | None = getattr(self, "_fuzzy_cache", None)
         if cached is None:
-            cached = sorted(w for w in self.canonical if len(w) >= 3 and not w.isdigit())
+            cached = {}
+            for word in sorted(self.canonical):
+                if len(word) >= _FUZZY_MIN_LENGTH and not word.isdigit():
+                    cached.setdefault(word[0], []).append(word)
             self._fuzzy_cache = cached
         return cached
 
