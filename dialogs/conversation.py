@@ -16,7 +16,7 @@ from dialogs import admin_fix, escalation, facts, sender_help, topics, triage
 from dialogs.answers import Option, find_mention, is_number, match_answer, match_exact, normalise
 from dialogs.intent import TOPIC_OF, Intent, IntentName, recognise
 from dialogs.messages import Message
-from dialogs.reading import Expectation
+from dialogs.reading import Expectation, Reading, SlotValue
 from dialogs.replies import Reply, Text
 from dialogs.state import DialogState
 from dialogs.turn import DialogContext, Turn
@@ -397,6 +397,13 @@ async def _pending_answer(turn: Turn) -> None:
         answer = None  # "not the first one", "no powershell": never the value ruled out
     if answer is not None:
         taken = facts.take(turn) if turn.reading else facts.Taken()
+        role_changed = any(slot == "role" for slot, _ in taken.changed)
+        if role_changed and slot_name not in _FACT_SLOTS:
+            # "no, I'm the admin actually": the new role decides what comes next.
+            facts.acknowledge(turn, taken)
+            turn.state.pending, turn.state.misses = None, 0
+            _advance(turn, taken)
+            return
         if slot_name in _FACT_SLOTS:
             turn.state.slots.pop(slot_name, None)  # the answer itself, below, decides it
         facts.acknowledge(turn, taken, answered=slot_name)
@@ -663,6 +670,12 @@ def _fresh(turn: Turn) -> None:
         triage.start(turn)
     elif name in (IntentName.GREETING, IntentName.FEEDBACK):
         _small_talk(turn)
+    elif reading is not None and name is IntentName.INFORM and _guess(reading) is not None:
+        guess = _guess(reading)
+        assert guess is not None  # noqa: S101 - just checked
+        if turn.state.flow is None:
+            turn.state.flow = "admin"
+        _propose(turn, guess.slot, guess.value)  # "I think it's a shared mailbox"
     elif (
         reading is not None
         and name in (IntentName.INFORM, IntentName.DONT_KNOW)
@@ -689,6 +702,16 @@ def _fresh(turn: Turn) -> None:
             if role is not None:
                 triage.set_role(turn, role)
         turn.say("fallback")
+
+
+def _guess(reading: Reading) -> SlotValue | None:
+    """The one value a message only guesses at ("I think it's a DL"), when it says nothing else."""
+    if reading.slots:
+        return None
+    guesses = [
+        v for v in reading.unsure if v.slot in _FACT_SLOTS and not v.value.startswith("any_")
+    ]
+    return guesses[0] if len(guesses) == 1 else None
 
 
 def _small_talk(turn: Turn) -> None:

@@ -475,3 +475,47 @@ async def test_my_tickets_lists_them_and_the_question_stays() -> None:
     result = await chat.send("show my tickets")
     assert "NDR-1001" in texts(result)[0]
     assert question(result).slot == "role"
+
+
+# ---- the related codes: the allowed senders list, for the sender as they are --------------------
+
+
+def _codes(answer: StepsAnswer) -> list[str]:
+    return [step.code for step in answer.steps if step.code]
+
+
+async def test_57124_gives_the_list_fix_and_a_contact_only_for_an_outside_sender() -> None:
+    bounce = (CORPUS / "en-new-57124-group.txt").read_bytes()
+    outside = Chat()
+    await outside.send(bounce)
+    result = await outside.send(click("role", "admin"))
+    assert not any(isinstance(r, Question) and r.slot == "method" for r in result.replies)
+    result = await outside.send(click("recipient_type", "distribution_group"))
+    answer: StepsAnswer = only(result, StepsAnswer)
+    codes = _codes(answer)
+    assert any("New-MailContact" in code for code in codes)  # lee.chen@ is outside
+    assert not any("RequireSenderAuthenticationEnabled $false" in code for code in codes)
+    assert any(
+        'AcceptMessagesOnlyFromSendersOrMembers @{Add="lee.chen@tailspintoys.com"}' in c
+        for c in codes
+    )
+
+    inside = Chat(org_domains=frozenset({"tailspintoys.com", "contoso.com"}))
+    await inside.send(bounce)
+    await inside.send(click("role", "admin"))
+    answer = only(await inside.send(click("recipient_type", "distribution_group")), StepsAnswer)
+    codes = _codes(answer)
+    assert not any("New-MailContact" in code or "Get-Recipient" in code for code in codes)
+    assert any('@{Add="lee.chen@tailspintoys.com"}' in code for code in codes)
+    assert not any("a mail contact" in note for note in answer.notes)
+
+
+async def test_a_click_on_allow_everyone_for_57129_is_not_offered() -> None:
+    chat = Chat()
+    await chat.send((CORPUS / "en-eml-57129-mailbox-7bit.eml").read_bytes())
+    result = await chat.send(click("role", "admin"))
+    assert not any(isinstance(r, Question) and r.slot == "method" for r in result.replies)
+    result = await chat.send("I'd rather just allow everyone")
+    assert say("related_code_list_only", status="5.7.129") in texts(result)
+    assert chat.state is not None
+    assert chat.state["slots"]["method"] == "allowed_senders"
