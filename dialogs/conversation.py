@@ -100,6 +100,9 @@ async def _respond(turn: Turn) -> None:
     if interruption is not None and (intent.confidence >= _SURE or intent.name in _BOUNCES):
         await interruption(turn)
         return
+    if intent.name in _CONFIRMABLE and _MAYBE <= intent.confidence < _SURE:
+        _propose_intent(turn, intent.name)  # "Do you want to start over?", rather than guess
+        return
     if intent.name in TOPIC_OF and intent.confidence >= _SURE:
         topics.answer(turn, TOPIC_OF[intent.name])
         ask_again(turn)
@@ -123,8 +126,10 @@ def _answers_pending(turn: Turn) -> bool:
     return answer is not None and not _negated(turn, pending or "", answer)
 
 
-# How sure the language layer must be before a command (cancel, start over) is acted on.
+# How sure the language layer must be before a command (cancel, start over) is acted on; between
+# _MAYBE and _SURE the bot asks whether that is what the person wants.
 _SURE = 0.45
+_MAYBE = 0.25
 _BOUNCES = frozenset({IntentName.BOUNCE_5712, IntentName.BOUNCE_OTHER})
 
 
@@ -351,13 +356,7 @@ _SLOTS: dict[str, _Slot] = {
     "confirm": _Slot(
         lambda turn: turn.choice_options("confirm"),
         lambda turn, answer: _accept_confirm(turn, answer),  # noqa: PLW0108 - defined below
-        lambda turn: (
-            _propose(
-                turn, turn.state.proposal.get("slot", ""), turn.state.proposal.get("value", "")
-            )
-            if turn.state.proposal.get("slot") in _SLOTS and turn.state.proposal.get("value")
-            else None
-        ),
+        lambda turn: _ask_confirm(turn),  # noqa: PLW0108 - defined below
     ),
     "escalate_note": _Slot(
         lambda turn: turn.choice_options("escalate_note"),
@@ -555,7 +554,7 @@ def _unsure_value(turn: Turn, slot: str) -> str | None:
 
 def _propose(turn: Turn, slot: str, value: str) -> None:
     """ "Did you mean a shared mailbox?", with yes and no."""
-    turn.state.proposal = {"slot": slot, "value": value, "pending": slot}
+    turn.state.proposal = {"slot": slot, "value": value, "pending": turn.state.pending or slot}
     turn.ask(
         "confirm",
         turn.text("did_you_mean", value=facts.label(turn, slot, value)),
@@ -565,6 +564,18 @@ def _propose(turn: Turn, slot: str, value: str) -> None:
 
 async def _accept_confirm(turn: Turn, answer: str) -> None:
     proposal, turn.state.proposal = turn.state.proposal, {}
+    command = proposal.get("intent")
+    if command in _CONFIRM_TEXTS:
+        turn.state.pending = proposal.get("pending") or None
+        name = IntentName(command)
+        if answer == "yes":
+            if name is IntentName.GO_BACK:
+                _go_back(turn)
+            else:
+                await _INTERRUPTIONS[name](turn)
+        else:
+            ask_again(turn)
+        return
     slot, value = proposal.get("slot"), proposal.get("value")
     if answer == "yes" and slot in _SLOTS and value:
         await _answer(turn, slot, value)
@@ -573,6 +584,31 @@ async def _accept_confirm(turn: Turn, answer: str) -> None:
     if slot and value:
         turn.state.excluded.setdefault(slot, []).append(value)
     ask_again(turn)
+
+
+# Commands worth a question when the words only half say them, with the question's text.
+_CONFIRM_TEXTS = {
+    "cancel": "confirm_cancel",
+    "start_over": "confirm_start_over",
+    "escalate": "confirm_escalate",
+    "go_back": "confirm_go_back",
+}
+_CONFIRMABLE = frozenset(IntentName(name) for name in _CONFIRM_TEXTS)
+
+
+def _propose_intent(turn: Turn, name: IntentName) -> None:
+    """ "Do you want to start over?", with yes and no."""
+    turn.state.proposal = {"intent": name.value, "pending": turn.state.pending or ""}
+    turn.ask("confirm", turn.text(_CONFIRM_TEXTS[name.value]), turn.choice_options("confirm"))
+
+
+def _ask_confirm(turn: Turn) -> None:
+    """Ask the pending "did you mean" question again."""
+    proposal = turn.state.proposal
+    if proposal.get("intent") in _CONFIRM_TEXTS:
+        _propose_intent(turn, IntentName(proposal["intent"]))
+    elif proposal.get("slot") in _SLOTS and proposal.get("value"):
+        _propose(turn, proposal["slot"], proposal["value"])
 
 
 def _go_back(turn: Turn) -> None:

@@ -72,7 +72,7 @@ class DialogState:
             }
             if isinstance(data.get("excluded"), dict)
             else {},
-            proposal=_strings(data.get("proposal"), ("slot", "value", "pending")),
+            proposal=_strings(data.get("proposal"), ("slot", "value", "pending", "intent")),
             targets=[t for t in data.get("targets") or () if isinstance(t, dict)],
         )
 
