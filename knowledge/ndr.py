@@ -791,7 +791,9 @@ class _Scan:
     header_subject: str | None = None  # the Subject: line among the original message's headers
     wrapper_subject: str | None = None  # the bounce's own subject, from its forwarding headers
     server: str | None = None
-    date: str | None = None
+    date: str | None = None  # the forwarding block's date (when the bounce was forwarded)
+    created: str | None = None  # "Created Date:" of the original message's details
+    header_date: str | None = None  # the Date: line among the original message's headers
     forwarded: bool = False
 
 
@@ -848,6 +850,8 @@ def _scan(text: str) -> _Scan:
                 scan.header_from.extend(a for _, a in find_addresses(line))
             elif scan.header_subject is None and lowered.startswith("subject:"):
                 scan.header_subject = line.split(":", 1)[1].strip() or None
+            elif scan.header_date is None and lowered.startswith("date:"):
+                scan.header_date = line.split(":", 1)[1].strip() or None
             continue
         label_match = lex.label_pattern.match(lowered)
         addresses = [a for _, a in find_addresses(line)]
@@ -865,6 +869,9 @@ def _scan(text: str) -> _Scan:
                 continue
             if label in lex.subject_labels and value and scan.subject is None:
                 scan.subject = value
+                continue
+            if label in lex.date_labels and value and scan.created is None:
+                scan.created = value
                 continue
             if label in lex.server_labels and value and scan.server is None:
                 scan.server = value.split()[0].strip(".,;")
@@ -988,8 +995,9 @@ def _facts(
     mentioned: tuple[str, ...] = ()
     listed: tuple[str, ...] = ()
     failures: tuple[tuple[str, str | None], ...] = ()
+    header_scan = _Scan()
     if is_bounce:
-        header_scan = _scan(header_text) if header_text else _Scan()
+        header_scan = _scan(header_text) if header_text else header_scan
         sender = _sender(scan, header_scan, mime, transcript)
         recipients = tuple(r for r in _recipients(scan, dsn_recipients, transcript) if r != sender)
         codes = _recipient_codes(readable, hits, dsn_recipients, transcript)
@@ -1040,7 +1048,7 @@ def _facts(
         recipients=recipients,
         sender=sender,
         subject=_strip_subject(subject) if subject else None,
-        date=(mime.arrival_date or mime.ndr_date) if mime else scan.date,
+        date=_sent_date(scan, header_scan, mime) if is_bounce else None,
         reporting_server=(mime.reporting_server if mime else None) or scan.server,
         recipient_domain=recipients[0].split("@", 1)[1] if recipients else None,
         recipient_type=recipient_type,
@@ -1103,6 +1111,21 @@ def _words_beside(
         parts.append(part)
         size += len(part)
     return "\n".join(parts)[:_NEAR_MAX_CHARS]
+
+
+def _sent_date(scan: _Scan, header_scan: _Scan, mime: _MimeFacts | None) -> str | None:
+    """When the message that bounced was sent: its details' "Created Date", its own Date:
+    header, the DSN's Arrival-Date; else the bounce's own date, or the forwarding block's."""
+    return _first(
+        (
+            scan.created,
+            header_scan.header_date,
+            scan.header_date,
+            mime.arrival_date if mime else None,
+            mime.ndr_date if mime else None,
+            scan.date,
+        )
+    )
 
 
 def _diagnosis(

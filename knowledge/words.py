@@ -22,6 +22,7 @@ class Lexicon:
     recipient_labels: tuple[str, ...]
     subject_labels: tuple[str, ...]
     server_labels: tuple[str, ...]
+    date_labels: tuple[str, ...]
     header_section_markers: tuple[str, ...]
     subject_prefixes: tuple[str, ...]
     marker_pattern: re.Pattern[str]
@@ -84,6 +85,7 @@ def lexicon() -> Lexicon:
         *raw["recipient_labels"],
         *raw["subject_labels"],
         *raw["server_labels"],
+        *raw["date_labels"],
     ]
     return Lexicon(
         bounce_markers=markers,
@@ -91,6 +93,7 @@ def lexicon() -> Lexicon:
         recipient_labels=tuple(raw["recipient_labels"]),
         subject_labels=tuple(raw["subject_labels"]),
         server_labels=tuple(raw["server_labels"]),
+        date_labels=tuple(raw["date_labels"]),
         header_section_markers=tuple(raw["header_section_markers"]),
         subject_prefixes=tuple(raw["subject_prefixes"]),
         marker_pattern=re.compile(_alternation([m for ms in markers.values() for m in ms])),

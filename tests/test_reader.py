@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -606,3 +607,14 @@ def test_the_named_kind_is_never_read_from_headers_or_hops() -> None:
         + "Thread-Topic: the group only accepts\n"
     )
     assert bounce.named_type is None
+
+
+def test_the_original_date_is_read_from_a_pasted_bounce() -> None:
+    """The sender's note says when the message was sent: the details' Created Date, or the
+    Date: of the original headers."""
+    corpus = Path(__file__).parent / "corpus"
+    new = read_bounce((corpus / "en-new-5712-group-named.txt").read_bytes())
+    assert new.date == "4/19/2024 3:27:45 PM"
+    old = read_bounce((corpus / "en-old-57133-group-display-name.txt").read_bytes())
+    assert old.date == "Tue, 12 Mar 2024 14:22:10 +0000"
+    assert read_bounce("how do I fix 5.7.12").date is None
