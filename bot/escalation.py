@@ -73,6 +73,7 @@ class StoreTicketDesk:
                     status=ticket.status,
                     code=ticket.bounce.get("status"),
                     recipient=recipients[0] if recipients else None,
+                    about=ticket.bounce.get("about") or None,
                 )
             )
         return summaries

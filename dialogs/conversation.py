@@ -89,6 +89,9 @@ async def _respond(turn: Turn) -> None:
         slot, answer = clicked
         await _answer(turn, slot, answer)
         return
+    if turn.state.pending == "escalate_about":
+        await _pending_answer(turn)  # a bounce, an address or a sentence: all are answers
+        return
     if turn.state.pending == "escalate_note" and intent.name not in _BOUNCES:
         # A note for the admins may say "restart" or "stop" without meaning it to the bot.
         await _pending_answer(turn)
@@ -194,6 +197,10 @@ async def _my_tickets(turn: Turn) -> None:
                 status=t.status,
                 code=t.code or "?",
                 recipient=t.recipient or "?",
+            )
+            if t.code or t.recipient or not t.about
+            else turn.text(
+                "my_ticket_line_about", ticket=t.ticket_id, status=t.status, about=t.about
             )
             for t in tickets
         ]
@@ -306,6 +313,15 @@ async def _accept_own_domain(turn: Turn, answer: str) -> None:
         turn.state.flow, turn.state.pending = "done", None
 
 
+async def _accept_about(turn: Turn, text: str) -> None:
+    if turn.intent.name is IntentName.CANCEL and turn.intent.confidence >= _SURE:
+        turn.say("escalate_cancelled")
+        escalation.resume(turn)
+        ask_again(turn)
+        return
+    escalation.take_about(turn, text)
+
+
 async def _accept_note(turn: Turn, text: str) -> None:
     await escalation.take_note(turn, text)
     ask_again(turn)  # cancelled or failed: back to the question they were on, if any
@@ -357,6 +373,13 @@ _SLOTS: dict[str, _Slot] = {
         lambda turn: turn.choice_options("confirm"),
         lambda turn, answer: _accept_confirm(turn, answer),  # noqa: PLW0108 - defined below
         lambda turn: _ask_confirm(turn),  # noqa: PLW0108 - defined below
+    ),
+    "escalate_about": _Slot(
+        lambda turn: (),
+        lambda turn, text: _accept_about(turn, text),  # noqa: PLW0108 - defined below
+        escalation.start,
+        free_text=True,
+        valid=lambda turn, text: bool(text.strip()) or bool(turn.message.files),
     ),
     "escalate_note": _Slot(
         lambda turn: turn.choice_options("escalate_note"),
@@ -433,6 +456,9 @@ async def _pending_answer(turn: Turn) -> None:
     if taken.remarks:
         facts.acknowledge(turn, taken, answered=slot_name)
         ask_again(turn)
+        return
+    if _restates(turn):
+        ask_again(turn)  # "admin" again, to a bot that remembered it: not a wrong answer
         return
     unsure = _unsure_value(turn, slot_name)
     if unsure is not None:
@@ -526,6 +552,13 @@ def _advance(turn: Turn, taken: facts.Taken) -> None:
     if turn.state.flow in ("done", None):
         turn.state.flow = "admin"
     triage.advance(turn)
+
+
+def _restates(turn: Turn) -> bool:
+    """Whether the words only say again what the conversation already holds."""
+    reading = turn.reading
+    said = [v for v in reading.slots if v.slot in _FACT_SLOTS] if reading else []
+    return bool(said) and all(turn.state.slots.get(v.slot) == v.value for v in said)
 
 
 def _negated(turn: Turn, slot: str, value: str) -> bool:

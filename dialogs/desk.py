@@ -34,6 +34,7 @@ class TicketSummary:
     status: str  # open | assigned | resolved
     code: str | None
     recipient: str | None
+    about: str | None = None  # what the requester said it is about, when no bounce tells
 
 
 class TicketDesk(Protocol):

@@ -15,6 +15,24 @@ from knowledge.kb import KnowledgeBase
 log = logging.getLogger(__name__)
 
 _MAX_NOTE = 2000  # characters of the user's note kept on the ticket
+_MAX_ABOUT = 300  # characters of "what is it about" kept as the ticket's subject
+_MAX_KEPT_TEXT = 20_000  # characters of a bounce's text kept on the ticket
+# The facts of a bounce given in answer to "what is it about?" (as triage keeps them).
+KEPT_FIELDS = (
+    "status",
+    "smtp_code",
+    "resolver",
+    "diagnostic",
+    "sender",
+    "subject",
+    "date",
+    "reporting_server",
+    "recipient_domain",
+    "recipient_type",
+    "language",
+    "format",
+    "is_bounce",
+)
 _PATH_SLOTS = ("role", "recipient_type", "method", "centre")
 _SHORT_REPLY_WORDS = 6  # a longer answer to "anything to add?" is a note, whatever it says
 _SURE = 0.6
@@ -28,11 +46,45 @@ def start(turn: Turn, came_from: str | None = None) -> None:
         return
     state = turn.state
     question = came_from or state.pending
-    if question not in (None, "escalate_note"):
+    if _nothing_known(turn) and question != "escalate_about":
+        # Nothing in progress: ask what it is about, so the ticket says something.
+        if question is not None:
+            state.resume = {"flow": state.flow or "", "pending": question}
+        state.flow = "escalation"
+        turn.ask("escalate_about", turn.text("escalate_ask_about"))
+        return
+    if question not in (None, "escalate_note", "escalate_about"):
         # Where to come back to if they cancel, or the ticket cannot be opened.
         state.resume = {"flow": state.flow or "", "pending": question or ""}
     state.flow = "escalation"
     turn.ask("escalate_note", turn.text("escalate_ask_note"), turn.choice_options("escalate_note"))
+
+
+def _nothing_known(turn: Turn) -> bool:
+    state = turn.state
+    return (
+        not state.bounce
+        and not turn.recipients
+        and not state.slots.get("about")
+        and not ({"recipient_type", "type_family"} & state.slots.keys())
+    )
+
+
+def take_about(turn: Turn, text: str) -> None:
+    """The answer to "what is it about?": a bounce, an address, or a sentence; then the note."""
+    bounce = turn.intent.bounce
+    if bounce is not None and bounce.is_bounce:
+        kept = {name: getattr(bounce, name, None) for name in KEPT_FIELDS}
+        kept["recipients"] = list(bounce.recipients)
+        kept["text"] = bounce.text[:_MAX_KEPT_TEXT]
+        turn.state.bounce = kept
+    else:
+        reading = turn.reading
+        address = reading.value("recipient") if reading is not None else None
+        if address and "@" in address and "." in address.rsplit("@", 1)[1]:
+            turn.state.slots["recipient"] = address
+        turn.state.slots["about"] = " ".join(text.split())[:_MAX_ABOUT]
+    start(turn)
 
 
 async def take_note(turn: Turn, text: str) -> None:
@@ -63,6 +115,10 @@ async def open_ticket(turn: Turn, note: str | None) -> None:
         turn.say("escalate_unavailable")
         return
     bounce = dict(turn.state.bounce or {})
+    if turn.state.slots.get("about"):
+        bounce["about"] = turn.state.slots["about"]
+    if not bounce.get("recipients") and turn.recipients:
+        bounce["recipients"] = list(turn.recipients)
     recipient, status = turn.recipient, turn.fact("status")
     request = TicketRequest(
         note=note,

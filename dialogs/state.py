@@ -16,6 +16,7 @@ SLOTS = (
     "centre",
     "type_exact",
     "ticket",
+    "about",  # what an escalation with no bounce is about, in the requester's words
 )
 FLOWS = ("admin", "sender", "escalation", "done")
 

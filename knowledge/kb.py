@@ -540,6 +540,8 @@ CONVERSATION_TEXTS: frozenset[str] = frozenset(
         "turn_error",
         "file_refused",
         "escalate_ask_note",
+        "escalate_ask_about",
+        "my_ticket_line_about",
         "escalate_opened",
         "escalate_joined",
         "escalate_cancelled",

@@ -519,3 +519,27 @@ async def test_a_click_on_allow_everyone_for_57129_is_not_offered() -> None:
     assert say("related_code_list_only", status="5.7.129") in texts(result)
     assert chat.state is not None
     assert chat.state["slots"]["method"] == "allowed_senders"
+
+
+async def test_escalating_with_nothing_in_progress_asks_what_it_is_about() -> None:
+    chat = Chat()
+    result = await chat.send("can a human look at something for me")
+    assert question(result).slot == "escalate_about"
+    result = await chat.send("our board@contoso.com list bounces mail from the auditors")
+    assert question(result).slot == "escalate_note"
+    result = await chat.send(click("escalate_note", "no_note"))
+    assert only(result, TicketNotice)
+    request = chat.desk.requests[-1]
+    assert request.bounce["about"] == "our board@contoso.com list bounces mail from the auditors"
+    assert request.bounce["recipients"] == ["board@contoso.com"]
+    assert request.dedupe_key is None  # no code: nothing to join on
+
+
+async def test_a_bounce_pasted_as_the_answer_to_what_it_is_about_goes_on_the_ticket() -> None:
+    chat = Chat()
+    await chat.send("escalate")
+    await chat.send((CORPUS / "en-eml-57133-group-qp.eml").read_bytes())
+    await chat.send("No note")
+    request = chat.desk.requests[-1]
+    assert request.bounce["status"] == "5.7.133"
+    assert request.bounce["recipients"] == ["sales@contoso.com"]

@@ -501,8 +501,13 @@ def _texts(replies: Sequence[Reply]) -> list[str]:
     return [r.text for r in replies if isinstance(r, Text | Question | TicketNotice)]
 
 
+ABOUT = "info@contoso.com bounces mail from our auditors"
+
+
 async def test_resolved_asks_the_requester_and_a_typed_no_reopens(desk: Desk) -> None:
     outcome = await desk.conversations.handle(_from_alice("escalate"))
+    assert _texts(outcome.replies) == [say("escalate_ask_about")]  # nothing in progress
+    outcome = await desk.conversations.handle(_from_alice(ABOUT))
     assert isinstance(outcome.replies[-1], Question)
     outcome = await desk.conversations.handle(_from_alice("No note"))
     assert _texts(outcome.replies) == [say("escalate_opened", ticket="NDR-1001")]
@@ -535,6 +540,7 @@ async def test_resolved_asks_the_requester_and_a_typed_no_reopens(desk: Desk) ->
 
 async def test_a_yes_keeps_it_closed_and_only_a_requester_reopens(desk: Desk) -> None:
     await desk.conversations.handle(_from_alice("escalate"))
+    await desk.conversations.handle(_from_alice(ABOUT))
     await desk.conversations.handle(_from_alice("No note"))
     await desk.act(Action.RESOLVE, ANA, text="Done.")
     await desk.drain()
@@ -552,6 +558,7 @@ async def test_a_yes_keeps_it_closed_and_only_a_requester_reopens(desk: Desk) ->
 async def test_the_requester_answers_while_the_news_is_saved(desk: Desk) -> None:
     """The state is saved on top of whatever the requester did meanwhile (StaleState retried)."""
     await desk.conversations.handle(_from_alice("escalate"))
+    await desk.conversations.handle(_from_alice(ABOUT))
     await desk.conversations.handle(_from_alice("No note"))
     await desk.act(Action.RESOLVE, ANA, text="Done.")
     real_save = desk.store.save_state
