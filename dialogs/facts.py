@@ -11,6 +11,11 @@ from dialogs.reading import Reading
 from dialogs.turn import Turn
 
 _BROAD = {"any_group": "group", "any_mailbox": "mailbox"}
+_COMPLEMENTS = (
+    ("role", "admin", "sender"),
+    ("role", "sender", "admin"),
+    ("method", "allow_all", "allowed_senders"),
+)
 # The facts that shape the admin's answer, in the order they are asked.
 ANSWER_SLOTS = ("recipient_type", "method", "centre")
 
@@ -49,6 +54,13 @@ def take(turn: Turn, reading: Reading | None = None) -> Taken:
             del state.slots[value.slot]
             taken.cleared.append(value.slot)
             _forget_answer(turn, value.slot)
+    said_slots = {value.slot for value in reading.slots}
+    for slot, ruled, other in _COMPLEMENTS:
+        # Of two choices, ruling out one says the other: "I'm not the admin" is the sender,
+        # "I don't want to allow everyone" the allowed senders list (never the reverse: ruling
+        # out the list does not open the recipient to everyone).
+        if (slot, ruled) in ruled_out_now and slot not in said_slots:
+            _take_one(turn, slot, other, taken)
     for value in reading.slots:
         if (value.slot, value.value) in ruled_out_now:
             continue

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,15 @@ from bot.render.teams import (
     MAX_ACTIVITY_BYTES,
     MAX_BUTTONS,
     Labels,
+    TicketCardView,
+    TicketLabels,
     activity_size,
+    ticket_card,
     welcome_activity,
 )
 from bot.render.teams import render_replies as render_with
 from bot.render.text import render_text
-from bot.store import Store
+from bot.store import Requester, Store, TicketRecord
 from dialogs.replies import (
     Choice,
     Fact,
@@ -33,6 +38,8 @@ from dialogs.replies import (
     TicketNotice,
 )
 from knowledge.kb import default_knowledge
+from tests.fakes.teams_harness import teams_bot, words
+from tests.transcripts import ASK_METHOD, ASK_TYPE
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = Labels.of(default_knowledge().conversation)
@@ -116,6 +123,90 @@ def test_more_choices_than_buttons_become_one_list_and_a_submit_button() -> None
     assert choice_set["type"] == "Input.ChoiceSet"
     assert choice_set["id"] == "answer"
     assert [c["value"] for c in choice_set["choices"]] == [f"v{n}" for n in range(8)]
+
+
+def _choice_sets(node: Any) -> Iterator[dict[str, Any]]:
+    """Every Input.ChoiceSet in a card, however deep (a ShowCard's form included)."""
+    if isinstance(node, dict):
+        if node.get("type") == "Input.ChoiceSet":
+            yield node
+        for value in node.values():
+            yield from _choice_sets(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _choice_sets(value)
+
+
+def _ticket(status: str, assignee: dict[str, str] | None = None) -> TicketRecord:
+    now = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
+    return TicketRecord(
+        id="NDR-1001",
+        number=1,
+        status=status,
+        requester=Requester("msteams", "29:alex", "Alex Wilber", "msteams:a:1"),
+        bounce={"status": "5.7.12", "recipients": ["sales@contoso.com"]},
+        path={"role": "admin"},
+        note="Please hurry",
+        dedupe_key=None,
+        assignee=assignee,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+
+
+def _every_card() -> Iterator[dict[str, Any]]:
+    """The cards the bot sends, in all their shapes: questions with few and many choices, on
+    their own and under an answer, the welcome card, the ticket cards with their forms."""
+    for count in range(1, 13):
+        question = Question(
+            "Q?", "recipient_type", tuple(Choice(f"v{n}", f"L{n}") for n in range(count))
+        )
+        for replies in ([question], [_steps(), question], [_steps(count=60), question]):
+            for activity in render_replies(list(replies)):
+                yield _card(activity)
+    yield _card(welcome_activity("Hi!", ["Reads bounces"], LABELS))
+    labels = TicketLabels(default_knowledge().conversation)
+    megan = {"id": "29:megan", "name": "Megan Bowen"}
+    for ticket in (_ticket("open"), _ticket("assigned", megan), _ticket("resolved")):
+        for assignees in ((), (("29:megan", "Megan Bowen"), ("29:diego", "Diego Siciliani"))):
+            view = TicketCardView(("Alex Wilber",), None, actions=True, assignees=assignees)
+            yield ticket_card(ticket, view, labels)
+
+
+def test_no_list_of_choices_starts_with_a_choice_made() -> None:
+    """A pre-selected choice is one a hasty click picks for the person: every list starts
+    empty, and Teams must not send the click until one is chosen (isRequired, with a message)."""
+    lists = [choice_set for card in _every_card() for choice_set in _choice_sets(card)]
+    assert len(lists) >= 2 * 6, "the many-choice questions and the assign forms have lists"
+    for choice_set in lists:
+        assert "value" not in choice_set, choice_set
+        assert choice_set["isRequired"] is True, choice_set
+        assert choice_set["errorMessage"], choice_set
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [{"answer": ""}, {}, {"answer": "   "}],
+    ids=["empty answer", "no answer", "blank answer"],
+)
+async def test_choose_with_nothing_chosen_asks_again(tmp_path: Path, empty: dict[str, str]) -> None:
+    """A client that sends the list's submit button with nothing chosen (Teams itself does not)
+    gets the question again: no choice is made for the person, nothing fails."""
+    async with teams_bot(tmp_path) as bot:
+        await bot.say("how do I fix 5.7.12")
+        posted = await bot.click("I'm an email admin")
+        assert ASK_TYPE in words(posted)
+        assert bot.last_card is not None
+        (choice_set,) = _choice_sets(bot.last_card)
+        assert "value" not in choice_set
+        submit = bot.last_card["actions"][0]["data"]
+        assert submit == {"slot": "recipient_type"}
+        value = {**submit, **empty, "msteams": {"type": "messageBack"}}
+        again = await bot.send(bot.activity("card_submit", value=value, text=""))
+        assert ASK_TYPE in words(again), words(again)
+        assert ASK_METHOD not in words(again)
+        assert ASK_METHOD in words(await bot.click("Shared mailbox"))
 
 
 def test_steps_and_their_question_are_one_card() -> None:
@@ -213,12 +304,14 @@ def test_the_welcome_card() -> None:
 def test_the_words_cards_add_come_from_the_knowledge_base() -> None:
     texts = default_knowledge().conversation
     assert (LABELS.choose, LABELS.help) == (texts.text("button_choose"), texts.text("button_help"))
-    other = Labels(choose="Valider", help="Aide")
+    assert LABELS.required == texts.text("teams_ticket_required")
+    other = Labels(choose="Valider", help="Aide", required="Choisissez.")
     many = Question(
         "Quel type ?", "recipient_type", tuple(Choice(f"v{n}", f"L{n}") for n in range(8))
     )
     (activity,) = render_with([many], other)
     assert [action["title"] for action in _card(activity)["actions"]] == ["Valider"]  # type: ignore[union-attr]
+    assert [c["errorMessage"] for c in _choice_sets(_card(activity))] == ["Choisissez."]
     welcome = _card(welcome_activity("Salut !", [], other))
     assert welcome["actions"] == [
         {"type": "Action.Submit", "title": "Aide", "data": {"intent": "help"}}

@@ -284,3 +284,22 @@ PEOPLE_TRANSCRIPTS: list[Transcript] = [
         ],
     ),
 ]
+
+PEOPLE_TRANSCRIPTS += [
+    Transcript(
+        "ruling_out_one_of_two_is_the_other",
+        [
+            ("como resolvo o erro 5.7.12", [ASK_ROLE]),
+            ("nao sou o admin", ["Which address did you send to?"]),
+        ],
+    ),
+    Transcript(
+        "not_everyone_in_portuguese_is_the_list",
+        [
+            ("como resolvo o erro 5.7.12", [ASK_ROLE]),
+            ("sou o admin", [ASK_TYPE]),
+            ("caixa compartilhada", [ASK_METHOD]),
+            ("não quero liberar para todos", [CHOSEN_STEPS], [ALLOW_EVERYONE_STEPS]),
+        ],
+    ),
+]

@@ -8,6 +8,8 @@
 // Steps: {"do": "open_chat", "name": "Personal Chat"}, {"do": "expect_text", "text": "..."},
 //        {"do": "paste", "text": "..."} (pastes into the compose box and sends it with Enter),
 //        {"do": "click", "button": "title"} (the newest button with that title),
+//        {"do": "pick", "choice": "title"} (ticks that choice in the newest list of choices),
+//        {"do": "expect_no_text", "text": "...", "ms": 3000} (waits, then fails if it is shown),
 //        {"do": "screenshot", "name": "..."}.
 // Prints one JSON line per step, then {"ok": true|false, ...} last; exits 1 on failure, after
 // saving failure.png and failure.html in "out". Every request to a host other than the loopback
@@ -103,6 +105,20 @@ async function click(title) {
   await button.click();
 }
 
+async function pick(title) {
+  const choice = chatPane().getByRole('radio', { name: title, exact: true }).last();
+  await choice.waitFor({ state: 'visible' });
+  await choice.check();
+}
+
+async function expectNoText(text, ms) {
+  await page.waitForTimeout(ms);
+  const shown = await chatPane().getByText(text, { exact: false }).count();
+  if (shown > 0) {
+    throw new Error(`${JSON.stringify(text)} is shown ${shown} time(s), and must not be`);
+  }
+}
+
 async function transcript() {
   return chatPane().innerText().catch(() => '');
 }
@@ -124,6 +140,10 @@ try {
       await paste(step.text);
     } else if (step.do === 'click') {
       await click(step.button);
+    } else if (step.do === 'pick') {
+      await pick(step.choice);
+    } else if (step.do === 'expect_no_text') {
+      await expectNoText(step.text, step.ms ?? 3000);
     } else if (step.do === 'screenshot') {
       await page.screenshot({ path: path.join(out, `${step.name}.png`) });
     } else {
