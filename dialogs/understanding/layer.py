@@ -436,14 +436,18 @@ def _value(found: Found, tokens: Sequence[Token]) -> SlotValue:
 
 
 def _merge(first: list[Found], second: list[Found]) -> list[Found]:
-    """Both lists' values; where spans overlap, the longer (then the question's own) wins."""
+    """Both lists' values; where spans overlap, the longer wins, then the one read without a
+    typo mended, then the question's own."""
     merged = list(second)
     for found in first:
         if not any(f.start < found.end and found.start < f.end for f in second):
             merged.append(found)
         else:
             overlapping = [f for f in second if f.start < found.end and found.start < f.end]
-            if all(found.end - found.start > f.end - f.start for f in overlapping):
+            if all(
+                (found.end - found.start, found.score) > (f.end - f.start, f.score)
+                for f in overlapping
+            ):
                 merged = [f for f in merged if f not in overlapping] + [found]
     merged.sort(key=lambda f: f.start)
     return merged
