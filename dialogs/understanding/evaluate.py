@@ -169,6 +169,15 @@ def lint(knowledge: KnowledgeBase, data: TrainingData) -> list[str]:
                 f"{example.source}: also under {first.intent} ({first.source}): {example.text!r}"
             )
     layer = TrainedUnderstanding(knowledge, data)
+    cues = layer._cues
+    for example in data.examples:
+        for mark in example.marks:
+            opening = keys(example.words(mark))[:1]
+            if mark.slot != "role" and opening and opening[0] in cues:
+                problems.append(
+                    f"{example.source}: the mark {example.words(mark)!r} starts with a negation "
+                    f"word; mark the value alone: {example.text!r}"
+                )
     for example in data.examples:
         tokens, scoped, _ = layer._prepare(example.text)
         marked = [(m.start, m.end) for m in example.marks]

@@ -205,6 +205,9 @@ class TrainedUnderstanding:
         self._role_negation = {
             lang: dataclasses.replace(words, modal=_MODALS) for lang, words in self._words.items()
         }
+        # Marks that begin with an English negation ("[dont open it to everyone](!...)") name
+        # the value without it; French "n'importe qui" keeps its "n'".
+        self._cues = Words.of([data.negation["en"]]).cues if "en" in data.negation else frozenset()
         self.gazetteer = Gazetteer()
         unmarked = _unmarked_counts(training)
         for slot, value, words, whole in self._phrases(training):
@@ -278,8 +281,10 @@ class TrainedUnderstanding:
         for example in examples:
             for mark in example.marks:
                 if mark.slot in CLOSED_SLOTS:
-                    words = example.words(mark)
+                    words = _without_cue(example.words(mark), self._cues)
                     found = keys(words)
+                    if not found:
+                        continue
                     owners = shared.get(found[0], set()) if len(found) == 1 else set()
                     broad = mark.value in ("any_group", "any_mailbox")  # "group" is their name
                     whole = mark.slot == "role" or (
@@ -403,6 +408,15 @@ class TrainedUnderstanding:
             unsure=tuple(unsure),
             language=language,
         )
+
+
+def _without_cue(words: str, cues: frozenset[str]) -> str:
+    """A marked span without the negation words it may start with: "[dont open it to
+    everyone](!method:allow_all)" names the method as "open it to everyone"."""
+    tokens = words.split()
+    while tokens and ((keys(tokens[0])[:1] and keys(tokens[0])[0] in cues) or "n't" in tokens[0]):
+        tokens = tokens[1:]
+    return " ".join(tokens)
 
 
 def _unmarked_counts(examples: Iterable[Example]) -> Counter[str]:

@@ -137,6 +137,24 @@ def _is_cue(token: Token, words: Words) -> bool:
     return token.key in words.cues or "n't" in token.text or token.text.endswith("nt'")
 
 
+# French "ne ... que" restricts ("n'autoriser que ce partenaire": allow only him), it does not
+# negate; nor does "n'importe qui" (anyone).
+_RESTRICTIVE_CUES = frozenset({"ne", "n'"})
+_RESTRICTIVE_WORDS = frozenset({"que", "qu'", "quun", "quune", "importe"})
+_NEGATING_WORDS = frozenset({"pas", "jamais", "plus", "aucun", "aucune", "rien", "personne"})
+
+
+def _restrictive(keys_: list[str], index: int, boundary: list[bool]) -> bool:
+    if keys_[index] not in _RESTRICTIVE_CUES:
+        return False
+    for after in range(index + 1, min(len(keys_), index + 8)):
+        if boundary[after] or keys_[after] in _NEGATING_WORDS:
+            return False
+        if keys_[after] in _RESTRICTIVE_WORDS:
+            return True
+    return False
+
+
 def has_cue(tokens: Sequence[Token], words: Words) -> bool:
     """Whether the words hold a negation that is not a problem told ("can't email")."""
     keys_ = [t.key for t in tokens]
@@ -218,7 +236,7 @@ def scope(text: str, tokens: Sequence[Token], found: Sequence[Found], words: Wor
             forward(index + size, negated)
             index += size
             continue
-        if _is_cue(tokens[index], words):
+        if _is_cue(tokens[index], words) and not _restrictive(keys_, index, boundary):
             after = index + 1
             while after < len(tokens) and keys_[after] in _SKIP_TO_VERB:
                 after += 1
