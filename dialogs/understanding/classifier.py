@@ -38,21 +38,24 @@ class IntentClassifier:
             token_pattern=r"[^\s]+",  # noqa: S106 - a regular expression, not a password
             dtype=np.float32,
         )
-        self._model = LinearSVC(C=c, class_weight="balanced")
+        self._model: LinearSVC | None = LinearSVC(C=c, class_weight="balanced")
         self._temperature = temperature
+        self._c = c
         self.intents: tuple[str, ...] = ()
 
     def fit(self, texts: Sequence[str], intents: Sequence[str]) -> IntentClassifier:
         """Train on ``texts`` labelled ``intents``."""
         features = hstack([self._chars.fit_transform(texts), self._words.fit_transform(texts)])
-        self._model.fit(csr_matrix(features), list(intents))
-        self.intents = tuple(str(c) for c in self._model.classes_)
-        coef = np.asarray(self._model.coef_, dtype=np.float32)
-        bias = np.asarray(self._model.intercept_, dtype=np.float32)
+        model = self._model or LinearSVC(C=self._c, class_weight="balanced")
+        model.fit(csr_matrix(features), list(intents))
+        self.intents = tuple(str(c) for c in model.classes_)
+        coef = np.asarray(model.coef_, dtype=np.float32)
+        bias = np.asarray(model.intercept_, dtype=np.float32)
         if len(self.intents) == 2:  # one margin for two classes: make it two
             coef, bias = np.vstack([-coef, coef]), np.array([-bias[0], bias[0]], dtype=np.float32)
         self._coef = np.ascontiguousarray(coef.T)  # one row per feature
         self._bias = bias
+        self._model = None  # its float64 copy of the weights is not needed to read
         # What transform() does, kept as plain lookups: sklearn's per-call input checks cost
         # ten times the arithmetic on a one-line message.
         self._parts = [

@@ -549,6 +549,9 @@ def default_understanding() -> TrainedUnderstanding:
             with temporary.open("wb") as handle:
                 pickle.dump(layer, handle, protocol=pickle.HIGHEST_PROTOCOL)
             temporary.replace(path)
+            for stale in path.parent.glob("nlu-*.pickle"):
+                if stale != path:
+                    stale.unlink(missing_ok=True)  # an older version of the data or the code
         except OSError:
             log.warning("the language layer could not be cached", exc_info=True)
     return layer
