@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -65,22 +66,77 @@ async def _ticket_work(app: web.Application) -> AsyncIterator[None]:
         await escalations.stop()
 
 
-def run(app: web.Application, settings: Settings) -> None:
-    """Serve until SIGTERM or Ctrl-C; requests in flight and background turns finish first."""
+def run(app: web.Application, settings: Settings) -> int:
+    """Serve until SIGTERM or Ctrl-C; requests in flight and background turns finish first.
+
+    Returns the exit status: 0 after a graceful stop, 1 when the address cannot be listened on
+    (or the server failed), 3 when the database is not reachable (as the other commands).
+    Every line it logs is JSON: aiohttp's banner is replaced by one "listening" line, logged
+    once the start-up work is done and the sockets listen."""
     if not settings.teams_credentials:
         log.warning(
             "LOCAL MODE: no MICROSOFT_APP_ID is set, so /api/messages accepts unauthenticated "
-            "requests for the Agents Playground and the Bot Framework Emulator%s",
+            "requests for the Agents Playground%s",
             "" if settings.teams_local_allow_remote else ", from loopback addresses only",
         )
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=_SHUTDOWN_GRACE_SECONDS,
-        access_log=None,
-        print=lambda text: log.info(text.strip()),
-    )
+    try:
+        sockets = _listen(settings.host, settings.port)
+    except OSError as error:
+        log.error(
+            "cannot listen on %s port %s: %s",
+            settings.host,
+            settings.port,
+            error.strerror or error,
+            extra={"host": settings.host, "port": settings.port},
+        )
+        return 1
+
+    async def listening(app: web.Application) -> None:
+        addresses = [sock.getsockname() for sock in sockets]
+        log.info(
+            "listening",
+            extra={
+                "host": settings.host,
+                "port": addresses[0][1],
+                "urls": [_url(address[0], address[1]) for address in addresses],
+            },
+        )
+
+    app.on_startup.append(listening)  # after the cleanup contexts: the runtime is ready then
+    try:
+        web.run_app(
+            app,
+            sock=sockets,
+            shutdown_timeout=_SHUTDOWN_GRACE_SECONDS,
+            access_log=None,
+            print=None,
+        )
+    except StoreError as error:
+        log.error("the database is not reachable: %s", error)
+        return 3
+    except Exception:  # a traceback, as the "error" of one JSON line like every other line
+        log.exception("the server stopped on an error")
+        return 1
+    return 0
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on every address ``host`` stands for, as aiohttp would bind them; bound
+    before the start-up work so that a port in use stops the start at once."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, address in dict.fromkeys((info[0], info[4]) for info in found):
+            sockets.append(socket.create_server(address, family=family, backlog=128))
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -184,8 +184,7 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("HOST", args.host), ("PORT", args.port)) if v is not None}
     settings = _settings(overrides)
     configure_logging(settings.log_level)
-    run(create_app(settings), settings)
-    return 0
+    return run(create_app(settings), settings)
 
 
 def _manifest(args: argparse.Namespace) -> int:

@@ -77,8 +77,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 3978
 
-    # Teams (Azure Bot registration). None set: local mode, for the Agents Playground and the
-    # Bot Framework Emulator, answering loopback addresses only unless TEAMS_LOCAL_ALLOW_REMOTE.
+    # Teams (Azure Bot registration). None set: local mode, for the Agents Playground, answering
+    # loopback addresses only unless TEAMS_LOCAL_ALLOW_REMOTE.
     microsoft_app_id: str | None = None
     microsoft_app_password: SecretStr | None = None
     microsoft_app_tenant_id: str | None = None
@@ -111,6 +111,25 @@ class Settings(BaseSettings):
     def slack_enabled(self) -> bool:
         """Whether Slack is configured (a bot token and a signing secret or an app token)."""
         return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+    @property
+    def slack_settings_given(self) -> bool:
+        """Whether any of Slack's three credentials is set (none: Slack is off on purpose)."""
+        return bool(self.slack_bot_token or self.slack_signing_secret or self.slack_app_token)
+
+    @property
+    def slack_missing(self) -> str | None:
+        """Why Slack is off, naming exactly what is missing; None when it is configured."""
+        if self.slack_enabled:
+            return None
+        if not self.slack_settings_given:
+            return (
+                "set SLACK_BOT_TOKEN, and SLACK_SIGNING_SECRET (HTTP at /slack/events) "
+                "or SLACK_APP_TOKEN (Socket Mode)"
+            )
+        if self.slack_bot_token:
+            return "SLACK_SIGNING_SECRET is missing (or set SLACK_APP_TOKEN for Socket Mode)"
+        return "SLACK_BOT_TOKEN is missing (the Bot User OAuth Token, xoxb-...)"
 
     @field_validator("slack_api_url")
     @classmethod

@@ -42,9 +42,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
-    """Send every log line, as JSON, to ``stream`` (stderr by default)."""
+    """Send every log line, as JSON, to ``stream`` (stderr by default); Python's warnings (a
+    library's DeprecationWarning shown by default) become such lines too, at WARNING."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)

@@ -34,6 +34,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -91,6 +92,13 @@ SLASH_COMMAND: Final = "/ndr"
 SHORTCUT_CALLBACK_ID: Final = "ask_ndr_helpdesk"
 
 _API_TIMEOUT_SECONDS = 15
+# auth.test failed at start: tried again after these pauses (doubling), until Slack answers.
+_AUTH_RETRY_FIRST_SECONDS = 5.0
+_AUTH_RETRY_MAX_SECONDS = 300.0
+# What auth.test answers when the bot token itself is wrong: retrying will not cure it.
+_TOKEN_REFUSED = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+)
 _RATE_LIMIT_RETRIES = 3
 _SERVER_ERROR_RETRIES = 2
 _DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=30)
@@ -129,13 +137,12 @@ _TRANSIENT_ERRORS = frozenset(
 
 
 def mount(app: web.Application, settings: Settings) -> None:
-    """Add /slack/events (or a Socket Mode connection) to the app."""
-    if not settings.slack_enabled:
-        log.warning(
-            "Slack is off: set SLACK_BOT_TOKEN, and SLACK_SIGNING_SECRET (HTTP at %s) "
-            "or SLACK_APP_TOKEN (Socket Mode)",
-            EVENTS_PATH,
-        )
+    """Add /slack/events (or a Socket Mode connection) to the app. Slack says it is on only once
+    auth.test has answered (``SlackChannel.start``); a partial configuration names what is
+    missing."""
+    missing = settings.slack_missing
+    if missing is not None:
+        log.warning("Slack is off: %s", missing)
         return
     # bot.app imports this module; its app keys exist by the time create_app calls mount().
 
@@ -160,7 +167,6 @@ def mount(app: web.Application, settings: Settings) -> None:
             await channel.start()
             # The tickets' worker delivers Slack's jobs (cards, notes, news) through this channel.
             runtime.escalations.add_notifier(SlackTicketNotifier(channel))
-            log.info("Slack is on: %s", "Socket Mode" if socket_mode else f"HTTP at {EVENTS_PATH}")
             try:
                 yield
             finally:
@@ -282,6 +288,7 @@ class SlackChannel:
         # Socket Mode needs no signing secret: nothing comes in over HTTP then.
         self._verifier = SignatureVerifier(self._signing_secret) if self._signing_secret else None
         self.client = self._web_client(self._token)
+        _quiet_bolt_notices(log.getChild("bolt"))
         self.bolt = AsyncApp(
             name="ndrbot",
             # Bolt's own client has no token: the token comes from authorize below (a client
@@ -307,10 +314,37 @@ class SlackChannel:
 
     # -- lifetime -------------------------------------------------------------------------------
 
+    @property
+    def mode(self) -> str:
+        """How Slack reaches the bot, as the start-up log says it."""
+        if self._app_token is None:
+            return f"HTTP at {EVENTS_PATH}"
+        if self._signing_secret:
+            return "Socket Mode (SLACK_SIGNING_SECRET is not used in Socket Mode)"
+        return "Socket Mode"
+
     async def start(self) -> None:
-        """Learn who the bot is (once), and connect Socket Mode when it is configured."""
-        await self._look_up_identity()
-        if self._app_token is not None:
+        """Learn who the bot is (auth.test); then say that Slack is on and connect Socket Mode
+        when it is configured. If auth.test fails, say that Slack is not on yet and try again in
+        the background, pausing longer each time, until Slack answers: the server starts
+        either way."""
+        reason = await self._look_up_identity()
+        if reason is None:
+            self._switch_on()
+            return
+        log.error(
+            "Slack is not on yet: auth.test failed (%s%s); trying again in %g s%s",
+            reason,
+            ": SLACK_BOT_TOKEN is wrong or revoked" if reason in _TOKEN_REFUSED else "",
+            _AUTH_RETRY_FIRST_SECONDS,
+            ", then Socket Mode connects" if self._app_token is not None else "",
+            extra={"reason": reason},
+        )
+        self._retry_identity_lookup(_AUTH_RETRY_FIRST_SECONDS)
+
+    def _switch_on(self) -> None:
+        log.info("Slack is on: %s", self.mode)
+        if self._app_token is not None and self._socket_mode is None:
             self._socket_mode = AsyncSocketModeHandler(
                 self.bolt, app_token=self._app_token, web_client=self.client, logger=log
             )
@@ -319,6 +353,26 @@ class SlackChannel:
                 self._socket_mode.connect_async(),  # type: ignore[no-untyped-call]
                 name="slack-socket-mode",
             )
+
+    def _retry_identity_lookup(self, pause: float) -> None:
+        """auth.test again in the background after ``pause`` s, and again until it answers."""
+
+        async def retry(pause: float) -> None:
+            while True:
+                await asyncio.sleep(pause)
+                reason = await self._look_up_identity()
+                if reason is None:
+                    self._switch_on()
+                    return
+                pause = min(max(pause * 2, _AUTH_RETRY_FIRST_SECONDS), _AUTH_RETRY_MAX_SECONDS)
+                log.warning(
+                    "Slack auth.test failed (%s); trying again in %g s",
+                    reason,
+                    pause,
+                    extra={"reason": reason},
+                )
+
+        self._identity_lookup = asyncio.create_task(retry(pause), name="slack-auth-test")
 
     async def close(self) -> None:
         """Stop Socket Mode and the background identity look-up."""
@@ -337,18 +391,19 @@ class SlackChannel:
         except ValueError:  # a timestamp that is not a number, a body that is not UTF-8
             return False
 
-    async def _look_up_identity(self) -> None:
+    async def _look_up_identity(self) -> str | None:
+        """auth.test: who the bot is. None when Slack answered, else the reason it failed."""
         try:
             found = await self.client.auth_test()
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
-            log.error("Slack auth.test failed; will try again", extra={"reason": _reason(error)})
-            return
+            return _reason(error)
         self._identity = _Identity(
             user_id=found.get("user_id"),
             bot_id=found.get("bot_id"),
             team_id=found.get("team_id"),
             enterprise_id=found.get("enterprise_id"),
         )
+        return None
 
     def _web_client(self, token: str | None) -> AsyncWebClient:
         """A Web API client on the shared session; slack_sdk's handlers retry 429 and 5xx."""
@@ -378,7 +433,7 @@ class SlackChannel:
             identity = self._identity
             lookup = self._identity_lookup
             if identity is None and (lookup is None or lookup.done()):
-                self._identity_lookup = asyncio.create_task(self._look_up_identity())
+                self._retry_identity_lookup(0.0)  # start() did not run, or was cancelled
             return AuthorizeResult(
                 enterprise_id=identity.enterprise_id if identity else None,
                 team_id=identity.team_id if identity else None,
@@ -1138,6 +1193,29 @@ def _seconds(value: Any) -> float | None:
         return max(float(value), 0.0) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+class _BoltNotice(logging.Filter):
+    """Lowers to DEBUG bolt's warnings that do not apply to how this module builds the app."""
+
+    def __init__(self, messages: frozenset[str]) -> None:
+        super().__init__()
+        self.messages = messages
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG and record.getMessage() in self.messages:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def _quiet_bolt_notices(bolt_logger: logging.Logger) -> None:
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that the client
+    given (which gets its token from ``authorize``) wins over it: true, and meant."""
+    if not any(isinstance(known, _BoltNotice) for known in bolt_logger.filters):
+        bolt_logger.addFilter(
+            _BoltNotice(frozenset({warning_client_prioritized_and_token_skipped()}))
+        )
 
 
 def _secret(value: Any) -> str | None:
