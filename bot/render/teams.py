@@ -2,11 +2,13 @@
 
 Questions become cards whose buttons are Action.Submit with ``{"slot": ..., "answer": ...}``, the
 payload the dialogs read from ``Message.value``; more choices than a card shows as buttons
-become one list (Input.ChoiceSet named ``answer``) with a single submit button. An answer (the
-admin's steps, the sender's note) followed by its question is one card with the question's buttons
-at the bottom. Every card carries the plain-text rendering as its ``fallbackText`` and a short
-``summary`` for notifications, and stays under Teams' message size: a long answer is split into
-several cards, the buttons on the last one. No botbuilder here: the channel sends these as they are.
+become one list (Input.ChoiceSet named ``answer``) with a single submit button. No list starts
+with a choice made, and Teams refuses the submit button until one is (``isRequired``): a hasty
+click must not pick for the person. An answer (the admin's steps, the sender's note) followed by
+its question is one card with the question's buttons at the bottom. Every card carries the
+plain-text rendering as its ``fallbackText`` and a short ``summary`` for notifications, and stays
+under Teams' message size: a long answer is split into several cards, the buttons on the last one.
+No botbuilder here: the channel sends these as they are.
 """
 
 from __future__ import annotations
@@ -46,11 +48,12 @@ _PARAGRAPHS = re.compile(r"\n+")
 
 @dataclass(frozen=True)
 class Labels:
-    """The words the cards add: the submit button under a list of choices and the welcome
-    card's Help button."""
+    """The words the cards add: the submit button under a list of choices, what Teams shows
+    when it is pressed with nothing chosen, and the welcome card's Help button."""
 
     choose: str
     help: str
+    required: str
 
     @classmethod
     def of(cls, conversation: ConversationText) -> Labels:
@@ -58,6 +61,7 @@ class Labels:
         return cls(
             choose=conversation.text("button_choose"),
             help=conversation.text("button_help"),
+            required=conversation.text("teams_ticket_required"),
         )
 
 
@@ -138,12 +142,14 @@ def _choices(question: Question, labels: Labels) -> tuple[list[Json], list[Json]
             _submit(choice.label, {"slot": question.slot, "answer": choice.value})
             for choice in question.choices
         ]
+    # No "value": nothing is chosen until the person chooses. Required, so Teams does not send
+    # the click with nothing chosen (a client that sends it anyway gets the question again).
     choice_set = {
         "type": "Input.ChoiceSet",
         "id": "answer",
         "style": "expanded",
         "isRequired": True,
-        "value": question.choices[0].value,
+        "errorMessage": labels.required,
         "choices": [{"title": choice.label, "value": choice.value} for choice in question.choices],
     }
     return [choice_set], [_submit(labels.choose, {"slot": question.slot})]

@@ -9,6 +9,7 @@
 //        {"do": "paste", "text": "..."} (pastes into the compose box and sends it with Enter),
 //        {"do": "click", "button": "title"} (the newest button with that title),
 //        {"do": "pick", "choice": "title"} (ticks that choice in the newest list of choices),
+//        {"do": "expect_unchecked", "choice": "title"} (no choice of that list is ticked),
 //        {"do": "expect_no_text", "text": "...", "ms": 3000} (waits, then fails if it is shown),
 //        {"do": "screenshot", "name": "..."}.
 // Prints one JSON line per step, then {"ok": true|false, ...} last; exits 1 on failure, after
@@ -111,6 +112,17 @@ async function pick(title) {
   await choice.check();
 }
 
+async function expectUnchecked(title) {
+  const choice = chatPane().getByRole('radio', { name: title, exact: true }).last();
+  await choice.waitFor({ state: 'visible' });
+  const group = choice.locator('xpath=ancestor::*[@role="radiogroup"][1]');
+  const list = (await group.count()) > 0 ? group : chatPane();
+  const ticked = await list.getByRole('radio', { checked: true }).count();
+  if (ticked > 0) {
+    throw new Error(`${ticked} choice(s) ticked in the list of ${JSON.stringify(title)}`);
+  }
+}
+
 async function expectNoText(text, ms) {
   await page.waitForTimeout(ms);
   const shown = await chatPane().getByText(text, { exact: false }).count();
@@ -142,6 +154,8 @@ try {
       await click(step.button);
     } else if (step.do === 'pick') {
       await pick(step.choice);
+    } else if (step.do === 'expect_unchecked') {
+      await expectUnchecked(step.choice);
     } else if (step.do === 'expect_no_text') {
       await expectNoText(step.text, step.ms ?? 3000);
     } else if (step.do === 'screenshot') {

@@ -3,8 +3,9 @@
 The bot (``python -m bot serve``) and the Playground (npm ``@microsoft/m365agentsplayground``) run
 as they would on an admin's machine; headless Chromium drives the Playground's web UI through
 ``playground_driver.mjs`` (Playwright): paste a bounce, click the card buttons, read the steps in
-the rendered chat. A second, faster test uses the Playground's HTTP API without a browser and
-checks the card payloads themselves.
+the rendered chat; or ask, pick the recipient type in the card's list and press Choose (pressed
+with nothing picked, it must send nothing). Faster tests use the Playground's HTTP API without a
+browser and check the card payloads themselves.
 
 The Playground phones home (telemetry) even when told not to, so these tests run only inside a
 loopback-only network namespace: ``scripts/e2e-teams`` installs Chromium and the npm packages and
@@ -51,9 +52,20 @@ RUN_IT = (
 
 # The path through the cards, and what the admin must then read (the knowledge base's own steps).
 ROLE_BUTTON = "I'm an email admin"
+CHOOSE_BUTTON = default_knowledge().conversation.text("button_choose")
+ASK_TYPE = "What kind of recipient is"
+ASK_METHOD = "How do you want to let outside senders reach"
 METHOD_BUTTON = "Allow everyone"
 CENTRE_BUTTON = "New Exchange admin center (new EAC)"
 PROCEDURE = "allow_all.groups.new_eac"
+# The path README.md's "Microsoft Teams" section walks: ask, then pick the type in the list.
+QUESTION = "how do I fix 5.7.12"
+TYPE_CHOICE = "Shared mailbox"
+TYPE_PROCEDURE = "allow_all.shared_mailbox.new_eac"
+FACTS_UNASKED = "I'm an admin of a shared mailbox, I use PowerShell"
+# What the Playground writes under every card: it does not render msteams.width "Full" (Teams
+# does). README.md tells people it is harmless; if the Playground starts rendering it, say so.
+FULL_WIDTH_WARNING = "Full width control is not supported"
 START_SECONDS = 30.0
 DRIVER_SECONDS = 150.0
 STEP_MS = 20_000
@@ -226,10 +238,51 @@ def stack(prerequisites: None, tmp_path: Path) -> Iterator[Stack]:
             handle.close()
 
 
-def _expected_steps() -> list[str]:
+def _expected_steps(procedure_id: str = PROCEDURE) -> list[str]:
     """The steps the admin must read, as plain text (the cards show **labels** in bold)."""
-    (procedure,) = (p for p in default_knowledge().procedures if p.id == PROCEDURE)
+    (procedure,) = (p for p in default_knowledge().procedures if p.id == procedure_id)
     return [step.text.replace("**", "") for step in procedure.steps]
+
+
+def _say(key: str) -> str:
+    """What the knowledge base has the bot say for ``key``."""
+    return default_knowledge().conversation.text(key)
+
+
+def _drive(stack: Stack, steps: list[dict[str, Any]], shots: Path) -> dict[str, Any]:
+    """Run the browser driver on these steps; its last JSON line (``ok``, ``transcript``...)."""
+    scenario = {
+        "url": stack.playground_url + "/",
+        "out": str(shots),
+        "timeout_ms": STEP_MS,
+        "steps": steps,
+    }
+    scenario_file = stack.work / "scenario.json"
+    scenario_file.write_text(json.dumps(scenario), encoding="utf-8")
+    try:
+        done = subprocess.run(
+            ["node", str(DRIVER), str(scenario_file)],
+            cwd=E2E_DIR,
+            capture_output=True,
+            text=True,
+            timeout=DRIVER_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the browser driver ran over {DRIVER_SECONDS:.0f} s\n{stack.logs()}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    result: dict[str, Any] = (
+        json.loads(lines[-1]) if lines else {"ok": False, "error": done.stderr[-3000:]}
+    )
+    assert result.get("ok"), (
+        f"the Playground UI did not show what a person should see: {result.get('error')}\n"
+        f"step {result.get('step')}: {result.get('failed')}\n"
+        f"screenshots: {shots}\nchat as rendered:\n{result.get('transcript', '')[-3000:]}\n"
+        f"{stack.logs()}"
+    )
+    # Nothing but the Playground itself was fetched (its web fonts on a CDN were refused).
+    assert result["pageErrors"] == [], result["pageErrors"]
+    return result
 
 
 def _flat(text: str) -> str:
@@ -256,51 +309,51 @@ def test_admin_fixes_a_group_bounce_in_the_rendered_chat(stack: Stack) -> None:
     steps = _expected_steps()
     shots = stack.work / "screenshots"
     shots.mkdir()
-    scenario = {
-        "url": stack.playground_url + "/",
-        "out": str(shots),
-        "timeout_ms": STEP_MS,
-        "steps": [
-            {"do": "open_chat", "name": "Personal Chat"},
-            # Opening the page sent installationUpdate and conversationUpdate: the bot says hello.
-            {"do": "expect_text", "text": greeting},
-            {"do": "paste", "text": BOUNCE.read_text(encoding="utf-8")},
-            {"do": "click", "button": ROLE_BUTTON},
-            {"do": "click", "button": METHOD_BUTTON},
-            {"do": "click", "button": CENTRE_BUTTON},
-            {"do": "expect_text", "text": "Edit delivery management"},
-            {"do": "expect_text", "text": steps[-1]},
-            {"do": "screenshot", "name": "steps"},
-        ],
-    }
-    scenario_file = stack.work / "scenario.json"
-    scenario_file.write_text(json.dumps(scenario), encoding="utf-8")
-    try:
-        done = subprocess.run(
-            ["node", str(DRIVER), str(scenario_file)],
-            cwd=E2E_DIR,
-            capture_output=True,
-            text=True,
-            timeout=DRIVER_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the browser driver ran over {DRIVER_SECONDS:.0f} s\n{stack.logs()}")
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    result: dict[str, Any] = (
-        json.loads(lines[-1]) if lines else {"ok": False, "error": done.stderr[-3000:]}
-    )
-    assert result.get("ok"), (
-        f"the Playground UI did not show what a person should see: {result.get('error')}\n"
-        f"step {result.get('step')}: {result.get('failed')}\n"
-        f"screenshots: {shots}\nchat as rendered:\n{result.get('transcript', '')[-3000:]}\n"
-        f"{stack.logs()}"
-    )
-    transcript = str(result["transcript"])
+    shown = [
+        {"do": "open_chat", "name": "Personal Chat"},
+        # Opening the page sent installationUpdate and conversationUpdate: the bot says hello.
+        {"do": "expect_text", "text": greeting},
+        {"do": "paste", "text": BOUNCE.read_text(encoding="utf-8")},
+        {"do": "click", "button": ROLE_BUTTON},
+        {"do": "click", "button": METHOD_BUTTON},
+        {"do": "click", "button": CENTRE_BUTTON},
+        {"do": "expect_text", "text": "Edit delivery management"},
+        {"do": "expect_text", "text": steps[-1]},
+        {"do": "screenshot", "name": "steps"},
+    ]
+    transcript = str(_drive(stack, shown, shots)["transcript"])
     assert _in_order(transcript, steps) == [], f"steps missing or out of order:\n{transcript}"
     assert "Allow messages from people inside and outside my organization" in transcript
-    # Nothing but the Playground itself was fetched (its web fonts on a CDN were refused).
-    assert result["pageErrors"] == [], result["pageErrors"]
+
+
+def test_admin_picks_the_recipient_type_from_the_list_in_the_rendered_chat(stack: Stack) -> None:
+    """README.md's path: ask, pick the type in the list (more choices than a card has buttons),
+    Choose. Nothing is picked beforehand, and Choose with nothing picked sends nothing."""
+    steps = _expected_steps(TYPE_PROCEDURE)
+    shots = stack.work / "screenshots"
+    shots.mkdir()
+    shown = [
+        {"do": "open_chat", "name": "Personal Chat"},
+        {"do": "paste", "text": QUESTION},
+        {"do": "click", "button": ROLE_BUTTON},
+        {"do": "expect_text", "text": ASK_TYPE},
+        {"do": "expect_unchecked", "choice": TYPE_CHOICE},
+        {"do": "click", "button": CHOOSE_BUTTON},
+        # The card says why; nothing reached the bot: no "didn't catch that", no next question.
+        {"do": "expect_text", "text": _say("teams_ticket_required")},
+        {"do": "expect_no_text", "text": _say("reask"), "ms": 3000},
+        {"do": "expect_no_text", "text": ASK_METHOD, "ms": 0},
+        {"do": "screenshot", "name": "nothing-chosen"},
+        {"do": "pick", "choice": TYPE_CHOICE},
+        {"do": "click", "button": CHOOSE_BUTTON},
+        {"do": "click", "button": METHOD_BUTTON},
+        {"do": "click", "button": CENTRE_BUTTON},
+        {"do": "expect_text", "text": steps[-1]},
+        {"do": "screenshot", "name": "steps"},
+    ]
+    transcript = str(_drive(stack, shown, shots)["transcript"])
+    assert _in_order(transcript, steps) == [], f"steps missing or out of order:\n{transcript}"
+    assert FULL_WIDTH_WARNING in transcript, "README.md explains a warning no longer shown"
 
 
 # ---- the Playground's HTTP API: no browser, the bot's own payloads ----------------------------
@@ -333,13 +386,15 @@ class PlaygroundApi:
         async with self.session.post(url, json=body) as answer:
             assert answer.status < 300, await answer.text()
 
-    async def press(self, title: str) -> None:
+    async def press(self, title: str, inputs: dict[str, Any] | None = None) -> None:
+        """Press the newest button ``title``; ``inputs``: the card's inputs as a client merges
+        them into the button's data (the Playground's UI checks them first; this does not)."""
         card_message, action = self.button(title)
         body = {
             "conversation": {"id": self.conversation},
             "from": {"id": self.user},
             "replyToId": card_message.get("messageId") or card_message["id"],
-            "value": action["data"],
+            "value": {**action["data"], **(inputs or {})},
         }
         async with self.session.post(f"{self.base}/_conversation/v1/submit", json=body) as answer:
             assert answer.status < 300, await answer.text()
@@ -447,3 +502,78 @@ def test_card_buttons_carry_slot_and_answer_through_the_playground_api(stack: St
         asyncio.run(asyncio.wait_for(conversation(), timeout=90))
     except (AssertionError, TimeoutError) as error:
         pytest.fail(f"{error}\n{stack.logs()}")
+
+
+def test_the_type_list_starts_empty_and_an_empty_choose_is_asked_again(stack: Stack) -> None:
+    """The many-choice question through the Playground: nothing is picked in the list, a Choose
+    that arrives with nothing picked anyway (from a client that does not check) makes the bot ask
+    again rather than pick for the person, and a real pick goes on."""
+
+    async def conversation() -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            api = PlaygroundApi(session, stack.playground_url)
+            await api.open()
+            await api.say(QUESTION)
+            await api.wait_for(_has_button(ROLE_BUTTON), f"the button {ROLE_BUTTON!r}")
+            await api.press(ROLE_BUTTON)
+            await api.wait_for(_has_button(CHOOSE_BUTTON), f"the list and {CHOOSE_BUTTON!r}")
+            card, _ = api.button(CHOOSE_BUTTON)
+            (choice_set,) = _choice_sets(card)
+            assert "value" not in choice_set, choice_set
+            assert choice_set["isRequired"] is True, choice_set
+            asked = len(api.replies)
+            await api.press(CHOOSE_BUTTON, {"answer": ""})
+            await api.wait_for(
+                lambda message: message in api.replies[asked:] and _has(ASK_TYPE)(message),
+                "the type question again",
+            )
+            assert not any(_has(ASK_METHOD)(message) for message in api.replies), api.texts()
+            await api.press(CHOOSE_BUTTON, {"answer": "shared_mailbox"})
+            await api.wait_for(_has(ASK_METHOD), "the method question")
+
+    try:
+        asyncio.run(asyncio.wait_for(conversation(), timeout=60))
+    except (AssertionError, TimeoutError) as error:
+        pytest.fail(f"{error}\n{stack.logs()}")
+
+
+def test_facts_said_unasked_are_noted_through_the_playground_api(stack: Stack) -> None:
+    """README.md's example: what the admin says unasked is taken and acknowledged ("Noted: ..."),
+    and only the questions left are asked."""
+    noted = default_knowledge().conversation.text(
+        "noted", facts="**Shared mailbox**, **Exchange Online PowerShell**"
+    )
+
+    async def conversation() -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            api = PlaygroundApi(session, stack.playground_url)
+            await api.open()
+            await api.say(QUESTION)
+            await api.wait_for(_has_button(ROLE_BUTTON), f"the button {ROLE_BUTTON!r}")
+            await api.say(FACTS_UNASKED)
+            await api.wait_for(_has(noted), repr(noted))
+            await api.wait_for(_has_button(METHOD_BUTTON), "the method question")
+            assert not any(_has_button(CHOOSE_BUTTON)(message) for message in api.replies)
+
+    try:
+        asyncio.run(asyncio.wait_for(conversation(), timeout=60))
+    except (AssertionError, TimeoutError) as error:
+        pytest.fail(f"{error}\n{stack.logs()}")
+
+
+def _choice_sets(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Input.ChoiceSets of a message's cards."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Input.ChoiceSet":
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(message.get("attachments", []))
+    return found
