@@ -107,6 +107,7 @@ def _chat(args: argparse.Namespace) -> int:
             user_name=args.name or args.user,
             conversation_id=args.conversation,
             interactive=interactive,
+            echo=(not sys.stdin.isatty()) if args.echo is None else args.echo,
             # On a terminal prompt_toolkit reads the lines: a pasted bounce is one message.
             reader=terminal_prompt() if interactive else None,
         )
@@ -262,6 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--conversation", default="console", help="which conversation (default console)"
     )
     chat.add_argument("-v", "--verbose", action="store_true", help="log at LOG_LEVEL to stderr")
+    chat.add_argument(
+        "--echo",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="print each piped line before the bot's answer (the default when stdin is not a "
+        "terminal; --no-echo to leave it out)",
+    )
     chat.set_defaults(handler=_chat)
 
     tickets = commands.add_parser(

@@ -120,10 +120,15 @@ def _chat(
     user: str = "pat",
     conversation: str = "c1",
     org_domains: Sequence[str] = (),
+    extra: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m bot chat`` with ``stdin`` piped in."""
     return subprocess.run(
-        [sys.executable, "-m", "bot", "chat", "--user", user, "--conversation", conversation],
+        [
+            sys.executable,
+            *("-m", "bot", "chat", "--user", user, "--conversation", conversation),
+            *extra,
+        ],
         input=stdin,
         capture_output=True,
         text=True,
@@ -476,3 +481,27 @@ async def test_channel_on_a_terminal_answers_a_pasted_bounce_once(
     assert "Sorry, I didn't catch that" not in output
     assert "not sent" not in output  # what followed /end in the paste
     assert "you> " not in output  # the prompt is prompt_toolkit's to draw
+
+
+def test_piped_input_is_echoed_and_a_remembered_role_does_not_slip_a_line(tmp_path: Path) -> None:
+    """A piped transcript shows what the user typed, and runs the same the second time,
+    although the bot then remembers the user is an admin."""
+    database = tmp_path / "bot.db"
+    script = "how do I fix 5.7.133\nadmin\nallow everyone\nclassic\n"
+    for run in (1, 2):
+        result = _chat(script, database=database, cwd=tmp_path)
+        _assert_clean_exit(result)
+        _assert_in_order(
+            result.stdout,
+            [
+                "you> how do I fix 5.7.133",
+                "you> admin",
+                "you> allow everyone",
+                "you> classic",
+                "Let everyone mail a group (classic EAC)",
+            ],
+            f"run {run}",
+        )
+        assert "Sorry, I didn't catch that." not in result.stdout, result.stdout
+    quiet = _chat("hi\n", database=database, cwd=tmp_path, extra=["--no-echo"])
+    assert "you> hi" not in quiet.stdout

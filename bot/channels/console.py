@@ -163,6 +163,7 @@ class ConsoleChannel:
     conversation_id: str = "console"
     interactive: bool = False
     reader: LineReader | None = None  # reads the lines when interactive (see terminal_prompt)
+    echo: bool = False  # piped input: print each line read before the answer, as a transcript
     last_question: Question | None = None
 
     async def run(self) -> int:
@@ -266,6 +267,8 @@ class ConsoleChannel:
         if self.interactive:
             self._write(prompt)
         line = await asyncio.to_thread(self.stdin.readline)
+        if line and self.echo and not self.interactive:
+            self._write(prompt + line if line.endswith("\n") else f"{prompt}{line}\n")
         return line or None
 
     def _write(self, text: str) -> None:
