@@ -393,8 +393,45 @@ class Escalations:
         )
         if plan.kind == "reopened":
             await self.store.restart_reminders(ticket.id)
+        await self._tell_terminal_requesters(updated, plan)
         self._wake.set()
         return updated
+
+    async def _tell_terminal_requesters(self, ticket: TicketRecord, plan: _Plan) -> None:
+        """A requester in the terminal has no chat to be told in: their news waits in their
+        conversation, shown the next time they talk to the bot."""
+        if plan.news is None:
+            return
+        for requester in await self.store.ticket_requesters(ticket.id):
+            if requester.platform in PLATFORMS or requester.key == plan.skip_requester:
+                continue
+            if plan.news == "resolved":
+                replies = await self._ask_if_fixed(
+                    requester, ticket.id, plan.news_admin, plan.news_text
+                )
+            else:
+                key = {
+                    "assigned": "ticket_assigned",
+                    "replied": "ticket_reply",
+                    "reopened": "ticket_reopened",
+                }[plan.news]
+                text = self._text(key, ticket=ticket.id, admin=plan.news_admin, text=plan.news_text)
+                replies = (Text(text),)
+            await self._keep_news(requester, replies)
+
+    async def _keep_news(self, requester: Requester, replies: Sequence[Reply]) -> None:
+        texts = [reply.text for reply in replies if isinstance(reply, Text)]
+        key = requester.conversation_key
+        for _ in range(_SAVE_ATTEMPTS):
+            saved = await self.store.load_state(key)
+            state = dict(saved.state or {})
+            state["inbox"] = [*(state.get("inbox") or []), *texts]
+            try:
+                await self.store.save_state(key, state, saved.version)
+            except StaleState:
+                continue
+            return
+        log.warning("news for a terminal requester could not be kept", extra={"key": key})
 
     def _missing_input(self, request: ActionRequest, ticket: TicketRecord) -> str | None:
         text = (request.text or "").strip()

@@ -110,7 +110,10 @@ def show(
         lines.append(f"  note: {ticket.note}")
     lines.append("  requesters: " + ", ".join(f"{r.name} ({r.key})" for r in requesters))
     lines.append("  history:")
-    lines += [f"    {e.at.isoformat(timespec='seconds')}  {e.kind}  by {e.actor}" for e in events]
+    for event in events:
+        line = f"    {event.at.isoformat(timespec='seconds')}  {event.kind}  by {event.actor}"
+        said = event.detail.get("text") or event.detail.get("note")  # a reply, a resolution
+        lines.append(f"{line}: {said}" if isinstance(said, str) and said else line)
     if waiting:
         lines.append("  waiting to be delivered:")
         for job in waiting:

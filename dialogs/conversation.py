@@ -79,6 +79,9 @@ def error_reply(context: DialogContext) -> Reply:
 
 
 async def _respond(turn: Turn) -> None:
+    if turn.state.inbox:  # ticket news that came while they were away (the terminal has no push)
+        turn.replies.extend(Text(text) for text in turn.state.inbox)
+        turn.state.inbox = []
     intent = turn.intent
     if intent.rejected:
         turn.say("file_refused", reason=intent.rejected)

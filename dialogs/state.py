@@ -37,6 +37,7 @@ class DialogState:
     excluded: dict[str, list[str]] = field(default_factory=dict)  # values ruled out, per slot
     proposal: dict[str, str] = field(default_factory=dict)  # "Did you mean ...?": slot, value
     targets: list[dict[str, Any]] = field(default_factory=list)  # further failed recipients
+    inbox: list[str] = field(default_factory=list)  # ticket news that waits for the next turn
 
     def to_json(self) -> dict[str, Any]:
         """The state as JSON-ready data."""
@@ -75,6 +76,7 @@ class DialogState:
             else {},
             proposal=_strings(data.get("proposal"), ("slot", "value", "pending", "intent")),
             targets=[t for t in data.get("targets") or () if isinstance(t, dict)],
+            inbox=[t for t in data.get("inbox") or () if isinstance(t, str)],
         )
 
     def reset(self, *, keep_role: bool = True) -> None:

@@ -141,3 +141,42 @@ def test_missing_words_are_a_usage_error(database: Path) -> None:
     result = tickets(database, "resolve", "NDR-1001")
     assert result.returncode == 2
     assert "--note" in result.stderr
+
+
+def test_a_terminal_requester_hears_the_news_the_next_time_they_chat(tmp_path: Path) -> None:
+    """The terminal has no push: the admin's reply and the resolution wait in the requester's
+    conversation, shown on their next turn, and a 'no' to 'did that fix it?' reopens."""
+    database = tmp_path / "bot.db"
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "DATABASE_URL": url(database),
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+    def chat(stdin: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "chat", "--user", "sam", "--conversation", "c1"],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    opened = chat("escalate\ninfo@contoso.com bounces the auditors' mail\nNo note\n")
+    assert "Ticket NDR-1001 is open" in opened
+    assert tickets(database, "reply", "NDR-1001", "--text", "Looking at it now").returncode == 0
+    assert tickets(database, "resolve", "NDR-1001", "--note", "Opened it up").returncode == 0
+    later = chat("hi\nno, still bouncing\n")
+    assert "replied on ticket NDR-1001: Looking at it now" in later
+    assert "resolved ticket NDR-1001: Opened it up" in later
+    assert say("ticket_ask_fixed") in later
+    assert say("ticket_reopened", ticket="NDR-1001") in later
+    shown = tickets(database, "show", "NDR-1001")
+    assert "Looking at it now" in shown.stdout
