@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from dialogs import triage
 from dialogs.answers import match_exact
 from dialogs.desk import TicketRequest
 from dialogs.replies import Choice, Question, Reply, Text, TicketNotice
@@ -16,23 +17,6 @@ log = logging.getLogger(__name__)
 
 _MAX_NOTE = 2000  # characters of the user's note kept on the ticket
 _MAX_ABOUT = 300  # characters of "what is it about" kept as the ticket's subject
-_MAX_KEPT_TEXT = 20_000  # characters of a bounce's text kept on the ticket
-# The facts of a bounce given in answer to "what is it about?" (as triage keeps them).
-KEPT_FIELDS = (
-    "status",
-    "smtp_code",
-    "resolver",
-    "diagnostic",
-    "sender",
-    "subject",
-    "date",
-    "reporting_server",
-    "recipient_domain",
-    "recipient_type",
-    "language",
-    "format",
-    "is_bounce",
-)
 _PATH_SLOTS = ("role", "recipient_type", "method", "centre")
 _SHORT_REPLY_WORDS = 6  # a longer answer to "anything to add?" is a note, whatever it says
 _SURE = 0.6
@@ -74,10 +58,7 @@ def take_about(turn: Turn, text: str) -> None:
     """The answer to "what is it about?": a bounce, an address, or a sentence; then the note."""
     bounce = turn.intent.bounce
     if bounce is not None and bounce.is_bounce:
-        kept = {name: getattr(bounce, name, None) for name in KEPT_FIELDS}
-        kept["recipients"] = list(bounce.recipients)
-        kept["text"] = bounce.text[:_MAX_KEPT_TEXT]
-        turn.state.bounce = kept
+        turn.state.bounce = triage.kept_facts(bounce)
     else:
         reading = turn.reading
         address = reading.value("recipient") if reading is not None else None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dialogs import admin_fix, facts, sender_help
 from dialogs.answers import Option, find_mention
 from dialogs.turn import Turn
+from knowledge.ndr import Bounce
 
 # Bounce facts kept in the conversation state (the original text goes on a ticket, if any).
 BOUNCE_FIELDS = (
@@ -33,11 +36,7 @@ def start(turn: Turn) -> None:
     turn.state.reset()
     turn.state.flow = "admin"  # replaced by the role's own flow in advance()
     if bounce is not None:
-        kept = {name: getattr(bounce, name, None) for name in BOUNCE_FIELDS}
-        kept["recipients"] = list(bounce.recipients)
-        kept["failures"] = [list(failure) for failure in getattr(bounce, "failures", ())]
-        kept["text"] = bounce.text[:_MAX_KEPT_TEXT]
-        turn.state.bounce = kept
+        turn.state.bounce = kept_facts(bounce)
         admin_fix.plan_targets(turn)
     introduce_code(turn)
     if turn.reading is not None and not (bounce is not None and bounce.is_bounce):
@@ -45,6 +44,15 @@ def start(turn: Turn) -> None:
     else:
         fill_from_sentence(turn)
     advance(turn)
+
+
+def kept_facts(bounce: Bounce) -> dict[str, Any]:
+    """The facts of a bounce as the conversation state keeps them (plain JSON)."""
+    kept: dict[str, Any] = {name: getattr(bounce, name, None) for name in BOUNCE_FIELDS}
+    kept["recipients"] = list(bounce.recipients)
+    kept["failures"] = [list(failure) for failure in bounce.failures]
+    kept["text"] = bounce.text[:_MAX_KEPT_TEXT]
+    return kept
 
 
 def introduce_code(turn: Turn) -> None:

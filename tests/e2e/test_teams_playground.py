@@ -26,7 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -430,12 +430,13 @@ class PlaygroundApi:
         return "\n---\n".join(_all_text(message) for message in self.replies)
 
 
-def _actions(message: dict[str, Any]) -> list[dict[str, Any]]:
+def _card_nodes(message: dict[str, Any], keep: Callable[[dict[str, Any]], bool]) -> list[Any]:
+    """Every node of a message's cards that ``keep`` picks, depth first."""
     found: list[dict[str, Any]] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Action."):
+            if keep(node):
                 found.append(node)
             for value in node.values():
                 walk(value)
@@ -445,6 +446,10 @@ def _actions(message: dict[str, Any]) -> list[dict[str, Any]]:
 
     walk(message.get("attachments", []))
     return found
+
+
+def _actions(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return _card_nodes(message, lambda node: str(node.get("type", "")).startswith("Action."))
 
 
 def _all_text(message: dict[str, Any]) -> str:
@@ -563,17 +568,4 @@ def test_facts_said_unasked_are_noted_through_the_playground_api(stack: Stack) -
 
 def _choice_sets(message: dict[str, Any]) -> list[dict[str, Any]]:
     """The Input.ChoiceSets of a message's cards."""
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Input.ChoiceSet":
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(message.get("attachments", []))
-    return found
+    return _card_nodes(message, lambda node: node.get("type") == "Input.ChoiceSet")
