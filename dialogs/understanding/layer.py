@@ -354,8 +354,8 @@ class TrainedUnderstanding:
             if ("role", found.value) not in ruled_out:
                 negated.append(_value(found, tokens))
                 ruled_out.add(("role", found.value))
-        strict = self._strict_words[language]
-        blocked = {f.value for f in scope(text[:_MAX_CHARS], tokens, mentioned, strict).negated}
+        strict = scope(text[:_MAX_CHARS], tokens, mentioned, self._strict_words[language])
+        blocked = {f.value for f in strict.negated}
         role, role_p = self._roles.rank(plain)[0]
         if (
             role != "none"
@@ -371,11 +371,7 @@ class TrainedUnderstanding:
                 slots.append(only)
         else:
             # "sono il mittente, non l'amministratore": one role ruled out, the other named.
-            named = {
-                f.value
-                for f in scope(text[:_MAX_CHARS], tokens, mentioned, strict).said
-                if ("role", f.value) not in ruled_out
-            }
+            named = {f.value for f in strict.said if ("role", f.value) not in ruled_out}
             if len(named) == 1 and any(slot == "role" for slot, _ in ruled_out):
                 other = named.pop()
                 slots.append(SlotValue("role", other, other, 0.5))
@@ -443,9 +439,7 @@ def _slot_label(example: Example, slot: str) -> str:
 
 
 def _value(found: Found, tokens: Sequence[Token]) -> SlotValue:
-    start, end = tokens[found.start].start, tokens[found.end - 1].end
     words = " ".join(t.text for t in tokens[found.start : found.end])
-    del start, end
     return SlotValue(found.slot, found.value, words, round(found.score, 3))
 
 
