@@ -425,9 +425,8 @@ async def _pending_answer(turn: Turn) -> None:
         role_changed = any(slot == "role" for slot, _ in taken.changed)
         if role_changed and slot_name not in _FACT_SLOTS:
             # "no, I'm the admin actually": the new role decides what comes next.
-            facts.acknowledge(turn, taken)
             turn.state.pending, turn.state.misses = None, 0
-            _advance(turn, taken)
+            _advance_and_acknowledge(turn, taken)
             return
         if slot_name in _FACT_SLOTS:
             turn.state.slots.pop(slot_name, None)  # the answer itself, below, decides it
@@ -440,9 +439,8 @@ async def _pending_answer(turn: Turn) -> None:
     taken = facts.take(turn)
     name = turn.intent.name
     if taken.any:
-        facts.acknowledge(turn, taken, answered=slot_name)
         turn.state.pending, turn.state.misses = None, 0
-        _advance(turn, taken)
+        _advance_and_acknowledge(turn, taken, answered=slot_name)
         return
     if slot_name == "after_failure" and (
         name is IntentName.AFFIRM or (name is IntentName.FEEDBACK and turn.intent.feedback_positive)
@@ -538,6 +536,15 @@ async def _pattern_answer(turn: Turn, slot_name: str) -> None:
         ask_again(turn)
     else:
         await _miss(turn)
+
+
+def _advance_and_acknowledge(
+    turn: Turn, taken: facts.Taken, *, answered: str | None = None
+) -> None:
+    """Go on with the new facts, and say first what was noted of them."""
+    start = len(turn.replies)
+    _advance(turn, taken)
+    facts.acknowledge(turn, taken, answered=answered, at=start)
 
 
 def _advance(turn: Turn, taken: facts.Taken) -> None:
@@ -756,8 +763,7 @@ def _fresh(turn: Turn) -> None:
         if turn.state.flow == "done" and (turn.state.bounce or turn.state.slots):
             taken = facts.take(turn)  # a correction after the answer: the answer again
             if taken.any:
-                facts.acknowledge(turn, taken)
-                _advance(turn, taken)
+                _advance_and_acknowledge(turn, taken)
             elif taken.remarks:
                 facts.acknowledge(turn, taken)
             else:

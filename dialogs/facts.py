@@ -162,9 +162,14 @@ def label(turn: Turn, slot: str, value: str) -> str:
     return value
 
 
-def acknowledge(turn: Turn, taken: Taken, *, answered: str | None = None) -> None:
+def acknowledge(
+    turn: Turn, taken: Taken, *, answered: str | None = None, at: int | None = None
+) -> None:
     """Say what was noted: facts given unasked ("Noted: PowerShell") and corrections ("Changed:
-    Shared mailbox, was User mailbox"). The answer to the question just asked needs no word."""
+    Shared mailbox, was User mailbox"). The answer to the question just asked needs no word.
+    ``at``: where in this turn's replies to say it (after the flow went on, so that a value the
+    flow could not keep, such as an admin centre with no steps for the type, is not noted)."""
+    said_before = len(turn.replies)
     slots = turn.state.slots
     noted = [
         label(turn, slot, slots[slot])
@@ -174,7 +179,7 @@ def acknowledge(turn: Turn, taken: Taken, *, answered: str | None = None) -> Non
     if noted:
         turn.say("noted", facts=", ".join(f"**{n}**" for n in noted))
     for slot, old in taken.changed:
-        if slot in slots:
+        if slot in slots and slots[slot] != old:
             turn.say(
                 "changed",
                 new=f"**{label(turn, slot, slots[slot])}**",
@@ -182,3 +187,7 @@ def acknowledge(turn: Turn, taken: Taken, *, answered: str | None = None) -> Non
             )
     for remark in dict.fromkeys(taken.remarks):
         turn.say(remark, status=turn.fact("status") or "")
+    if at is not None:
+        said = turn.replies[said_before:]
+        del turn.replies[said_before:]
+        turn.replies[at:at] = said

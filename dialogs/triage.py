@@ -37,6 +37,8 @@ def start(turn: Turn) -> None:
     turn.state.flow = "admin"  # replaced by the role's own flow in advance()
     if bounce is not None:
         turn.state.bounce = kept_facts(bounce)
+        if not bounce.is_bounce and turn.reading is not None:
+            _addresses_from_words(turn)
         admin_fix.plan_targets(turn)
     introduce_code(turn)
     if turn.reading is not None and not (bounce is not None and bounce.is_bounce):
@@ -44,6 +46,23 @@ def start(turn: Turn) -> None:
     else:
         fill_from_sentence(turn)
     advance(turn)
+
+
+def _addresses_from_words(turn: Turn) -> None:
+    """In a person's words the language layer tells the outside sender ("whitelist
+    partner@fabrikam.com for sales@") from the recipient, which the reader cannot."""
+    reading, kept = turn.reading, turn.state.bounce
+    if reading is None or kept is None:
+        return
+    full = [
+        v.value for v in reading.slots if v.slot == "recipient" and "." in v.value.split("@")[-1]
+    ]
+    senders = [v.value for v in reading.slots if v.slot == "sender" and "@" in v.value]
+    if full or senders:
+        kept["recipients"] = [r for r in full if r not in senders]
+        kept["recipient_domain"] = full[0].split("@", 1)[1] if full else None
+    if senders:
+        kept["sender"] = senders[0]
 
 
 def kept_facts(bounce: Bounce) -> dict[str, Any]:

@@ -303,3 +303,21 @@ PEOPLE_TRANSCRIPTS += [
         ],
     ),
 ]
+
+PEOPLE_TRANSCRIPTS += [
+    Transcript(
+        "the_outside_sender_named_in_words_goes_on_the_list",
+        [
+            (
+                "need to whitelist vendor@fabrikam.com on our sales@contoso.com DL, im the admin",
+                ["Steps for sales@contoso.com (Distribution group)", '@{Add="vendor@fabrikam.com"}'],
+                ["Steps for vendor@fabrikam.com"],
+            ),
+            (
+                "can i do that in the new eac instead",
+                ["I have no New Exchange admin center (new EAC) steps", "Set-DistributionGroup"],
+                ["Changed: New Exchange admin center"],
+            ),
+        ],
+    ),
+]

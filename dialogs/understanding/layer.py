@@ -65,6 +65,55 @@ _SENDER_WORDS = frozenset(
         "lieferant",
     }
 )
+_LET_IN_WORDS = frozenset(
+    [
+        "whitelist",
+        "allowlist",
+        "allow",
+        "add",
+        "let",
+        "permit",
+        "authorise",
+        "authorize",
+        "approve",
+        "autoriser",
+        "ajouter",
+        "erlauben",
+        "zulassen",
+        "freigeben",
+        "hinzufugen",
+        "permitir",
+        "anadir",
+        "agregar",
+        "liberar",
+        "adicionar",
+        "consentire",
+        "aggiungere",
+        "autorizzare",
+        "toestaan",
+        "toevoegen",
+        "whitelisten",
+    ]
+)
+_TOWARDS_WORDS = frozenset(
+    [
+        "to",
+        "for",
+        "on",
+        "into",
+        "onto",
+        "a",
+        "au",
+        "aux",
+        "an",
+        "auf",
+        "zu",
+        "para",
+        "per",
+        "voor",
+        "naar",
+    ]
+)
 _BOUNCE_WORDS = frozenset(
     {
         "back",
@@ -469,7 +518,9 @@ def _addresses(tokens: Sequence[Token]) -> list[SlotValue]:
             before = {t.key for t in tokens[max(0, index - 3) : index]}
             just_before = tokens[index - 1].key if index else ""
             from_word = just_before in _FROM_WORDS and not before & _BOUNCE_WORDS
-            slot = "sender" if before & _SENDER_WORDS or from_word else "recipient"
+            # "whitelist vendor@x", "add bob@y": the one let in; "allow mail to sales@": not.
+            let_in = bool(before & _LET_IN_WORDS) and just_before not in _TOWARDS_WORDS
+            slot = "sender" if before & _SENDER_WORDS or from_word or let_in else "recipient"
             found.append(SlotValue(slot, token.text.lower(), token.text))
         elif token.kind == "domain" and not _NOT_A_DOMAIN.search(token.key):
             found.append(SlotValue("domain", token.text.lower(), token.text))
