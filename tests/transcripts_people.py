@@ -310,7 +310,10 @@ PEOPLE_TRANSCRIPTS += [
         [
             (
                 "need to whitelist vendor@fabrikam.com on our sales@contoso.com DL, im the admin",
-                ["Steps for sales@contoso.com (Distribution group)", '@{Add="vendor@fabrikam.com"}'],
+                [
+                    "Steps for sales@contoso.com (Distribution group)",
+                    '@{Add="vendor@fabrikam.com"}',
+                ],
                 ["Steps for vendor@fabrikam.com"],
             ),
             (
