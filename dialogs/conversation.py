@@ -433,6 +433,11 @@ async def _pending_answer(turn: Turn) -> None:
         facts.acknowledge(turn, taken, answered=slot_name)
         await _answer(turn, slot_name, answer)
         return
+    yes_no = _YES_NO.get(slot_name)
+    thumb = turn.reading is None and turn.intent.name in (IntentName.AFFIRM, IntentName.DENY)
+    if yes_no is not None and thumb:  # a thumb up or down, no words
+        await _answer(turn, slot_name, yes_no[turn.intent.name is IntentName.DENY])
+        return
     if turn.reading is None:
         await _pattern_answer(turn, slot_name)
         return
@@ -447,7 +452,6 @@ async def _pending_answer(turn: Turn) -> None:
     ):
         await _answer(turn, "fixed", "yes")  # "works now, cheers": it was fixed after all
         return
-    yes_no = _YES_NO.get(slot_name)
     if yes_no is not None and name in (IntentName.AFFIRM, IntentName.DENY, IntentName.FEEDBACK):
         positive = name is IntentName.AFFIRM or (
             name is IntentName.FEEDBACK and turn.intent.feedback_positive is True

@@ -226,8 +226,14 @@ def recognise(
     ):
         return intent
     if not any(character.isalnum() for character in message.text):
-        # No words to read: a lone "?" asks what the bot can do.
-        return Intent(IntentName.HELP if "?" in message.text else IntentName.OTHER, bounce)
+        # No words to read: a lone "?" asks what the bot can do; a thumb says yes or no.
+        if "?" in message.text:
+            return Intent(IntentName.HELP, bounce)
+        if any(mark in message.text for mark in _YES_MARKS):
+            return Intent(IntentName.AFFIRM, bounce)
+        if any(mark in message.text for mark in _NO_MARKS):
+            return Intent(IntentName.DENY, bounce)
+        return Intent(IntentName.OTHER, bounce)
     reading = understanding.read(message.text, expecting)
     name = _FROM_LANGUAGE.get(reading.intent) or IntentName(reading.intent)
     if bounce.mentioned_statuses:
@@ -245,6 +251,8 @@ def recognise(
     )
 
 
+_YES_MARKS = ("👍", "✅", "👌", "✔", "☑", "🙂", "😀", "😊", "🎉", "+1")
+_NO_MARKS = ("👎", "❌", "✖", "🙁", "😞", "☹", "-1")
 _COMMANDS = frozenset(
     {
         IntentName.ESCALATE,

@@ -543,3 +543,10 @@ async def test_a_bounce_pasted_as_the_answer_to_what_it_is_about_goes_on_the_tic
     request = chat.desk.requests[-1]
     assert request.bounce["status"] == "5.7.133"
     assert request.bounce["recipients"] == ["sales@contoso.com"]
+
+
+async def test_a_thumb_answers_did_that_fix_it() -> None:
+    chat = Chat()
+    await chat.talk("how do I fix 5.7.12", "admin", "user mailbox", "allow everyone", "new EAC")
+    result = await chat.send("👍")
+    assert say("fixed_yes") in texts(result)
