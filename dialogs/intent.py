@@ -234,7 +234,9 @@ def recognise(
         if any(mark in message.text for mark in _NO_MARKS):
             return Intent(IntentName.DENY, bounce)
         return Intent(IntentName.OTHER, bounce)
-    reading = understanding.read(message.text, expecting)
+    # Slack markup and pasted HTML read as the reader turned them into text ("<mailto:a@b|a@b>").
+    words = bounce.text if bounce.format in ("slack", "html") and bounce.text else message.text
+    reading = understanding.read(words, expecting)
     name = _FROM_LANGUAGE.get(reading.intent) or IntentName(reading.intent)
     if bounce.mentioned_statuses:
         # A code named in words: the code decides what it is about, unless the words ask for
