@@ -3,6 +3,7 @@ with its facts and PowerShell, a text fallback, and Slack's limits kept by split
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from bot.render.slack import (
     home_view,
     mrkdwn,
     render_replies,
+    ticket_card,
 )
 from bot.store import Requester, TicketRecord
 from dialogs.replies import (
@@ -217,3 +219,9 @@ def test_the_home_view_explains_the_bot_and_lists_open_tickets() -> None:
     many = home_view("help", [_ticket(n) for n in range(1, 60)], WORDS)
     assert len(many["blocks"]) <= 100
     assert "and 39 more" in json.dumps(many)
+
+
+def test_a_ticket_opened_from_a_sentence_shows_what_it_is_about() -> None:
+    ticket = dataclasses.replace(_ticket(1), bounce={"about": "board@ rejects the auditors"})
+    message = ticket_card(ticket, (), default_knowledge())
+    assert "board@ rejects the auditors" in json.dumps(message.blocks)

@@ -4,6 +4,7 @@ where botbuilder may be imported."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -372,3 +373,10 @@ def test_only_the_teams_channel_imports_the_bot_framework(room: str) -> None:
             continue
         used = _imported(path) & {"botbuilder", "botframework", "msrest"}
         assert not used, f"{path.relative_to(ROOT)} imports {sorted(used)}"
+
+
+def test_a_ticket_opened_from_a_sentence_shows_what_it_is_about() -> None:
+    ticket = dataclasses.replace(_ticket("open"), bounce={"about": "board@ rejects the auditors"})
+    labels = TicketLabels(default_knowledge().conversation)
+    card = ticket_card(ticket, TicketCardView(("Alex Wilber",), None, actions=False), labels)
+    assert "board@ rejects the auditors" in json.dumps(card)

@@ -350,6 +350,7 @@ def ticket_card(
     facts = [
         (words.text("slack_ticket_requesters"), names),
         (words.text("slack_ticket_assignee"), assignee),
+        (words.text("facts_about"), str(bounce.get("about") or "")),
         (words.text("facts_recipient"), ", ".join(recipients)),
         (words.text("facts_sender"), str(bounce.get("sender") or "")),
         (words.text("facts_status"), code),

@@ -496,6 +496,7 @@ def _ticket_facts(ticket: TicketRecord, view: TicketCardView, labels: TicketLabe
     rows = [
         ("requesters", ", ".join(shown)),
         ("assignee", str(assignee) if assignee else labels("nobody")),
+        ("about", bounce.get("about")),  # the requester's words, when no bounce tells
         ("recipient", ", ".join(recipients)),
         ("sender", bounce.get("sender")),
         ("code", code),
