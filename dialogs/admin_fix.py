@@ -199,7 +199,11 @@ def advance(turn: Turn) -> None:
     if chosen_centre is None:
         if len(centres) == 1:
             slots["centre"] = centres[0]
-            turn.say("only_centre", centre_label=kb.centre(centres[0]).label)
+            excluded = centres[0] in turn.state.excluded.get("centre", ())
+            turn.say(
+                "only_centre_ruled_out" if excluded else "only_centre",
+                centre_label=kb.centre(centres[0]).label,
+            )
         else:
             ask_centre(turn, centres)
             return

@@ -103,10 +103,14 @@ async def _respond(turn: Turn) -> None:
         await _pending_answer(turn)  # a choice of the question asked ("try the other method")
         return
     interruption = _INTERRUPTIONS.get(intent.name)
-    if interruption is not None and (intent.confidence >= _SURE or intent.name in _BOUNCES):
+    facts_said = turn.reading is not None and bool(turn.reading.slots)
+    sure = _SURE_TO_WIPE if intent.name in _WIPES else _SURE
+    if intent.name in _WIPES and facts_said and intent.confidence < _VERY_SURE:
+        interruption = None  # "eac new" is a fact, not a reason to forget them all
+    elif interruption is not None and (intent.confidence >= sure or intent.name in _BOUNCES):
         await interruption(turn)
         return
-    if intent.name in _CONFIRMABLE and _MAYBE <= intent.confidence < _SURE:
+    if intent.name in _CONFIRMABLE and _MAYBE <= intent.confidence < sure and not facts_said:
         _propose_intent(turn, intent.name)  # "Do you want to start over?", rather than guess
         return
     if intent.name in TOPIC_OF and intent.confidence >= _SURE:
@@ -136,6 +140,9 @@ def _answers_pending(turn: Turn) -> bool:
 # _MAYBE and _SURE the bot asks whether that is what the person wants.
 _SURE = 0.45
 _MAYBE = 0.25
+_SURE_TO_WIPE = 0.6  # cancel and start over forget everything: below this, ask first
+_VERY_SURE = 0.8  # what a command needs to wipe the facts said with it
+_WIPES = frozenset({IntentName.CANCEL, IntentName.START_OVER})
 _BOUNCES = frozenset({IntentName.BOUNCE_5712, IntentName.BOUNCE_OTHER})
 
 
@@ -271,6 +278,7 @@ def _set_slot(name: str) -> Callable[[Turn, str], Awaitable[None]]:
             turn.state.slots[name] = answer
             if name == "recipient_type":
                 turn.state.slots.pop("type_family", None)
+            facts.forget_chosen_for(turn, name)
         if name in turn.state.answered:
             turn.state.answered.remove(name)
         turn.state.answered.append(name)
@@ -452,6 +460,10 @@ async def _pending_answer(turn: Turn) -> None:
     ):
         await _answer(turn, "fixed", "yes")  # "works now, cheers": it was fixed after all
         return
+    if yes_no is not None and name is IntentName.FEEDBACK and not _also_says_yes(turn):
+        _small_talk(turn)  # "thanks" alone: not yet "it worked"
+        ask_again(turn)
+        return
     if yes_no is not None and name in (IntentName.AFFIRM, IntentName.DENY, IntentName.FEEDBACK):
         positive = name is IntentName.AFFIRM or (
             name is IntentName.FEEDBACK and turn.intent.feedback_positive is True
@@ -473,6 +485,13 @@ async def _pending_answer(turn: Turn) -> None:
         if name is IntentName.DONT_KNOW:
             topics.hint(turn, slot_name)
         turn.state.misses += 1
+        ask_again(turn)
+        return
+    ruled_out = turn.reading.negated if turn.reading is not None else ()
+    if ruled_out and turn.reading is not None and not turn.reading.slots:
+        # "no powershell" while the method is asked: kept for later, and no "Sorry".
+        labels = dict.fromkeys(facts.label(turn, v.slot, v.value) for v in ruled_out)
+        turn.say("noted_not", facts=", ".join(f"**{label}**" for label in labels))
         ask_again(turn)
         return
     if (
@@ -516,12 +535,22 @@ async def _free_text_answer(turn: Turn, slot_name: str, slot: _Slot, text: str) 
             if turn.intent.name is IntentName.DONT_KNOW:
                 await _answer(turn, slot_name, "")
                 return
+            if _restates(turn):
+                ask_again(turn)  # "it was me who sent it", again: not a wrong answer
+                return
+            if turn.intent.name in (IntentName.GREETING, IntentName.FEEDBACK):
+                _small_talk(turn)
+                ask_again(turn)
+                return
         elif _role_changed(turn):
             turn.state.pending = None
             triage.advance(turn)
             return
     if slot.valid(turn, text):
         await _answer(turn, slot_name, text)
+    elif slot_name == "recipient" and turn.state.misses >= 1:
+        # No address after asking twice: the advice does not depend on it, so give it.
+        await _answer(turn, slot_name, "")
     else:
         await _miss(turn)
 
@@ -566,6 +595,14 @@ def _advance(turn: Turn, taken: facts.Taken) -> None:
     if turn.state.flow in ("done", None):
         turn.state.flow = "admin"
     triage.advance(turn)
+
+
+def _also_says_yes(turn: Turn) -> bool:
+    """Whether thanks come with a yes ("thanks, that did it") or a no ("thanks but no")."""
+    reading = turn.reading
+    if reading is None or turn.intent.feedback_positive is False:
+        return True
+    return any(intent in ("affirm", "deny") and p >= 0.2 for intent, p in reading.ranking[1:])
 
 
 def _restates(turn: Turn) -> bool:
@@ -665,6 +702,7 @@ def _go_back(turn: Turn) -> None:
         slot = state.answered.pop()
         if slot in state.slots:
             del state.slots[slot]
+            facts.forget_chosen_for(turn, slot)
             if slot == "role":
                 turn.profile.pop("role", None)
             turn.say("going_back")
@@ -749,7 +787,9 @@ def ask_again(turn: Turn) -> None:
 def _fresh(turn: Turn) -> None:
     name = turn.intent.name
     reading = turn.reading
-    if name is IntentName.QUESTION_5712:
+    if name is IntentName.QUESTION_5712 and _asks_again_for_the_note(turn):
+        sender_help.give_answer(turn)  # "what do I tell their admin?": the note, again
+    elif name is IntentName.QUESTION_5712:
         triage.start(turn)
     elif name in (IntentName.GREETING, IntentName.FEEDBACK):
         _small_talk(turn)
@@ -784,6 +824,21 @@ def _fresh(turn: Turn) -> None:
             if role is not None:
                 triage.set_role(turn, role)
         turn.say("fallback")
+
+
+def _asks_again_for_the_note(turn: Turn) -> bool:
+    """After the sender's answer, a question that brings nothing new asks for it again."""
+    bounce = turn.intent.bounce
+    new_words = turn.reading is not None and any(
+        v.slot in ("recipient", "recipient_type") for v in turn.reading.slots
+    )
+    return (
+        turn.state.flow == "done"
+        and turn.state.slots.get("role") == "sender"
+        and bool(turn.recipients)
+        and not (bounce is not None and (bounce.mentioned_statuses or bounce.is_bounce))
+        and not new_words
+    )
 
 
 def _guess(reading: Reading) -> SlotValue | None:

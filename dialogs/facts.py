@@ -130,10 +130,18 @@ def _record(turn: Turn, slot: str, old: str | None, taken: Taken) -> None:
         taken.added.append(slot)
     else:
         taken.changed.append((slot, old))
+    forget_chosen_for(turn, slot)
     answered = turn.state.answered
     if slot in answered:
         answered.remove(slot)
     answered.append(slot)
+
+
+def forget_chosen_for(turn: Turn, slot: str) -> None:
+    """A new method changes which admin centres have steps: a centre the bot chose because it
+    was the only one (not the person) is chosen again."""
+    if slot == "method" and "centre" not in turn.state.answered:
+        turn.state.slots.pop("centre", None)
 
 
 def _forget_answer(turn: Turn, slot: str) -> None:

@@ -324,3 +324,70 @@ PEOPLE_TRANSCRIPTS += [
         ],
     ),
 ]
+
+# Found by trying the bot the way people talk (conversations not kept in the repository).
+PEOPLE_TRANSCRIPTS += [
+    Transcript(
+        "taking_back_allow_everyone_before_the_steps",
+        [
+            ("5.7.12 admin shared mailbox", [ASK_METHOD]),
+            ("allow everyone", [ASK_CENTRE]),
+            (
+                "wait no only certain senders",
+                ["Changed: Allow chosen senders only", CHOSEN_STEPS],
+                [ALLOW_EVERYONE_STEPS, "Sorry"],
+            ),
+        ],
+    ),
+    Transcript(
+        "no_then_the_right_kind_in_french",
+        [
+            ("comment corriger 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            ("liste de distribution dynamique", [ASK_METHOD]),
+            (
+                "en fait non c'est un groupe de sécurité",
+                ["Changed: Mail-enabled security group"],
+                ["Sorry"],
+            ),
+        ],
+    ),
+    Transcript(
+        "several_facts_with_the_role_in_one_line",
+        [
+            (
+                "5.7.12 admin dist group everyone classic",
+                ["Let everyone mail a group (classic EAC)"],
+                [ASK_ROLE],
+            ),
+        ],
+    ),
+    Transcript(
+        "a_sender_says_it_again_and_says_thanks",
+        [
+            ("comment corriger 5.7.12", [ASK_ROLE]),
+            ("c'est moi qui ai envoyé", ["Which address did you send to?"]),
+            ("oui c'est moi qui ai envoyé le mail", ["Which address did you send to?"], ["Sorry"]),
+            ("merci", ["Which address did you send to?"], ["couldn't match"]),
+        ],
+    ),
+    Transcript(
+        "a_ruled_out_centre_is_noted_and_the_only_one_is_said_so",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            ("distribution list", [ASK_METHOD]),
+            ("no powershell", ["Noted: not Exchange Online PowerShell", ASK_METHOD], ["Sorry"]),
+            ("only let some senders in", ["You'd rather not use the Exchange Online PowerShell"]),
+        ],
+    ),
+    Transcript(
+        "a_fact_is_not_a_reason_to_start_over",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            ("group", []),
+            ("eac new", [], ["Let's start over"]),
+        ],
+    ),
+]

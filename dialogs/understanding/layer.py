@@ -406,7 +406,10 @@ class TrainedUnderstanding:
         strict = scope(text[:_MAX_CHARS], tokens, mentioned, self._strict_words[language])
         blocked = {f.value for f in strict.negated}
         role, role_p = self._roles.rank(plain)[0]
-        if (
+        explicit = [v for v in said_roles.values() if ("role", v.value) not in ruled_out]
+        if len(said_roles) == 1 and explicit:
+            slots.append(explicit[0])  # "I'm the admin", said in so many words, wins
+        elif (
             role != "none"
             and role_p >= _ROLE_THRESHOLD
             and ("role", role) not in ruled_out
@@ -414,16 +417,19 @@ class TrainedUnderstanding:
         ):
             words = said_roles[role].words if role in said_roles else text[:80]
             slots.append(SlotValue("role", role, words, round(role_p, 3)))
-        elif len(said_roles) == 1:
-            only = next(iter(said_roles.values()))
-            if ("role", only.value) not in ruled_out:
-                slots.append(only)
         else:
             # "sono il mittente, non l'amministratore": one role ruled out, the other named.
             named = {f.value for f in strict.said if ("role", f.value) not in ruled_out}
             if len(named) == 1 and any(slot == "role" for slot, _ in ruled_out):
                 other = named.pop()
                 slots.append(SlotValue("role", other, other, 0.5))
+        listed = {v.slot for v in slots if v.slot in ("recipient_type", "method", "centre")}
+        if not any(v.slot == "role" for v in slots) and len(listed) >= 2:
+            # "5.7.12 admin dist group everyone classic": a role word in a list of facts.
+            named_roles = {f.value for f in strict.said if ("role", f.value) not in ruled_out}
+            if len(named_roles) == 1 and ranking[0][0] in ("inform", "question"):
+                named_role = named_roles.pop()
+                slots.append(SlotValue("role", named_role, named_role, 0.5))
         if (
             len(tokens) >= _METHOD_MIN_WORDS
             and ranking[0][0] in ("inform", "question")

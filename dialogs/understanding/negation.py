@@ -155,6 +155,66 @@ def _restrictive(keys_: list[str], index: int, boundary: list[bool]) -> bool:
     return False
 
 
+# "no" said alone, to take back what went before ("wait no, only certain senders", "en fait non
+# c'est un groupe de sécurité"), is a correction, not a negation of the value that follows.
+_ALWAYS_INTERJECTIONS = frozenset({"nein", "nee", "nope", "nah"})  # never negate a value
+_INTERJECTIONS = frozenset({"no", "non", "nao", "nada"})  # or "no es", "non è", "não é": negate
+_LEADING = frozenset(
+    {"wait", "hmm", "oh", "ah", "sorry", "actually", "en", "fait", "espera", "oops"}
+)
+# What follows an interjection "no" but never a negating one ("no es un DL" is "it isn't a DL").
+_CORRECTION_FOLLOWERS = frozenset(
+    [
+        "only",
+        "just",
+        "then",
+        "wait",
+        "rather",
+        "instead",
+        "better",
+        "actually",
+        "its",
+        "it",
+        "i",
+        "im",
+        "make",
+        "sorry",
+        "ok",
+        "also",
+        "solo",
+        "solamente",
+        "mejor",
+        "espera",
+        "nur",
+        "lieber",
+        "eher",
+        "seulement",
+        "plutot",
+        "cest",
+        "c'",
+        "alleen",
+        "liever",
+        "eigenlijk",
+        "so",
+        "apenas",
+        "melhor",
+        "wacht",
+        "aspetta",
+        "anzi",
+    ]
+)
+
+
+def _interjection(keys_: list[str], index: int) -> bool:
+    key = keys_[index]
+    if key not in _INTERJECTIONS and key not in _ALWAYS_INTERJECTIONS:
+        return False
+    if any(word not in _LEADING for word in keys_[:index]):
+        return False  # not at the start of the message: "I want no powershell"
+    following = keys_[index + 1] if index + 1 < len(keys_) else ""
+    return key in _ALWAYS_INTERJECTIONS or following in _CORRECTION_FOLLOWERS or not following
+
+
 def has_cue(tokens: Sequence[Token], words: Words) -> bool:
     """Whether the words hold a negation that is not a problem told ("can't email")."""
     keys_ = [t.key for t in tokens]
@@ -236,7 +296,11 @@ def scope(text: str, tokens: Sequence[Token], found: Sequence[Found], words: Wor
             forward(index + size, negated)
             index += size
             continue
-        if _is_cue(tokens[index], words) and not _restrictive(keys_, index, boundary):
+        if (
+            _is_cue(tokens[index], words)
+            and not _restrictive(keys_, index, boundary)
+            and not _interjection(keys_, index)
+        ):
             after = index + 1
             while after < len(tokens) and keys_[after] in _SKIP_TO_VERB:
                 after += 1
