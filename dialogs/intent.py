@@ -211,21 +211,26 @@ def recognise(
             return Intent(IntentName(message.value["intent"]))
         except ValueError:
             pass
+    from_file: Intent | None = None
     for attachment in message.files:
         intent = recognise_content(attachment.content, knowledge)
         if intent.rejected or (intent.bounce and intent.bounce.is_bounce):
             return intent
-    intent = recognise_content(message.text, knowledge)
+        from_file = from_file or intent
+    if from_file is not None and not message.text.strip():
+        intent = from_file  # a question sent as a file: its words are the message
+    else:
+        intent = recognise_content(message.text, knowledge)
     bounce = intent.bounce
     if (
         understanding is None
         or intent.rejected
         or bounce is None
         or bounce.is_bounce
-        or len(message.text.split(None, _MAX_WORDS_READ)) > _MAX_WORDS_READ
+        or len(bounce.text.split(None, _MAX_WORDS_READ)) > _MAX_WORDS_READ
     ):
         return intent
-    if not any(character.isalnum() for character in message.text):
+    if not any(character.isalnum() for character in bounce.text or message.text):
         # No words to read: a lone "?" asks what the bot can do; a thumb says yes or no.
         if "?" in message.text:
             return Intent(IntentName.HELP, bounce)
@@ -235,7 +240,11 @@ def recognise(
             return Intent(IntentName.DENY, bounce)
         return Intent(IntentName.OTHER, bounce)
     # Slack markup and pasted HTML read as the reader turned them into text ("<mailto:a@b|a@b>").
-    words = bounce.text if bounce.format in ("slack", "html") and bounce.text else message.text
+    words = (
+        bounce.text
+        if (bounce.format in ("slack", "html") or intent is from_file) and bounce.text
+        else message.text
+    )
     reading = understanding.read(words, expecting)
     name = _FROM_LANGUAGE.get(reading.intent) or IntentName(reading.intent)
     if bounce.mentioned_statuses:

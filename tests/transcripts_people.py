@@ -391,3 +391,10 @@ PEOPLE_TRANSCRIPTS += [
         ],
     ),
 ]
+
+PEOPLE_TRANSCRIPTS += [
+    Transcript(
+        "a_question_sent_as_a_file",
+        [("/file tests/corpus/de-q-5712.txt", [ASK_ROLE], ["I help with Exchange Online bounces"])],
+    ),
+]
