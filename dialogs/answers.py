@@ -42,6 +42,11 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+def core(text: str) -> str:
+    """The words of an answer without the filler around them ("ok the safer one" -> "safer")."""
+    return " ".join(_FILLER.sub(" ", normalise(text)).split())
+
+
 def is_number(text: str) -> bool:
     """Whether the answer is a choice's number ("2", "#2", "option 2")."""
     return _NUMBER.match(normalise(text)) is not None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialogs import admin_fix, escalation, facts, sender_help, topics, triage
-from dialogs.answers import Option, find_mention, is_number, match_answer, match_exact, normalise
+from dialogs.answers import Option, core, find_mention, is_number, match_answer, match_exact
 from dialogs.intent import TOPIC_OF, Intent, IntentName, recognise
 from dialogs.messages import Message
 from dialogs.reading import Expectation, Reading, SlotValue
@@ -733,7 +733,7 @@ def _match(turn: Turn, slot: _Slot, text: str) -> str | None:
         if asking and turn.intent.confidence >= _SURE:
             # "is it safe to allow everyone?" asks; it does not choose. Only words that are a
             # choice's name and nothing more ("the safer one") answer.
-            values = [v for v in values if normalise(v.words) == normalise(text)]
+            values = [v for v in values if core(v.words) == core(text)]
         said = {v.value for v in values}
         said &= {o.value for o in shown or every}
         return said.pop() if len(said) == 1 else None

@@ -11,6 +11,7 @@ from dialogs.reading import Reading
 from dialogs.turn import Turn
 
 _BROAD = {"any_group": "group", "any_mailbox": "mailbox"}
+_ROLE_CHANGE_SCORE = 0.9  # a classifier's guess below this never overturns a role given
 _COMPLEMENTS = (
     ("role", "admin", "sender"),
     ("role", "sender", "admin"),
@@ -66,8 +67,16 @@ def take(turn: Turn, reading: Reading | None = None) -> Taken:
             continue
         if value.value in state.excluded.get(value.slot, ()):
             state.excluded[value.slot].remove(value.value)  # said plainly now: changed their mind
+        if value.slot == "role" and _weak_role_change(turn, value.value, value.score):
+            continue  # "just a few senders" is about the method, not who is talking
         _take_one(turn, value.slot, value.value, taken)
     return taken
+
+
+def _weak_role_change(turn: Turn, role: str, score: float) -> bool:
+    """Whether a role read with little confidence would overturn one already given."""
+    current = turn.state.slots.get("role")
+    return current is not None and current != role and score < _ROLE_CHANGE_SCORE
 
 
 def _take_one(turn: Turn, slot: str, value: str, taken: Taken) -> None:

@@ -398,3 +398,56 @@ PEOPLE_TRANSCRIPTS += [
         [("/file tests/corpus/de-q-5712.txt", [ASK_ROLE], ["I help with Exchange Online bounces"])],
     ),
 ]
+
+# The second round of trying it the way people talk.
+PEOPLE_TRANSCRIPTS += [
+    Transcript(
+        "senders_said_about_the_method_do_not_make_an_admin_a_sender",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            ("distribution list", [ASK_METHOD]),
+            ("solo unos pocos remitentes", [CHOSEN_STEPS], ["I sent the message", "Which address"]),
+        ],
+    ),
+    Transcript(
+        "thanks_it_worked_in_german",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin, user mailbox, everyone, new eac", [ASK_FIXED]),
+            ("danke hat funktioniert", ["Great, glad it works now"], [ASK_FIXED]),
+        ],
+    ),
+    Transcript(
+        "the_last_role_said_counts",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("im the sender... actually no im the admin at contoso", [ASK_TYPE], ["Which address"]),
+        ],
+    ),
+    Transcript(
+        "the_safer_one_with_an_ok",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin", [ASK_TYPE]),
+            ("shared mailbox", [ASK_METHOD]),
+            ("ok the safer one", [CHOSEN_STEPS], ["What letting everyone in risks"]),
+        ],
+    ),
+    Transcript(
+        "saying_admin_again_after_the_steps_is_not_escalating",
+        [
+            ("how do i fix 5.7.12", [ASK_ROLE]),
+            ("admin, user mailbox, everyone, new eac", [ASK_FIXED]),
+            ("admin", [ASK_FIXED], ["I'll hand this to our helpdesk admins"]),
+        ],
+    ),
+    Transcript(
+        "finally_powershell_in_french",
+        [
+            ("comment corriger 5.7.12", [ASK_ROLE]),
+            ("admin, boîte partagée, tout le monde, nouveau eac", [ASK_FIXED]),
+            ("ah non finalement en powershell", ["Set-Mailbox"], ["Noted: not"]),
+        ],
+    ),
+]

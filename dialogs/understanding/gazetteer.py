@@ -102,6 +102,48 @@ STOPWORDS = frozenset(
     ]
 )
 _FUZZY_MIN_LENGTH = 4
+# Words around a whole answer that do not stop it being one ("ok the safer one", "dann nur").
+_FILLERS = frozenset(
+    [
+        "ok",
+        "okay",
+        "so",
+        "then",
+        "well",
+        "um",
+        "uh",
+        "hmm",
+        "yes",
+        "yeah",
+        "yep",
+        "alright",
+        "fine",
+        "please",
+        "pls",
+        "thanks",
+        "lets",
+        "go",
+        "with",
+        "dann",
+        "also",
+        "bitte",
+        "alors",
+        "bon",
+        "ok",
+        "pues",
+        "bueno",
+        "vale",
+        "allora",
+        "dan",
+        "oke",
+        "entao",
+        "então",
+        "ja",
+        "oui",
+        "si",
+        "sim",
+    ]
+)
 _FUZZY_CUTOFF = 72.0  # a candidate; an answer is taken when the match scores SURE_SCORE or more
 SURE_SCORE = 0.8
 
@@ -222,9 +264,10 @@ class Gazetteer:
                 entries = self.phrases.get(tuple(words[start : start + size]))
                 if not entries:
                     continue
-                usable = [
-                    p for p in entries if not p.whole or (whole_answer and size == len(words))
-                ]
+                alone = whole_answer and all(
+                    word in _FILLERS for word in (*words[:start], *words[start + size :])
+                )  # the whole answer, give or take "ok", "then", "please"
+                usable = [p for p in entries if not p.whole or alone]
                 if not usable:
                     continue
                 score = min(scores[start : start + size])

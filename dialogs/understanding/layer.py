@@ -145,6 +145,7 @@ _KNOWN_WORD_MIN_COUNT = 2  # a synonym word seen this often unmarked is a common
 
 
 _NOTHING = Scoped((), (), ())
+_ROLE_WORDS = frozenset({"admin", "administrator", "sender", "sent", "send"})
 # Negations of ability: "can't", "couldn't", "kann nicht", "ne peut pas", "no puedo"...
 _MODALS = frozenset(
     [
@@ -406,9 +407,15 @@ class TrainedUnderstanding:
         strict = scope(text[:_MAX_CHARS], tokens, mentioned, self._strict_words[language])
         blocked = {f.value for f in strict.negated}
         role, role_p = self._roles.rank(plain)[0]
-        explicit = [v for v in said_roles.values() if ("role", v.value) not in ruled_out]
-        if len(said_roles) == 1 and explicit:
-            slots.append(explicit[0])  # "I'm the admin", said in so many words, wins
+        explicit = [
+            _value(f, tokens)
+            for f in sorted(scoped.said, key=lambda f: f.start)
+            if f.slot == "role" and ("role", f.value) not in ruled_out
+        ]
+        if explicit:
+            # "I'm the admin", said in so many words, wins; said twice, the last one does
+            # ("I'm the sender... actually no, I'm the admin").
+            slots.append(explicit[-1])
         elif (
             role != "none"
             and role_p >= _ROLE_THRESHOLD
@@ -545,7 +552,10 @@ def _question_gazetteer(slot: str, choices: tuple[Option, ...]) -> Gazetteer:
             gazetteer.add(slot, option.value, words, whole=True)
         for words in option.mentions:
             gazetteer.add(slot, option.value, words)
-    gazetteer.extend(partial_label_phrases([(o.value, o.label) for o in choices], slot))
+    partial = partial_label_phrases([(o.value, o.label) for o in choices], slot)
+    if slot != "role":  # "admin" in "Escalate to an admin" is who they are, not that choice
+        partial = [p for p in partial if not set(keys(p[2])) & _ROLE_WORDS]
+    gazetteer.extend(partial)
     return gazetteer
 
 

@@ -165,6 +165,13 @@ _LEADING = frozenset(
 # What follows an interjection "no" but never a negating one ("no es un DL" is "it isn't a DL").
 _CORRECTION_FOLLOWERS = frozenset(
     [
+        "finalement",
+        "finalmente",
+        "finally",
+        "eigentlich",
+        "doch",
+        "meglio",
+        "beter",
         "only",
         "just",
         "then",
@@ -205,12 +212,13 @@ _CORRECTION_FOLLOWERS = frozenset(
 )
 
 
-def _interjection(keys_: list[str], index: int) -> bool:
+def _interjection(keys_: list[str], index: int, boundary: list[bool]) -> bool:
     key = keys_[index]
     if key not in _INTERJECTIONS and key not in _ALWAYS_INTERJECTIONS:
         return False
-    if any(word not in _LEADING for word in keys_[:index]):
-        return False  # not at the start of the message: "I want no powershell"
+    clause = max((i for i in range(index + 1) if boundary[i]), default=0)
+    if any(word not in _LEADING for word in keys_[clause:index]):
+        return False  # not at the start of a clause: "I want no powershell"
     following = keys_[index + 1] if index + 1 < len(keys_) else ""
     return key in _ALWAYS_INTERJECTIONS or following in _CORRECTION_FOLLOWERS or not following
 
@@ -299,7 +307,7 @@ def scope(text: str, tokens: Sequence[Token], found: Sequence[Found], words: Wor
         if (
             _is_cue(tokens[index], words)
             and not _restrictive(keys_, index, boundary)
-            and not _interjection(keys_, index)
+            and not _interjection(keys_, index, boundary)
         ):
             after = index + 1
             while after < len(tokens) and keys_[after] in _SKIP_TO_VERB:
