@@ -499,6 +499,14 @@ async def _pending_answer(turn: Turn) -> None:
         and turn.intent.bounce is not None
         and (turn.intent.bounce.mentioned_statuses)
     ):
+        if (turn.state.bounce or {}).get("is_bounce"):
+            # "is 5.7.12 different from what I got?": explained, the bounce's facts kept.
+            asked = list(turn.intent.bounce.mentioned_statuses[:3])
+            own = turn.fact("status")
+            for status in [*asked, *([own] if own and own not in asked else [])]:
+                _explain_code(turn, status)
+            ask_again(turn)
+            return
         triage.start(turn)  # a new question about a code: begin again with it
         return
     if name in (IntentName.GREETING, IntentName.FEEDBACK):
@@ -849,6 +857,19 @@ def _guess(reading: Reading) -> SlotValue | None:
         v for v in reading.unsure if v.slot in _FACT_SLOTS and not v.value.startswith("any_")
     ]
     return guesses[0] if len(guesses) == 1 else None
+
+
+def _explain_code(turn: Turn, status: str) -> None:
+    """What a code means, in a line (a family code, a related one, or another problem)."""
+    entry = turn.knowledge.code(status)
+    meaning = getattr(entry, "meaning", None)
+    if meaning is not None:
+        key = "related_code" if getattr(entry, "fix", "same") == "related" else "family_intro"
+        turn.say(key, status=status, meaning=meaning)
+    elif entry is not None and hasattr(entry, "explanation"):
+        turn.say("other_code", status=status, title=entry.title, explanation=entry.explanation)
+    else:
+        turn.say("other_code_unknown", status=status)
 
 
 def _small_talk(turn: Turn) -> None:

@@ -6,6 +6,7 @@ offers a ticket instead of a note to write.
 
 from __future__ import annotations
 
+from dialogs import admin_fix
 from dialogs.answers import normalise
 from dialogs.replies import SenderAnswer
 from dialogs.turn import Turn
@@ -83,6 +84,9 @@ def give_answer(turn: Turn) -> None:
         "subject": turn.fact("subject") or "(the subject of your message)",
         "article_url": guidance.article_url,
     }
+    note = guidance.admin_note
+    if guidance.admin_note_related is not None and admin_fix.related(turn):
+        note = guidance.admin_note_related  # 5.7.124, 5.7.129: only "add me to the list"
     turn.replies.append(
         SenderAnswer(
             who_can_fix=fill_placeholders(guidance.who_can_fix.text, values),
@@ -90,8 +94,8 @@ def give_answer(turn: Turn) -> None:
             facts=turn.bounce_facts(),
             note_heading=turn.text("sender_note_heading", recipient_domain=domain),
             note_subject_label=turn.text("note_subject_label"),
-            note_subject=fill_placeholders(guidance.admin_note.subject, values),
-            note_body=fill_placeholders(guidance.admin_note.body, values),
+            note_subject=fill_placeholders(note.subject, values),
+            note_body=fill_placeholders(note.body, values),
             source_label=turn.text("facts_source"),
             source=guidance.who_can_fix.source,
         )

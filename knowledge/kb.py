@@ -411,6 +411,8 @@ class SenderGuidance(_Model):
     who_can_fix: SourcedText
     what_to_do: SourcedText
     admin_note: AdminNote
+    # For 5.7.124 and 5.7.129 the recipient has an allowed senders list: ask to be put on it.
+    admin_note_related: AdminNote | None = None
     own_organization: OwnOrganization
 
     def texts(self) -> Iterable[tuple[str, str]]:
@@ -419,6 +421,9 @@ class SenderGuidance(_Model):
         yield "what_to_do.text", self.what_to_do.text
         yield "admin_note.subject", self.admin_note.subject
         yield "admin_note.body", self.admin_note.body
+        if self.admin_note_related is not None:
+            yield "admin_note_related.subject", self.admin_note_related.subject
+            yield "admin_note_related.body", self.admin_note_related.body
         yield "own_organization.text", self.own_organization.text
 
 

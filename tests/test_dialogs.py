@@ -550,3 +550,24 @@ async def test_a_thumb_answers_did_that_fix_it() -> None:
     await chat.talk("how do I fix 5.7.12", "admin", "user mailbox", "allow everyone", "new EAC")
     result = await chat.send("👍")
     assert say("fixed_yes") in texts(result)
+
+
+async def test_the_senders_note_for_57129_asks_only_to_be_added_to_the_list() -> None:
+    chat = Chat()
+    await chat.send((CORPUS / "en-eml-57129-mailbox-7bit.eml").read_bytes())
+    answer: SenderAnswer = only(await chat.send(click("role", "sender")), SenderAnswer)
+    assert answer.note_subject.startswith("Please add lee.chen@tailspintoys.com")
+    assert "allowed senders list" in answer.note_body
+    assert "letting outside senders reach" not in answer.note_body
+
+
+async def test_a_question_about_another_code_keeps_the_bounce() -> None:
+    chat = Chat()
+    await chat.send((CORPUS / "en-new-57124-group.txt").read_bytes())
+    await chat.send(click("role", "admin"))
+    result = await chat.send("is that different from 5.7.12? what does it even mean")
+    said = " ".join(texts(result))
+    assert "That's 5.7.12" in said
+    assert "That's 5.7.124" in said
+    assert chat.state is not None
+    assert chat.state["bounce"]["status"] == "5.7.124"
