@@ -499,7 +499,8 @@ async def _pending_answer(turn: Turn) -> None:
         and turn.intent.bounce is not None
         and (turn.intent.bounce.mentioned_statuses)
     ):
-        if (turn.state.bounce or {}).get("is_bounce"):
+        asks_how_to_fix = turn.reading is not None and turn.reading.intent == "question"
+        if (turn.state.bounce or {}).get("is_bounce") and not asks_how_to_fix:
             # "is 5.7.12 different from what I got?": explained, the bounce's facts kept.
             asked = list(turn.intent.bounce.mentioned_statuses[:3])
             own = turn.fact("status")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,9 @@ def _new_key() -> rsa.RSAPrivateKey:
 class FakeOpenIdIssuer:
     """Publishes one key (id ``kid``) endorsed for ``endorsements`` and signs tokens with it."""
 
-    kid: str = "test-key-1"
+    # A key id of its own: botbuilder's key cache is process-wide and keyed by the metadata URL,
+    # so an issuer on a port an earlier test used must not look like that test's key.
+    kid: str = field(default_factory=lambda: f"test-key-{uuid.uuid4().hex[:12]}")
     endorsements: tuple[str, ...] = ("msteams", "emulator", "webchat")
     metadata_fetches: int = 0
     key_fetches: int = 0
