@@ -226,18 +226,10 @@ async def _new_bounce(turn: Turn) -> None:
 
 async def _other_code(turn: Turn) -> None:
     bounce = turn.intent.bounce
-    status = bounce.status if bounce else None
-    entry = (
-        turn.knowledge.code(status, bounce.resolver, bounce.diagnostic or "")
-        if (bounce and status)
-        else None
-    )
-    if entry is not None and hasattr(entry, "explanation"):
-        turn.say(
-            "other_code", status=status or "", title=entry.title, explanation=entry.explanation
-        )
+    if bounce is not None and bounce.status:
+        _explain_code(turn, bounce.status, bounce.resolver, bounce.diagnostic or "")
     else:
-        turn.say("other_code_unknown", status=status or "?")
+        turn.say("other_code_unknown", status="?")
     turn.state.reset()
 
 
@@ -860,9 +852,9 @@ def _guess(reading: Reading) -> SlotValue | None:
     return guesses[0] if len(guesses) == 1 else None
 
 
-def _explain_code(turn: Turn, status: str) -> None:
+def _explain_code(turn: Turn, status: str, resolver: str | None = None, text: str = "") -> None:
     """What a code means, in a line (a family code, a related one, or another problem)."""
-    entry = turn.knowledge.code(status)
+    entry = turn.knowledge.code(status, resolver, text)
     meaning = getattr(entry, "meaning", None)
     if meaning is not None:
         key = "related_code" if getattr(entry, "fix", "same") == "related" else "family_intro"

@@ -237,7 +237,9 @@ class TrainedUnderstanding:
             )
             for lang in self.languages
         }
-        self.known_words = _unmarked_words(training) | everywhere.vocabulary()
+        unmarked = _unmarked_counts(training)
+        # Words examples use outside their marked values: ordinary words, never typos to mend.
+        self.known_words = set(unmarked) | everywhere.vocabulary()
         self._role_words = Gazetteer()
         for language in data.negation.values():
             for value, words_list in language.role_words.items():
@@ -259,7 +261,6 @@ class TrainedUnderstanding:
         # the value without it; French "n'importe qui" keeps its "n'".
         self._cues = Words.of([data.negation["en"]]).cues if "en" in data.negation else frozenset()
         self.gazetteer = Gazetteer()
-        unmarked = _unmarked_counts(training)
         for slot, value, words, whole in self._phrases(training):
             # A single word people also use in other senses ("alle", "meu", "todos") names a
             # value only as a whole answer.
@@ -486,12 +487,6 @@ def _unmarked_counts(examples: Iterable[Example]) -> Counter[str]:
             text = text[: mark.start] + " " + text[mark.end :]
         found.update(keys(text))
     return found
-
-
-def _unmarked_words(examples: Iterable[Example]) -> set[str]:
-    """The words examples use outside their marked values: ordinary words, never typos of a
-    value to be mended."""
-    return set(_unmarked_counts(examples))
 
 
 def _slot_label(example: Example, slot: str) -> str:
