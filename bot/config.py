@@ -24,6 +24,8 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as _PydanticSettingsError
 
+from dialogs.messages import Platform
+
 DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///./ndrbot.db"
 DEFAULT_ENV_FILE: Final = Path(".env")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -38,7 +40,7 @@ _DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _TOP_LEVEL = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 _LIST_SEPARATORS = re.compile(r"[,\s]+")
 # Who may be named in ADMIN_USERS with a prefix; a bare id is that user on any platform.
-ADMIN_PLATFORMS: Final = ("msteams", "slack", "console")
+ADMIN_PLATFORMS: Final = tuple(Platform)
 _SLACK_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 # A SQLAlchemy URL, read without importing SQLAlchemy (classify starts without it).
 _DATABASE_URL = re.compile(r"^(?P<drivername>[A-Za-z][\w]*(?:\+\w+)?)://(?P<rest>.*)$", re.DOTALL)

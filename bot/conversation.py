@@ -49,7 +49,7 @@ class Conversations:
     async def handle(self, message: Message) -> TurnOutcome:
         """Run one user turn and return the replies to send."""
         turn_id = uuid.uuid4().hex[:12]
-        token = turn_context.set({"turn_id": turn_id, "channel": message.channel})
+        token = turn_context.set({"turn_id": turn_id, "channel": message.platform})
         started = time.perf_counter()
         try:
             result = await self._run(message)
@@ -65,7 +65,7 @@ class Conversations:
         finally:
             turn_context.reset(token)
         seconds = time.perf_counter() - started
-        context = {"turn_id": turn_id, "channel": message.channel, "intent": result.intent.value}
+        context = {"turn_id": turn_id, "channel": message.platform, "intent": result.intent.value}
         log.info(
             "turn handled",
             extra={**context, "replies": len(result.replies), "ms": round(seconds * 1000, 1)},

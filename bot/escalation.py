@@ -14,12 +14,12 @@ if TYPE_CHECKING:
 
 def conversation_key(message: Message) -> str:
     """Where a conversation's state is kept: the channel and the platform's conversation id."""
-    return f"{message.channel}:{message.conversation_id}"
+    return f"{message.platform}:{message.conversation_id}"
 
 
 def user_key(message: Message) -> str:
     """Who is talking, across conversations: the channel and the platform's user id."""
-    return f"{message.channel}:{message.user_id}"
+    return f"{message.platform}:{message.user_id}"
 
 
 class StoreTicketDesk:
@@ -37,7 +37,7 @@ class StoreTicketDesk:
     async def open_ticket(self, message: Message, request: TicketRequest) -> TicketReceipt:
         """Open or join the ticket for this request."""
         requester = Requester(
-            platform=message.channel,
+            platform=message.platform,
             user_id=message.user_id,
             name=message.user_name or message.user_id,
             conversation_key=conversation_key(message),

@@ -42,11 +42,13 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemy
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.expression import Executable
 
+from dialogs.messages import Platform
+
 DEFAULT_URL: Final = "sqlite+aiosqlite:///./ndrbot.db"
 TICKET_PREFIX: Final = "NDR-"
 TICKET_OFFSET: Final = 1000
 TICKET_STATUSES: Final = frozenset({"open", "assigned", "resolved"})
-JOB_TARGETS: Final = frozenset({"msteams", "slack", "webhook"})
+JOB_TARGETS: Final = frozenset({Platform.TEAMS, Platform.SLACK, "webhook"})
 JOB_KINDS: Final = frozenset(
     {"post_card", "update_card", "note", "tell_requester", "remind", "event"}
 )

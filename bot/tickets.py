@@ -42,15 +42,16 @@ from bot.store import (
     TicketRecord,
 )
 from dialogs.escalation import ask_if_fixed
+from dialogs.messages import Platform
 from dialogs.replies import Reply, Text
 from knowledge.kb import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
 #: The platforms that have admins' channels, ticket cards and notifiers.
-PLATFORMS: Final = ("msteams", "slack")
+PLATFORMS: Final = (Platform.TEAMS, Platform.SLACK)
 WEBHOOK: Final = "webhook"
-TERMINAL: Final = "console"  # the platform of the terminal's actor (python -m bot tickets ...)
+TERMINAL: Final = Platform.CONSOLE  # the terminal's actor (python -m bot tickets ...)
 
 _ACT_ATTEMPTS = 5
 _SAVE_ATTEMPTS = 5

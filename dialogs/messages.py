@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class Platform(StrEnum):
+    """Where a message comes from, by the id its platform gives itself (the Bot Framework's
+    ``channelId`` for Teams). The one place these ids are spelled; what differs per platform is
+    asked of that platform's package under ``bot/channels/``."""
+
+    TEAMS = "msteams"
+    SLACK = "slack"
+    CONSOLE = "console"
 
 
 @dataclass(frozen=True)
@@ -17,13 +28,13 @@ class Attachment:
 
 @dataclass(frozen=True)
 class Message:
-    """One user turn, turned neutral by a channel: the dialogs never see a platform payload."""
+    """One user turn, made neutral by its platform's package: the dialogs never see a payload."""
 
     text: str = ""
     files: tuple[Attachment, ...] = ()
     user_id: str = "local-user"
     user_name: str = ""
     conversation_id: str = "local"
-    channel: str = "console"  # console | msteams | slack | ...
+    platform: str = Platform.CONSOLE  # a Platform (Teams passes on any Bot Framework channel)
     value: dict[str, Any] | None = None  # a pressed button's data
     raw: Any = field(default=None, repr=False, compare=False)  # the platform's own event

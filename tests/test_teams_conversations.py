@@ -122,7 +122,7 @@ async def test_a_sender_conversation_by_clicks_ends_in_a_ticket(bot: TeamsBot) -
     assert TICKET in words(posted)
     assert 'ndrbot_escalations_total{channel="msteams"} 1.0' in bot.metrics_text
     store = bot.app[RUNTIME].store
-    key = conversation_key(Message(channel="msteams", conversation_id=PERSONAL["id"]))
+    key = conversation_key(Message(platform="msteams", conversation_id=PERSONAL["id"]))
     reference = await store.load_reference(key)
     assert reference is not None
     assert reference["serviceUrl"] == bot.connector.url

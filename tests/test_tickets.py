@@ -493,7 +493,7 @@ def winner_actor(name: str) -> Actor:
 
 def _from_alice(text: str) -> Message:
     return Message(
-        text=text, user_id="29:alice", user_name="Alice", conversation_id="a:1", channel="msteams"
+        text=text, user_id="29:alice", user_name="Alice", conversation_id="a:1", platform="msteams"
     )
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 
 from bot.conversation import Conversations
 from bot.render.text import render_all
-from dialogs.messages import Attachment, Message
+from dialogs.messages import Attachment, Message, Platform
 from dialogs.replies import Question, Reply
 from knowledge.ndr import InputRejected, read_limited
 
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from prompt_toolkit.key_binding import KeyPressEvent
     from prompt_toolkit.output import Output
 
-CHANNEL = "console"
 _ANSI_BOLD = ("\033[1m", "\033[0m")
 CONSOLE_HELP = """\
 Type a message and press Enter. A whole bounce pasted goes as one message: the line shows
@@ -250,7 +249,7 @@ class ConsoleChannel:
             user_id=self.user_id,
             user_name=self.user_name or self.user_id,
             conversation_id=self.conversation_id,
-            channel=CHANNEL,
+            platform=Platform.CONSOLE,
             value=dict(value) if value else None,
         )
 

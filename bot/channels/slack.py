@@ -79,14 +79,13 @@ from bot.tickets import (
     Escalations,
     PermanentFailure,
 )
-from dialogs.messages import Attachment, Message
+from dialogs.messages import Attachment, Message, Platform
 from dialogs.replies import Reply, Text
 from knowledge.kb import KnowledgeBase
 from knowledge.ndr import slack_to_text
 
 log = logging.getLogger(__name__)
 
-CHANNEL: Final = "slack"
 EVENTS_PATH: Final = "/slack/events"
 SLASH_COMMAND: Final = "/ndr"
 SHORTCUT_CALLBACK_ID: Final = "ask_ndr_helpdesk"
@@ -170,7 +169,7 @@ def mount(app: web.Application, settings: Settings) -> None:
             try:
                 yield
             finally:
-                runtime.escalations.remove_notifier(CHANNEL)
+                runtime.escalations.remove_notifier(Platform.SLACK)
                 await channel.close()
             # Turns still running need the session to answer: let them end before it closes.
             await app[BACKGROUND].wait(_API_TIMEOUT_SECONDS)
@@ -189,14 +188,14 @@ async def _events(request: web.Request) -> web.StreamResponse:
         problem = "the body is not Slack's JSON or form data"
     if problem is not None:
         if not channel.signed(raw, request.headers):
-            channel.metrics.errors.labels(CHANNEL, "signature").inc()
+            channel.metrics.errors.labels(Platform.SLACK, "signature").inc()
             return web.json_response({"error": "invalid signature"}, status=401)
-        channel.metrics.errors.labels(CHANNEL, "bad_request").inc()
+        channel.metrics.errors.labels(Platform.SLACK, "bad_request").inc()
         log.warning("refused a malformed Slack request", extra={"reason": problem})
         return web.json_response({"error": problem}, status=400)
     response = await to_aiohttp_response(await channel.bolt.async_dispatch(bolt_request))
     if response.status == 401:
-        channel.metrics.errors.labels(CHANNEL, "signature").inc()
+        channel.metrics.errors.labels(Platform.SLACK, "signature").inc()
     return response
 
 
@@ -584,7 +583,7 @@ class SlackChannel:
             user_id=str(event["user"]),
             user_name=_profile_name(event),
             conversation_id=conversation_id,
-            channel=CHANNEL,
+            platform=Platform.SLACK,
             raw=event,
         )
         await self._turn(message, target)
@@ -603,7 +602,7 @@ class SlackChannel:
             user_id=user,
             user_name=str(body.get("user_name") or ""),
             conversation_id=target.channel,
-            channel=CHANNEL,
+            platform=Platform.SLACK,
             raw=body,
         )
         await self._turn(message, target)
@@ -628,7 +627,7 @@ class SlackChannel:
             user_id=str(user["id"]),
             user_name=str(user.get("name") or user.get("username") or ""),
             conversation_id=target.channel,
-            channel=CHANNEL,
+            platform=Platform.SLACK,
             raw=body,
         )
         await self._turn(message, target)
@@ -654,7 +653,7 @@ class SlackChannel:
             user_id=str(user["id"]),
             user_name=str(user.get("name") or user.get("username") or ""),
             conversation_id=f"{channel}:{thread}" if thread else channel,
-            channel=CHANNEL,
+            platform=Platform.SLACK,
             value=value,
             raw=body,
         )
@@ -671,10 +670,12 @@ class SlackChannel:
         if not await self._first_time("event", body.get("event_id")):
             return
         user = str(event["user"])
-        actor = Actor(CHANNEL, user, await self.user_name(user, _profile_name(event) or user))
+        actor = Actor(
+            Platform.SLACK, user, await self.user_name(user, _profile_name(event) or user)
+        )
         try:
             answer = await self.escalations.register_admin_channel(
-                CHANNEL, {"channel": target.channel}, actor
+                Platform.SLACK, {"channel": target.channel}, actor
             )
         except Exception:
             log.exception("registering the admins' channel failed")
@@ -706,14 +707,14 @@ class SlackChannel:
         channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
         if action.value in MODAL_ACTIONS:
             # The trigger lasts 3 seconds: no look-up of the name before the modal is open.
-            if not await escalations.is_admin(Actor(CHANNEL, user_id, user_id)):
+            if not await escalations.is_admin(Actor(Platform.SLACK, user_id, user_id)):
                 refused = self._words.text("ticket_refused_not_admin")
                 await self._tell_admin(channel, user_id, refused)
                 return
             view = ticket_modal(action.value, ticket_id, version, channel, self._words)
             await self._call("views.open", self.client.views_open(trigger_id=trigger, view=view))
             return
-        actor = Actor(CHANNEL, user_id, await self.user_name(user_id, _user_name(user)))
+        actor = Actor(Platform.SLACK, user_id, await self.user_name(user_id, _user_name(user)))
         result = await escalations.act(ActionRequest(ticket_id, action, actor, version))
         await self._after_action(channel, user_id, result)
 
@@ -726,11 +727,11 @@ class SlackChannel:
             return
         user = body["user"]
         user_id = str(user["id"])
-        actor = Actor(CHANNEL, user_id, await self.user_name(user_id, _user_name(user)))
+        actor = Actor(Platform.SLACK, user_id, await self.user_name(user_id, _user_name(user)))
         assignee, text = None, None
         if submitted.action == "assign":
             picked = submitted.value
-            assignee = Actor(CHANNEL, picked, await self.user_name(picked, picked))
+            assignee = Actor(Platform.SLACK, picked, await self.user_name(picked, picked))
         else:
             text = submitted.value
         request = ActionRequest(
@@ -796,7 +797,7 @@ class SlackChannel:
         try:
             async with lock:
                 outcome = await self.conversations.handle(message)
-                self.metrics.observe_turn(CHANNEL, outcome)
+                self.metrics.observe_turn(Platform.SLACK, outcome)
                 await self._post(target, outcome.replies)
         finally:
             lock, waiting = self._conversations_busy[key]
@@ -818,7 +819,7 @@ class SlackChannel:
             await self._post_message(target, message)
 
     async def _publish_home(self, user: str) -> None:
-        tickets = await self.store.list_tickets(requester_key=f"{CHANNEL}:{user}")
+        tickets = await self.store.list_tickets(requester_key=f"{Platform.SLACK}:{user}")
         still_open = [ticket for ticket in tickets if ticket.status != "resolved"]
         view = home_view(self.knowledge.help_text.help, still_open, self._words)
         await self._call("views.publish", self.client.views_publish(user_id=user, view=view))
@@ -864,7 +865,7 @@ class SlackChannel:
         try:
             await call
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
-            self.metrics.errors.labels(CHANNEL, "send").inc()
+            self.metrics.errors.labels(Platform.SLACK, "send").inc()
             log.error("Slack API call failed", extra={"method": method, "reason": _reason(error)})
             return False
         return True
@@ -877,7 +878,7 @@ class SlackChannel:
         try:
             opened = await self.client.conversations_open(users=user)
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
-            self.metrics.errors.labels(CHANNEL, "send").inc()
+            self.metrics.errors.labels(Platform.SLACK, "send").inc()
             log.error("Slack conversations.open failed", extra={"reason": _reason(error)})
             return None
         channel = str(opened["channel"]["id"])
@@ -893,7 +894,7 @@ class SlackChannel:
         (and for a delivery without an id, which cannot be told apart from another)."""
         if not isinstance(event_id, str) or not event_id:
             return True
-        if await self.store.first_time_seen(f"{CHANNEL}:{kind}:{event_id}"):
+        if await self.store.first_time_seen(f"{Platform.SLACK}:{kind}:{event_id}"):
             return True
         log.info("dropped a repeated Slack delivery", extra={"event_id": event_id})
         return False
@@ -977,7 +978,7 @@ class SlackChannel:
         return _FileRefused(self._words.text("file_too_large", name=name, limit=_size(cap)))
 
     def _download_failed(self, name: str, reason: object) -> _FileRefused:
-        self.metrics.errors.labels(CHANNEL, "file").inc()
+        self.metrics.errors.labels(Platform.SLACK, "file").inc()
         log.error("Slack file download failed", extra={"file": name, "reason": _reason(reason)})
         return _FileRefused(self._words.text("file_download_failed", name=name))
 
@@ -1007,7 +1008,7 @@ class SlackTicketNotifier:
     Retry-After by its handlers); what still fails raises ``PermanentFailure`` when trying
     again cannot help, or another exception so that the job is retried later."""
 
-    platform: str = CHANNEL
+    platform: str = Platform.SLACK
 
     def __init__(self, channel: SlackChannel, *, members_ttl: float = _MEMBERS_TTL_SECONDS) -> None:
         """Deliver through ``channel``; remember channel members for ``members_ttl`` seconds."""
@@ -1031,7 +1032,8 @@ class SlackTicketNotifier:
             ),
         )
         return CardRef(
-            CHANNEL, {"channel": str(posted.get("channel") or channel_id), "ts": str(posted["ts"])}
+            Platform.SLACK,
+            {"channel": str(posted.get("channel") or channel_id), "ts": str(posted["ts"])},
         )
 
     async def update_card(
@@ -1056,7 +1058,7 @@ class SlackTicketNotifier:
     async def tell_requester(self, requester: Requester, replies: Sequence[Reply]) -> None:
         """The replies in the requester's own conversation (a DM, or the thread they asked in)."""
         platform, _, conversation_id = requester.conversation_key.partition(":")
-        if platform != CHANNEL or not conversation_id:
+        if platform != Platform.SLACK or not conversation_id:
             raise PermanentFailure(f"not a Slack conversation: {requester.conversation_key}")
         await self._api("chat.postMessage", self.channel.deliver(conversation_id, replies))
 
@@ -1110,7 +1112,7 @@ class SlackTicketNotifier:
         try:
             return await call
         except SlackApiError as error:
-            self.channel.metrics.errors.labels(CHANNEL, "send").inc()
+            self.channel.metrics.errors.labels(Platform.SLACK, "send").inc()
             status = error.response.status_code
             code = str(error.response.get("error") or f"HTTP {status}")
             reason = f"Slack {method}: {code}"
@@ -1120,7 +1122,7 @@ class SlackTicketNotifier:
                 raise _SlackBusy(reason, _seconds(retry_after)) from None
             raise PermanentFailure(reason) from None
         except (aiohttp.ClientError, TimeoutError) as error:
-            self.channel.metrics.errors.labels(CHANNEL, "send").inc()
+            self.channel.metrics.errors.labels(Platform.SLACK, "send").inc()
             raise _SlackBusy(f"Slack {method}: {_reason(error)}") from None
 
 
@@ -1155,7 +1157,7 @@ class _Counted(AsyncRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> None:
-        self._metrics.outbound_retries.labels(CHANNEL).inc()
+        self._metrics.outbound_retries.labels(Platform.SLACK).inc()
         log.info(
             "retrying a Slack API call",
             extra={"status": response.status_code if response else None, "url": request.url},
@@ -1263,7 +1265,6 @@ def _size(count: int) -> str:
 
 
 __all__ = [
-    "CHANNEL",
     "EVENTS_PATH",
     "SHORTCUT_CALLBACK_ID",
     "SLASH_COMMAND",

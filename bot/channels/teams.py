@@ -109,13 +109,12 @@ from bot.runtime import Runtime
 from bot.store import Requester, TicketRecord
 from bot.tickets import Action, ActionRequest, Actor, CardRef, PermanentFailure
 from bot.tickets_view import describe_path
-from dialogs.messages import Attachment, Message
+from dialogs.messages import Attachment, Message, Platform
 from dialogs.replies import Reply, Text
 from knowledge.ndr import html_to_text
 
 log = logging.getLogger(__name__)
 
-CHANNEL: Final = "msteams"
 FILE_DOWNLOAD_INFO: Final = "application/vnd.microsoft.teams.file.download.info"
 _JSON: Final = "application/json"
 _INVOKE_MESSAGE: Final = "application/vnd.microsoft.activity.message"
@@ -190,7 +189,7 @@ def _channel_context(
             try:
                 yield
             finally:
-                escalations.remove_notifier(CHANNEL)
+                escalations.remove_notifier(Platform.TEAMS)
 
     return context
 
@@ -269,10 +268,14 @@ class TeamsChannel:
             answer = await self.adapter.process_activity(header, activity, turn.run)
             return _response(answer)
         except _Refused as refused:
-            self.metrics.errors.labels(CHANNEL, refused.kind).inc()
+            self.metrics.errors.labels(Platform.TEAMS, refused.kind).inc()
             log.warning(
                 "request refused",
-                extra={"channel": CHANNEL, "status": refused.status, "reason": refused.reason},
+                extra={
+                    "channel": Platform.TEAMS,
+                    "status": refused.status,
+                    "reason": refused.reason,
+                },
             )
             return web.json_response({"error": refused.reason}, status=refused.status)
 
@@ -281,10 +284,10 @@ class TeamsChannel:
         activity_id = activity.get("id")
         if not activity_id:
             return False
-        event = f"{message.channel}:{message.conversation_id}:{activity_id}"
+        event = f"{message.platform}:{message.conversation_id}:{activity_id}"
         if await self.runtime.store.first_time_seen(event):
             return False
-        log.info("activity delivered twice; answered once", extra={"channel": message.channel})
+        log.info("activity delivered twice; answered once", extra={"channel": message.platform})
         return True
 
     # -- files --------------------------------------------------------------------------------
@@ -297,8 +300,10 @@ class TeamsChannel:
             try:
                 content = await self._download(url)
             except _FileProblem as problem:
-                self.metrics.errors.labels(CHANNEL, "download").inc()
-                log.warning("file not read", extra={"channel": CHANNEL, "reason": problem.kind})
+                self.metrics.errors.labels(Platform.TEAMS, "download").inc()
+                log.warning(
+                    "file not read", extra={"channel": Platform.TEAMS, "reason": problem.kind}
+                )
                 notices.append(Text(self._file_refusal(problem, name)))
                 continue
             files.append(Attachment(name, content, content_type))
@@ -364,7 +369,7 @@ class TeamsChannel:
                 raise SendFailed(
                     f"{what} {status or detail} after {attempt} attempts", status=status, after=wait
                 )
-            self.metrics.outbound_retries.labels(CHANNEL).inc()
+            self.metrics.outbound_retries.labels(Platform.TEAMS).inc()
             log.info(
                 "Bot Connector busy; retrying",
                 extra={"turn_id": turn_id, "status": status, "wait": round(wait, 2)},
@@ -373,12 +378,12 @@ class TeamsChannel:
         raise SendFailed(f"{what} gave up")  # pragma: no cover - the loop raises first
 
     def _failed(self, failure: SendFailed, *, turn_id: str, intent: str) -> None:
-        self.metrics.errors.labels(CHANNEL, "send").inc()
+        self.metrics.errors.labels(Platform.TEAMS, "send").inc()
         log.error(
             "reply not delivered",
             extra={
                 "turn_id": turn_id,
-                "channel": CHANNEL,
+                "channel": Platform.TEAMS,
                 "intent": intent,
                 "reason": str(failure),
             },
@@ -535,9 +540,9 @@ class TeamsChannel:
     async def _remember(self, activity: dict[str, Any], *, force: bool) -> None:
         """Keep where this conversation lives, for proactive messages: once per process, and
         again when it matters (an install, a ticket)."""
-        channel = str(activity.get("channelId") or CHANNEL)
+        channel = str(activity.get("channelId") or Platform.TEAMS)
         key = conversation_key(
-            Message(channel=channel, conversation_id=str(activity["conversation"]["id"]))
+            Message(platform=channel, conversation_id=str(activity["conversation"]["id"]))
         )
         if not force and key in self._referenced:
             return
@@ -573,7 +578,7 @@ class TeamsTicketNotifier:
     left to the tickets' job worker to retry.
     """
 
-    platform = CHANNEL
+    platform: str = Platform.TEAMS
 
     def __init__(self, channel: TeamsChannel) -> None:
         self.channel = channel
@@ -597,7 +602,7 @@ class TeamsTicketNotifier:
         if not activity_id:
             raise PermanentFailure("the Bot Connector gave the ticket card no id")
         return CardRef(
-            CHANNEL, {"reference": reference, "activity_id": activity_id, "roster": roster}
+            Platform.TEAMS, {"reference": reference, "activity_id": activity_id, "roster": roster}
         )
 
     async def update_card(
@@ -684,14 +689,14 @@ class TeamsTicketNotifier:
         for event in await self.runtime.store.ticket_events(ticket.id):
             platform, _, user_id = event.actor.partition(":")
             by_admin = event.kind in _ADMIN_EVENTS and not event.detail.get("requester")
-            if platform == CHANNEL and by_admin:
+            if platform == Platform.TEAMS and by_admin:
                 add(user_id, str(event.detail.get("by") or ""))
         assignee = ticket.assignee or {}
-        if assignee.get("platform") == CHANNEL:
+        if assignee.get("platform") == Platform.TEAMS:
             add(str(assignee.get("user_id") or ""), str(assignee.get("name") or ""))
         for entry in self.runtime.settings.admin_users:
             platform, colon, rest = entry.partition(":")
-            if colon and platform == CHANNEL:
+            if colon and platform == Platform.TEAMS:
                 add(rest)
             elif platform not in ADMIN_PLATFORMS and _TEAMS_USER_ID.fullmatch(entry):
                 add(entry)  # a bare id that is a Teams one (an MRI or an AAD object id)
@@ -757,7 +762,7 @@ class TeamsTicketNotifier:
             "name": name,
         }
         return await self.runtime.escalations.register_admin_channel(
-            CHANNEL, channel, _actor(activity)
+            Platform.TEAMS, channel, _actor(activity)
         )
 
     async def answer_action(
@@ -769,10 +774,10 @@ class TeamsTicketNotifier:
         actor = _actor(activity)
         ticket_id = str(data.get("ticket") or "")
         if verb != TICKET_REFRESH_VERB:
-            event = f"{CHANNEL}:{activity['conversation']['id']}:{activity.get('id')}"
+            event = f"{Platform.TEAMS}:{activity['conversation']['id']}:{activity.get('id')}"
             if not activity.get("id") or await self.runtime.store.first_time_seen(event):
                 return await self._act(actor, Action(verb), ticket_id, data)
-            log.info("card action delivered twice; applied once", extra={"channel": CHANNEL})
+            log.info("card action delivered twice; applied once", extra={"channel": Platform.TEAMS})
         return await self._view(actor, ticket_id)
 
     async def _view(self, actor: Actor, ticket_id: str) -> dict[str, Any]:
@@ -792,7 +797,7 @@ class TeamsTicketNotifier:
         if action is Action.ASSIGN:
             chosen = read_assignee(str(data.get(INPUT_ASSIGNEE) or ""))
             if chosen is not None:
-                assignee = Actor(CHANNEL, *chosen)
+                assignee = Actor(Platform.TEAMS, *chosen)
         field = {Action.REPLY: INPUT_REPLY, Action.RESOLVE: INPUT_RESOLUTION}.get(action)
         text = str(data.get(field) or "") if field else None
         request = ActionRequest(
@@ -813,10 +818,10 @@ class TeamsTicketNotifier:
     async def _roster_of(self, ticket: TicketRecord) -> tuple[Mapping[str, Any], str] | None:
         """Where the members of the admins' channel are asked: where the card is, else the
         admins' channel now."""
-        card = (await self.runtime.store.ticket_cards(ticket.id)).get(CHANNEL)
+        card = (await self.runtime.store.ticket_cards(ticket.id)).get(Platform.TEAMS)
         if card is not None and card.get("reference") and card.get("roster"):
             return card["reference"], str(card["roster"])
-        channel = (await self.runtime.escalations.admin_channels()).get(CHANNEL)
+        channel = (await self.runtime.escalations.admin_channels()).get(Platform.TEAMS)
         if channel is None:
             return None
         try:
@@ -849,7 +854,7 @@ async def _job(call: Awaitable[_T]) -> _T:
 def _actor(activity: Mapping[str, Any]) -> Actor:
     user = activity["from"]
     user_id = str(user.get("aadObjectId") or user["id"])
-    return Actor(CHANNEL, user_id, str(user.get("name") or user_id))
+    return Actor(Platform.TEAMS, user_id, str(user.get("name") or user_id))
 
 
 def _version(value: Any) -> int | None:
@@ -998,7 +1003,7 @@ class _Turn:
             user_id=str(user.get("aadObjectId") or user["id"]),
             user_name=str(user.get("name") or ""),
             conversation_id=str(conversation["id"]),
-            channel=str(activity.get("channelId") or CHANNEL),
+            platform=str(activity.get("channelId") or Platform.TEAMS),
             value=clicked,
             raw=activity,
         )
@@ -1019,7 +1024,7 @@ class _Turn:
                 outcome = await channel.runtime.conversations.handle(message)
             finally:
                 typing.cancel_timer()
-            channel.metrics.observe_turn(message.channel, outcome)
+            channel.metrics.observe_turn(message.platform, outcome)
             self.turn_id = outcome.turn_id
         await typing.settle()
         replies = [*notices, *(outcome.replies if outcome else ())]
