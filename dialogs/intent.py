@@ -5,6 +5,10 @@ Machine-written text is read by rules: a pasted bounce wins over everything, and
 by the language layer (:mod:`dialogs.reading`), which gives the intent, its confidence and the
 facts said. ``classify`` has no language layer: it reads a message with the reader and the
 pattern tables below, as it always has.
+
+A platform command ("register admins") is declared here too, with the words it takes, but it is
+not for the dialogs: the channels ask :func:`is_register_admins` before a turn is run, and
+:func:`recognise` never gives that intent, so a turn the channel let through is read as before.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class IntentName(StrEnum):
     AFFIRM = "affirm"
     DENY = "deny"
     OTHER = "other"
+    # A platform command: the channel acts on it, the dialogs never get it (see PLATFORM_COMMANDS).
+    REGISTER_ADMINS = "register_admins"  # "@bot register admins" in a channel
 
 
 #: The language layer's intents, as the conversation names them.
@@ -168,6 +174,29 @@ _RULES: tuple[_Rule, ...] = (
     ),
 )
 
+#: Commands to a platform, not to the conversation: the channel that serves the platform acts on
+#: them before any turn runs, so they are kept out of ``_RULES`` (the dialogs' commands) and
+#: ``recognise`` never answers with them.
+PLATFORM_COMMANDS = frozenset({IntentName.REGISTER_ADMINS})
+
+# The whole message, nothing more: "register admins" is a command, "please register admins for
+# me" a sentence (read by the dialogs). Trailing punctuation and spaces are allowed.
+_REGISTER_ADMINS = _Rule(
+    IntentName.REGISTER_ADMINS,
+    0,
+    _patterns(
+        r"^\s*register\s+(?:the\s+)?(?:helpdesk\s+)?admins?(?:'|\u2019)?(?:\s+channel)?\W*\Z",
+    ),
+)
+
+
+def is_register_admins(text: str) -> bool:
+    """Whether a message (its readable text, the bot's @mention taken out) is the "register
+    admins" command: "register admins", "register the admins", "register helpdesk admins",
+    "register admins channel", "Register admins." and the like, and nothing longer."""
+    return _matches(_REGISTER_ADMINS, text)
+
+
 _NEGATIVE_FEEDBACK = re.compile(
     r"\b(?:didn'?t|did\s+not|doesn'?t|does\s+not)\s+(?:help|work)\b|not\s+helpful|useless|unhelpful"
     r"|bad\s+bot",
@@ -208,9 +237,12 @@ def recognise(
     words are read by ``understanding`` when given (the pattern tables otherwise)."""
     if message.value and isinstance(message.value.get("intent"), str):
         try:
-            return Intent(IntentName(message.value["intent"]))
+            clicked = IntentName(message.value["intent"])
         except ValueError:
             pass
+        else:
+            if clicked not in PLATFORM_COMMANDS:
+                return Intent(clicked)
     from_file: Intent | None = None
     for attachment in message.files:
         intent = recognise_content(attachment.content, knowledge)

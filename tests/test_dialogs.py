@@ -15,7 +15,7 @@ import pytest
 
 from dialogs.conversation import TurnResult, handle_turn
 from dialogs.desk import TicketReceipt, TicketRequest, TicketSummary
-from dialogs.intent import IntentName
+from dialogs.intent import IntentName, is_register_admins, recognise
 from dialogs.messages import Attachment, Message
 from dialogs.replies import Question, Reply, SenderAnswer, StepsAnswer, Text, TicketNotice
 from dialogs.turn import DialogContext
@@ -458,6 +458,53 @@ async def test_a_click_on_an_old_card_does_not_break_the_conversation() -> None:
     await chat.talk("how do I fix 5.7.12", "admin")
     result = await chat.send(click("recipient_type", "zzz"))  # no such type: a forged click
     assert question(result).slot == "recipient_type"
+
+
+REGISTER_ADMINS_SAID = (
+    "register admins",
+    "register the admins",
+    "register helpdesk admins",
+    "register the helpdesk admins channel",
+    "register admins channel",
+    "Register admins.",
+    "REGISTER ADMINS!",
+    "  register admin  ",
+    "register admins' channel",
+    "register admins\u2019 channel?",
+)
+
+
+@pytest.mark.parametrize("text", REGISTER_ADMINS_SAID)
+def test_register_admins_is_one_command_on_every_platform(text: str) -> None:
+    assert is_register_admins(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "please register admins for me",
+        "register admins and then help me with 5.7.12",
+        "how do I register admins?",
+        "register",
+        "admins",
+        "register admins\nand something else",
+        "",
+    ],
+)
+def test_a_longer_sentence_is_not_the_register_admins_command(text: str) -> None:
+    assert not is_register_admins(text)
+
+
+@pytest.mark.parametrize("text", REGISTER_ADMINS_SAID)
+async def test_the_dialogs_never_take_register_admins_for_a_command_of_theirs(text: str) -> None:
+    """The channels act on it before a turn runs; what reaches the dialogs is read as words."""
+    message = Message(text=text)
+    assert recognise(message, KB).name is IntentName.OTHER
+    assert recognise(message, KB, UNDERSTANDING).name is not IntentName.REGISTER_ADMINS
+    clicked = Message(text=text, value={"intent": IntentName.REGISTER_ADMINS.value})
+    assert recognise(clicked, KB).name is IntentName.OTHER
+    result = await Chat().send({"intent": "register_admins", "answer": text})
+    assert result.intent is not IntentName.REGISTER_ADMINS
 
 
 async def test_a_state_from_an_older_bot_is_tolerated() -> None:

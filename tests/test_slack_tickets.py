@@ -460,6 +460,25 @@ async def test_register_admins_makes_a_channel_the_admins_channel(
         await bot.close()
 
 
+async def test_register_helpdesk_admins_is_understood_as_on_teams(
+    api: FakeSlackWebAPI, database_url: str
+) -> None:
+    api.members["C0HELP0001"] = [ROBIN]
+    bot = SlackBot(api, database_url, timing=FAST)  # no SLACK_ADMIN_CHANNEL
+    await bot.start()
+    try:
+        envelope = bot.mention(f"<@{BOT_USER_ID}> register helpdesk admins", user=ROBIN)
+        assert (await bot.event(envelope)).status == 200
+        (answer,) = await api.wait_for("chat.postMessage")
+        assert answer.params["channel"] == "C0HELP0001"
+        assert answer.params["thread_ts"] == envelope["event"]["ts"]
+        assert answer.text == say("admins_registered")
+        admins = await bot.app[RUNTIME].escalations.admin_channels()
+        assert admins["slack"] == {"channel": "C0HELP0001"}
+    finally:
+        await bot.close()
+
+
 # ---- delivery under throttling ----------------------------------------------------------------
 
 

@@ -274,6 +274,18 @@ async def test_a_second_delivery_of_the_same_activity_is_answered_once(bot: Team
     assert await bot.send(activity) == []
 
 
+async def test_a_second_delivery_of_an_activity_with_a_file_downloads_nothing(
+    bot: TeamsBot,
+) -> None:
+    eml = (CORPUS / "en-eml-57133-group-qp.eml").read_bytes()
+    activity = bot.activity("file_download_info")
+    activity["attachments"][0]["content"]["downloadUrl"] = bot.connector.serve_file("b.eml", eml)
+    assert "That's 5.7.133" in words(await bot.send(activity))
+    assert bot.connector.downloads == 1
+    assert await bot.send(activity) == [], "answered once"
+    assert bot.connector.downloads == 1, "and the file fetched once"
+
+
 async def test_slow_turns_show_typing_first(tmp_path: Path) -> None:
     async with teams_bot(tmp_path, typing_after_seconds=0.0) as bot:
         await bot.post(bot.activity(text="how do I fix 5.7.12"))

@@ -417,6 +417,16 @@ async def test_register_admins_in_a_channel_only_and_then_only_by_an_admin(bot: 
     assert bot.connector.member_lookups >= 1
 
 
+async def test_register_admins_takes_the_words_slack_takes(bot: TeamsBot) -> None:
+    conversation = {**_MENTION["conversation"], "id": f"{CHANNEL};messageid=17"}
+    activity = bot.activity(
+        "channel_mention",
+        text="<at>NDR Helper</at> Register the admins?",
+        **as_user(ANA, conversation),
+    )
+    assert words(await bot.send(activity)) == say("admins_registered")
+
+
 async def test_membership_is_asked_once_a_minute(bot: TeamsBot) -> None:
     await register_admins(bot, ANA)
     await escalate(bot, ALEX, ALEX_CHAT)

@@ -53,6 +53,7 @@ from bot.background import BackgroundTasks
 from bot.config import Settings
 from bot.conversation import Conversations
 from bot.metrics import Metrics
+from bot.outbound import Downloaded, DownloadProblem, download, retry_after
 from bot.render.slack import (
     ANSWER_ACTION,
     MODAL_ACTIONS,
@@ -79,6 +80,7 @@ from bot.tickets import (
     Escalations,
     PermanentFailure,
 )
+from dialogs.intent import is_register_admins
 from dialogs.messages import Attachment, Message, Platform
 from dialogs.replies import Reply, Text
 from knowledge.kb import KnowledgeBase
@@ -100,15 +102,13 @@ _TOKEN_REFUSED = frozenset(
 )
 _RATE_LIMIT_RETRIES = 3
 _SERVER_ERROR_RETRIES = 2
-_DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=30)
+_DOWNLOAD_TIMEOUT_SECONDS = 30.0
 _MAX_FILES_PER_MESSAGE = 3
 _DM_CACHE_SIZE = 10_000
 _CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 # A message from a person: plain, with files, or a thread reply also sent to the channel.
 _PERSON_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
-# "register admins" @mentioning the bot in a channel: that channel becomes the admins' channel.
-_REGISTER_ADMINS = re.compile(r"register\s+(?:the\s+)?admins?(?:'|’)?(?:\s+channel)?\W*", re.I)
 _USER_CACHE_SIZE = 10_000
 _MEMBERS_TTL_SECONDS = 60.0
 _MEMBERS_PAGE = 200
@@ -511,7 +511,7 @@ class SlackChannel:
         thread = str(event.get("thread_ts") or event.get("ts") or "")
         target = Target(str(event["channel"]), thread or None)
         text = slack_to_text(self._without_mentions_of_me(str(event.get("text") or "")))
-        if self.escalations is not None and _REGISTER_ADMINS.fullmatch(text.strip()):
+        if self.escalations is not None and is_register_admins(text):
             # A platform command, not a conversation: the dialogs never see it.
             self._spawn(self._register_admins(body, event, target), "register")
             return
@@ -955,24 +955,22 @@ class SlackChannel:
         if not (host in self._file_hosts or host.endswith(".slack.com")):
             # The bot token goes to Slack's own file servers only.
             raise self._download_failed(name, f"not a Slack file address ({host})")
-        headers = {"Authorization": f"Bearer {self._token}"}
-        try:
-            async with self.session.get(url, headers=headers, timeout=_DOWNLOAD_TIMEOUT) as got:
-                if got.status != 200:
-                    raise self._download_failed(name, f"HTTP {got.status}")
-                if got.content_type == "text/html" and not html_expected:
-                    # Slack answers a token without files:read with its sign-in page.
-                    raise self._download_failed(name, "got a web page: is files:read granted?")
-                if got.content_length is not None and got.content_length > cap:
-                    raise self._too_large(name, cap)
-                content = bytearray()
-                async for chunk in got.content.iter_chunked(64 * 1024):
-                    content += chunk
-                    if len(content) > cap:
-                        raise self._too_large(name, cap)
-        except (aiohttp.ClientError, TimeoutError) as error:
-            raise self._download_failed(name, error) from None
-        return bytes(content)
+        got = await download(
+            self.session,
+            url,
+            max_bytes=cap,
+            timeout_seconds=_DOWNLOAD_TIMEOUT_SECONDS,
+            headers={"Authorization": f"Bearer {self._token}"},
+            refuse_web_page=not html_expected,
+        )
+        if isinstance(got, Downloaded):
+            return got.content
+        if got.problem is DownloadProblem.TOO_LARGE:
+            raise self._too_large(name, cap)
+        if got.problem is DownloadProblem.WEB_PAGE:
+            # Slack answers a token without files:read with its sign-in page.
+            raise self._download_failed(name, "got a web page: is files:read granted?")
+        raise self._download_failed(name, got.detail)
 
     def _too_large(self, name: str, cap: int) -> _FileRefused:
         return _FileRefused(self._words.text("file_too_large", name=name, limit=_size(cap)))
@@ -1118,8 +1116,8 @@ class SlackTicketNotifier:
             reason = f"Slack {method}: {code}"
             log.warning("Slack API call failed", extra={"method": method, "reason": code})
             if status == 429 or status >= 500 or code in _TRANSIENT_ERRORS:
-                retry_after = error.response.headers.get("Retry-After")
-                raise _SlackBusy(reason, _seconds(retry_after)) from None
+                header = error.response.headers.get("Retry-After")
+                raise _SlackBusy(reason, retry_after(header)) from None
             raise PermanentFailure(reason) from None
         except (aiohttp.ClientError, TimeoutError) as error:
             self.channel.metrics.errors.labels(Platform.SLACK, "send").inc()
@@ -1186,15 +1184,6 @@ def _card_place(card: CardRef) -> tuple[str, str]:
 def _user_name(user: Mapping[str, Any]) -> str:
     """The name an interaction payload gives its user (the handle), else the id."""
     return str(user.get("name") or user.get("username") or user.get("id") or "")
-
-
-def _seconds(value: Any) -> float | None:
-    if isinstance(value, list):  # slack_sdk keeps each header as a list of values
-        value = value[0] if value else None
-    try:
-        return max(float(value), 0.0) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 class _BoltNotice(logging.Filter):

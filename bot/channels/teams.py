@@ -39,7 +39,6 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -86,6 +85,7 @@ from bot.config import ADMIN_PLATFORMS, Settings
 from bot.conversation import TurnOutcome
 from bot.escalation import conversation_key
 from bot.metrics import Metrics
+from bot.outbound import DownloadFailed, DownloadProblem, download, retry_after
 from bot.render.teams import (
     CARD_CONTENT_TYPE,
     INPUT_ASSIGNEE,
@@ -109,6 +109,7 @@ from bot.runtime import Runtime
 from bot.store import Requester, TicketRecord
 from bot.tickets import Action, ActionRequest, Actor, CardRef, PermanentFailure
 from bot.tickets_view import describe_path
+from dialogs.intent import is_register_admins
 from dialogs.messages import Attachment, Message, Platform
 from dialogs.replies import Reply, Text
 from knowledge.ndr import html_to_text
@@ -279,15 +280,17 @@ class TeamsChannel:
             )
             return web.json_response({"error": refused.reason}, status=refused.status)
 
-    async def _seen_before(self, activity: dict[str, Any], message: Message) -> bool:
-        """True for a second delivery of the same activity (the Bot Framework retries)."""
+    async def _seen_before(self, activity: dict[str, Any]) -> bool:
+        """True for a second delivery of the same activity (the Bot Framework retries); asked
+        before any work, so that a redelivery downloads nothing."""
         activity_id = activity.get("id")
         if not activity_id:
             return False
-        event = f"{message.platform}:{message.conversation_id}:{activity_id}"
+        platform = str(activity.get("channelId") or Platform.TEAMS)
+        event = f"{platform}:{activity['conversation']['id']}:{activity_id}"
         if await self.runtime.store.first_time_seen(event):
             return False
-        log.info("activity delivered twice; answered once", extra={"channel": message.platform})
+        log.info("activity delivered twice; answered once", extra={"channel": platform})
         return True
 
     # -- files --------------------------------------------------------------------------------
@@ -297,42 +300,29 @@ class TeamsChannel:
     ) -> tuple[Attachment, ...]:
         files = []
         for name, url, content_type in _file_links(activity):
-            try:
-                content = await self._download(url)
-            except _FileProblem as problem:
+            got = await download(
+                self.session,
+                url,
+                max_bytes=self.settings.file_max_bytes,
+                timeout_seconds=self.options.download_timeout_seconds,
+            )
+            if isinstance(got, DownloadFailed):
                 self.metrics.errors.labels(Platform.TEAMS, "download").inc()
                 log.warning(
-                    "file not read", extra={"channel": Platform.TEAMS, "reason": problem.kind}
+                    "file not read",
+                    extra={"channel": Platform.TEAMS, "reason": got.problem, "detail": got.detail},
                 )
-                notices.append(Text(self._file_refusal(problem, name)))
+                notices.append(Text(self._file_refusal(got, name)))
                 continue
-            files.append(Attachment(name, content, content_type))
+            files.append(Attachment(name, got.content, content_type))
         return tuple(files)
 
-    def _file_refusal(self, problem: _FileProblem, name: str) -> str:
+    def _file_refusal(self, failure: DownloadFailed, name: str) -> str:
         texts = self.runtime.knowledge.conversation
-        if problem.kind == "too_large":
+        if failure.problem is DownloadProblem.TOO_LARGE:
             limit = _megabytes(self.settings.file_max_bytes)
             return texts.text("file_too_large", name=name, limit=limit)
         return texts.text("file_download_failed", name=name)
-
-    async def _download(self, url: str) -> bytes:
-        limit = self.settings.file_max_bytes
-        timeout = aiohttp.ClientTimeout(total=self.options.download_timeout_seconds)
-        try:
-            async with self.session.get(url, timeout=timeout) as response:
-                if response.status != 200:
-                    raise _FileProblem("unavailable")
-                if response.content_length is not None and response.content_length > limit:
-                    raise _FileProblem("too_large")
-                data = bytearray()
-                async for chunk in response.content.iter_chunked(65536):
-                    data += chunk
-                    if len(data) > limit:
-                        raise _FileProblem("too_large")
-                return bytes(data)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            raise _FileProblem("unavailable") from error
 
     # -- outbound -----------------------------------------------------------------------------
 
@@ -834,10 +824,6 @@ _TICKET_VERBS: Final = frozenset(action.value for action in Action) | {TICKET_RE
 _ADMIN_EVENTS: Final = frozenset({"assigned", "replied", "resolved", "reopened"})
 _MEMBERSHIP_SECONDS: Final = 60.0
 _TEAMS_USER_ID = re.compile(r"29:\S+|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
-_REGISTER_ADMINS = re.compile(
-    r"\s*register\s+(?:the\s+)?(?:helpdesk\s+)?admins?(?:'|\u2019)?(?:\s+channel)?\s*[.!]?\s*",
-    re.IGNORECASE,
-)
 
 
 async def _job(call: Awaitable[_T]) -> _T:
@@ -990,6 +976,8 @@ class _Turn:
         in_group = conversation.get("conversationType") in _GROUP_CONVERSATIONS
         if in_group and clicked is None and not _mentions_bot(activity):
             return  # channel chatter not meant for the bot
+        if await channel._seen_before(activity):
+            return
         typing = _Typing(self, enabled=not self._expect_replies)
         text = _readable_text(activity)
         notices: list[Reply] = []
@@ -1007,10 +995,8 @@ class _Turn:
             value=clicked,
             raw=activity,
         )
-        if await channel._seen_before(activity, message):
-            return
         channel.tickets.learn(user)
-        if clicked is None and not files and _REGISTER_ADMINS.fullmatch(text):
+        if clicked is None and not files and is_register_admins(text):
             # A platform command, not a conversation: the dialogs never see it.
             answer = await channel.tickets.register_admins(activity)
             await typing.settle()
@@ -1134,7 +1120,7 @@ def _connector_error(error: HttpOperationError) -> tuple[int, str, float | None]
     detail = ""
     with contextlib.suppress(Exception):
         detail = response.text()[:_ERROR_BODY_CHARS]
-    return status, detail, _retry_after(headers.get("Retry-After"))
+    return status, detail, retry_after(headers.get("Retry-After"))
 
 
 class _Typing:
@@ -1162,12 +1148,6 @@ class _Typing:
     async def settle(self) -> None:
         if self._task is not None:
             await self._task
-
-
-class _FileProblem(Exception):
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
 
 
 # ---- authentication and the adapter's clients --------------------------------------------------
@@ -1371,7 +1351,7 @@ class _SessionSender(AsyncHTTPSender[ClientRequest, AsyncClientResponse]):
                 raise _ConnectorRefused(
                     got.status,
                     body[:_ERROR_BODY_CHARS].decode(errors="replace"),
-                    _retry_after(got.headers.get("Retry-After")),
+                    retry_after(got.headers.get("Retry-After")),
                 )
             headers = dict(got.headers)
             if not body.strip() or "json" not in got.content_type:
@@ -1674,20 +1654,6 @@ def _file_links(activity: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         if isinstance(url, str) and url.startswith(("https://", "http://")):
             links.append((name, url, kind))
     return links
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds a Retry-After header asks to wait (a number or an HTTP date); None if absent."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError):
-        return None
 
 
 def _megabytes(size: int) -> str:
