@@ -126,15 +126,15 @@ def _tickets(args: argparse.Namespace) -> int:
         if args.action in _TICKET_ACTIONS:
             return await _act_on_ticket(runtime, args)
         if args.action == "show":
-            ticket = await runtime.store.get_ticket(args.id)
+            ticket = await runtime.store.tickets.get_ticket(args.id)
             if ticket is None:
                 raise _Stop(f"No ticket {args.id}.", 1)
-            events = await runtime.store.ticket_events(ticket.id)
-            requesters = await runtime.store.ticket_requesters(ticket.id)
-            pending = await runtime.store.ticket_jobs(ticket.id, pending=True)
+            events = await runtime.store.tickets.ticket_events(ticket.id)
+            requesters = await runtime.store.tickets.ticket_requesters(ticket.id)
+            pending = await runtime.store.jobs.ticket_jobs(ticket.id, pending=True)
             print(tickets_view.show(ticket, events, requesters, pending=pending, as_json=args.json))
         else:
-            found = await runtime.store.list_tickets(status=args.status, limit=args.limit)
+            found = await runtime.store.tickets.list_tickets(status=args.status, limit=args.limit)
             print(tickets_view.table(found, as_json=args.json))
         return 0
 

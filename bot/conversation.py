@@ -83,11 +83,11 @@ class Conversations:
     async def _run(self, message: Message) -> TurnResult:
         key, who = conversation_key(message), user_key(message)
         for attempt in range(1, _SAVE_ATTEMPTS + 1):
-            saved = await self.store.load_state(key)
-            profile = await self.store.load_profile(who)
+            saved = await self.store.conversations.load_state(key)
+            profile = await self.store.conversations.load_profile(who)
             result = await handle_turn(saved.state or None, profile, message, self.context)
             try:
-                await self.store.save_state(key, result.state, saved.version)
+                await self.store.conversations.save_state(key, result.state, saved.version)
             except StaleState:
                 if result.escalated:
                     # The ticket is open; the other turn's state stands. Tell the user anyway.
@@ -98,6 +98,6 @@ class Conversations:
                 log.info("conversation changed meanwhile; running the turn again")
                 continue
             if result.profile != profile:
-                await self.store.save_profile(who, result.profile)
+                await self.store.conversations.save_profile(who, result.profile)
             return result
         raise AssertionError("unreachable")  # pragma: no cover

@@ -51,7 +51,7 @@ class StoreTicketDesk:
                 dedupe_key=request.dedupe_key,
             )
         else:
-            ticket, outcome = await self._store.open_or_join_ticket(
+            ticket, outcome = await self._store.tickets.open_or_join_ticket(
                 requester=requester,
                 conversation_key=requester.conversation_key,
                 bounce=request.bounce,
@@ -63,7 +63,7 @@ class StoreTicketDesk:
 
     async def my_tickets(self, message: Message) -> list[TicketSummary]:
         """The tickets this person opened or joined, newest first."""
-        tickets = await self._store.list_tickets(requester_key=user_key(message))
+        tickets = await self._store.tickets.list_tickets(requester_key=user_key(message))
         summaries = []
         for ticket in tickets:
             recipients = ticket.bounce.get("recipients") or []
@@ -84,13 +84,13 @@ class StoreTicketDesk:
         who = user_key(message)
         if self._escalations is not None:
             return await self._escalations.reopen_by_requester(who, ticket_id)
-        ticket = await self._store.get_ticket(ticket_id)
+        ticket = await self._store.tickets.get_ticket(ticket_id)
         if ticket is None or ticket.status != "resolved":
             return False
-        if who not in {r.key for r in await self._store.ticket_requesters(ticket.id)}:
+        if who not in {r.key for r in await self._store.tickets.ticket_requesters(ticket.id)}:
             return False
         try:
-            await self._store.update_ticket(
+            await self._store.tickets.update_ticket(
                 ticket.id,
                 expected_version=ticket.version,
                 actor=who,

@@ -231,7 +231,7 @@ class Escalations:
     async def admin_channels(self) -> dict[str, dict[str, Any]]:
         """The admins' channel per platform: the registered ones, and SLACK_ADMIN_CHANNEL as
         ``{"channel": "C0123"}`` unless a Slack channel was registered."""
-        channels = {p: c.channel for p, c in (await self.store.admin_channels()).items()}
+        channels = {p: c.channel for p, c in (await self.store.channels.admin_channels()).items()}
         if self.settings.slack_admin_channel and "slack" not in channels:
             channels["slack"] = {"channel": self.settings.slack_admin_channel}
         return {p: c for p, c in channels.items() if p in PLATFORMS}
@@ -256,7 +256,7 @@ class Escalations:
         if not allowed:
             log.info("admins' channel registration refused", extra={"actor": actor.key})
             return self._text("admins_refused")
-        await self.store.save_admin_channel(platform, channel, actor.key)
+        await self.store.channels.save_admin_channel(platform, channel, actor.key)
         log.info("admins' channel registered", extra={"platform": platform, "actor": actor.key})
         return self._text("admins_registered" if current is None else "admins_moved")
 
@@ -290,7 +290,7 @@ class Escalations:
     ) -> tuple[TicketRecord, str]:
         """Open a ticket or join the open one (see ``Store.open_or_join_ticket``), queueing its
         card (or an update and a note on it) and its webhook event in the same transaction."""
-        ticket, outcome = await self.store.open_or_join_ticket(
+        ticket, outcome = await self.store.tickets.open_or_join_ticket(
             requester=requester,
             conversation_key=requester.conversation_key,
             bounce=bounce,
@@ -313,7 +313,7 @@ class Escalations:
         if not await self.is_admin(request.actor):
             log.info("ticket action refused: not an admin", extra={"actor": request.actor.key})
             return ActionResult(False, None, self._text("ticket_refused_not_admin"))
-        ticket = await self.store.get_ticket(request.ticket_id)
+        ticket = await self.store.tickets.get_ticket(request.ticket_id)
         if ticket is None:
             return ActionResult(
                 False, None, self._text("ticket_refused_unknown", ticket=request.ticket_id.strip())
@@ -332,7 +332,7 @@ class Escalations:
                 updated = await self._apply(ticket, plan, request.actor)
             except StaleState:
                 # Changed between our read and our write: as good as a stale card.
-                fresh = await self.store.get_ticket(ticket.id)
+                fresh = await self.store.tickets.get_ticket(ticket.id)
                 assert fresh is not None  # noqa: S101 - tickets are never deleted
                 ticket, stale = fresh, True
                 continue
@@ -353,10 +353,10 @@ class Escalations:
         """A requester says a resolved ticket still fails: reopen it. False if it is unknown,
         not theirs, not resolved, or another open ticket has taken its place."""
         for _ in range(_ACT_ATTEMPTS):
-            ticket = await self.store.get_ticket(ticket_id)
+            ticket = await self.store.tickets.get_ticket(ticket_id)
             if ticket is None or ticket.status != "resolved":
                 return False
-            requesters = await self.store.ticket_requesters(ticket.id)
+            requesters = await self.store.tickets.ticket_requesters(ticket.id)
             who = next((r for r in requesters if r.key == requester_key), None)
             if who is None:
                 return False
@@ -382,7 +382,7 @@ class Escalations:
         return False
 
     async def _apply(self, ticket: TicketRecord, plan: _Plan, actor: Actor) -> TicketRecord:
-        updated = await self.store.update_ticket(
+        updated = await self.store.tickets.update_ticket(
             ticket.id,
             expected_version=ticket.version,
             actor=actor.key,
@@ -393,7 +393,7 @@ class Escalations:
             jobs=self._change_jobs(plan, actor),
         )
         if plan.kind == "reopened":
-            await self.store.restart_reminders(ticket.id)
+            await self.store.reminders.restart_reminders(ticket.id)
         await self._tell_terminal_requesters(updated, plan)
         self._wake.set()
         return updated
@@ -403,7 +403,7 @@ class Escalations:
         conversation, shown the next time they talk to the bot."""
         if plan.news is None:
             return
-        for requester in await self.store.ticket_requesters(ticket.id):
+        for requester in await self.store.tickets.ticket_requesters(ticket.id):
             if requester.platform in PLATFORMS or requester.key == plan.skip_requester:
                 continue
             if plan.news == "resolved":
@@ -424,11 +424,11 @@ class Escalations:
         texts = [reply.text for reply in replies if isinstance(reply, Text)]
         key = requester.conversation_key
         for _ in range(_SAVE_ATTEMPTS):
-            saved = await self.store.load_state(key)
+            saved = await self.store.conversations.load_state(key)
             state = dict(saved.state or {})
             state["inbox"] = [*(state.get("inbox") or []), *texts]
             try:
-                await self.store.save_state(key, state, saved.version)
+                await self.store.conversations.save_state(key, state, saved.version)
             except StaleState:
                 continue
             return
@@ -521,17 +521,17 @@ class Escalations:
         )
 
     async def _resolver(self, ticket: TicketRecord) -> str:
-        events = await self.store.ticket_events(ticket.id)
+        events = await self.store.tickets.ticket_events(ticket.id)
         resolved = [e for e in events if e.kind == "resolved"]
         if resolved:
             return str(resolved[-1].detail.get("by") or resolved[-1].actor)
         return str((ticket.assignee or {}).get("name") or "")
 
     async def _refresh_cards(self, ticket: TicketRecord) -> None:
-        cards = await self.store.ticket_cards(ticket.id)
+        cards = await self.store.channels.ticket_cards(ticket.id)
         jobs = [NewJob(platform, "update_card", {}) for platform in sorted(cards)]
         if jobs:
-            await self.store.enqueue_jobs(ticket.id, jobs)
+            await self.store.jobs.enqueue_jobs(ticket.id, jobs)
             self._wake.set()
 
     # -- which jobs a change queues -----------------------------------------------------------
@@ -615,7 +615,7 @@ class Escalations:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._work.in_flight:
             try:
-                await self.store.release_jobs(sorted(self._work.in_flight))
+                await self.store.jobs.release_jobs(sorted(self._work.in_flight))
             except StoreError:
                 log.warning("could not hand back the jobs in flight; their lease will expire")
             self._work.in_flight.clear()
@@ -649,7 +649,9 @@ class Escalations:
         """One pass: claim the due jobs first in line, deliver them (each target's in order,
         the targets side by side); return how many were tried."""
         lease = timedelta(seconds=self.timing.lease_seconds)
-        jobs = await self.store.claim_jobs(self.targets(), lease=lease, limit=self.timing.batch)
+        jobs = await self.store.jobs.claim_jobs(
+            self.targets(), lease=lease, limit=self.timing.batch
+        )
         # Ours until delivered: a stop hands back the ones not done yet (see ``stop``).
         self._work.in_flight.update(job.id for job in jobs)
         lanes: dict[str, list[TicketJob]] = {}
@@ -676,7 +678,7 @@ class Escalations:
                 await self._deliver(job)
         except PermanentFailure as failure:
             log.error("ticket job given up", extra={**context, "reason": str(failure)})
-            await self.store.finish_job(job.id, error=str(failure) or type(failure).__name__)
+            await self.store.jobs.finish_job(job.id, error=str(failure) or type(failure).__name__)
         except Exception as failure:
             after = self._backoff(job.attempts, getattr(failure, "after", None))
             reason = str(failure) or type(failure).__name__
@@ -689,9 +691,9 @@ class Escalations:
                     "reason": reason,
                 },
             )
-            await self.store.retry_job(job.id, after=timedelta(seconds=after), error=reason)
+            await self.store.jobs.retry_job(job.id, after=timedelta(seconds=after), error=reason)
         else:
-            await self.store.finish_job(job.id)
+            await self.store.jobs.finish_job(job.id)
         self._work.in_flight.discard(job.id)
 
     def _backoff(self, attempts: int, asked: float | None) -> float:
@@ -702,7 +704,7 @@ class Escalations:
         return wait * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
 
     async def _deliver(self, job: TicketJob) -> None:
-        ticket = await self.store.get_ticket(job.ticket_id)
+        ticket = await self.store.tickets.get_ticket(job.ticket_id)
         if ticket is None:
             raise PermanentFailure(f"there is no ticket {job.ticket_id}")
         if job.target == WEBHOOK:
@@ -714,10 +716,10 @@ class Escalations:
         if job.kind == "tell_requester":
             await self._tell_requester(notifier, job.payload)
             return
-        card = (await self.store.ticket_cards(ticket.id)).get(job.target)
+        card = (await self.store.channels.ticket_cards(ticket.id)).get(job.target)
         ref = CardRef(job.target, card) if card is not None else None
         if job.kind in ("post_card", "update_card"):
-            requesters = await self.store.ticket_requesters(ticket.id)
+            requesters = await self.store.tickets.ticket_requesters(ticket.id)
             if ref is not None:
                 await notifier.update_card(ref, ticket, requesters)
                 return
@@ -726,7 +728,7 @@ class Escalations:
                 log.info("no admins' channel for the card", extra={"target": job.target})
                 return
             posted = await notifier.post_card(channel, ticket, requesters)
-            await self.store.save_card(ticket.id, job.target, posted.ref)
+            await self.store.channels.save_card(ticket.id, job.target, posted.ref)
         elif ref is None:
             log.info("no card to add to", extra={"ticket": ticket.id, "job": job.kind})
         elif job.kind == "note":
@@ -758,10 +760,10 @@ class Escalations:
         """Put "did that fix it?" into the requester's conversation, so their answer reopens."""
         key = requester.conversation_key
         for _ in range(_SAVE_ATTEMPTS):
-            saved = await self.store.load_state(key)
+            saved = await self.store.conversations.load_state(key)
             state, replies = ask_if_fixed(saved.state or None, ticket, admin, note, self.knowledge)
             try:
-                await self.store.save_state(key, state, saved.version)
+                await self.store.conversations.save_state(key, state, saved.version)
             except StaleState:
                 continue  # the requester was talking meanwhile: ask on top of that turn
             return replies
@@ -804,7 +806,7 @@ class Escalations:
         while True:
             try:
                 await self.remind_due()
-                await self.store.forget_jobs_done_before(
+                await self.store.jobs.forget_jobs_done_before(
                     self.store.now() - self.timing.keep_done_jobs
                 )
             except Exception:
@@ -818,12 +820,14 @@ class Escalations:
         every = timedelta(minutes=self.settings.escalation_remind_minutes)
         admin_platforms = set(await self.admin_channels())
         reminded = 0
-        for ticket, last in await self.store.tickets_to_remind(every):
-            platforms = sorted(admin_platforms | set(await self.store.ticket_cards(ticket.id)))
+        for ticket, last in await self.store.reminders.tickets_to_remind(every):
+            platforms = sorted(
+                admin_platforms | set(await self.store.channels.ticket_cards(ticket.id))
+            )
             waited = int((self.store.now() - ticket.created_at).total_seconds() // 60)
             text = self._text("ticket_reminder", ticket=ticket.id, minutes=str(waited))
             jobs = [NewJob(p, "remind", {"text": text}) for p in platforms if p in PLATFORMS]
-            if await self.store.mark_reminded(ticket.id, last, jobs):
+            if await self.store.reminders.mark_reminded(ticket.id, last, jobs):
                 reminded += 1
         if reminded:
             log.info("open tickets reminded", extra={"tickets": reminded})

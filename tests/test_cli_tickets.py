@@ -37,7 +37,9 @@ def database(tmp_path: Path) -> Path:
     async def prepare() -> None:
         store = await Store.open(url(path))
         try:
-            await store.save_admin_channel("msteams", {"conversation": {"id": "19:a"}}, "x:y")
+            await store.channels.save_admin_channel(
+                "msteams", {"conversation": {"id": "19:a"}}, "x:y"
+            )
             escalations = Escalations(store, KNOWLEDGE, load_settings({}, env_file=None))
             await escalations.open_or_join(
                 ALICE, bounce={"status": "5.7.12"}, path={}, note=None, dedupe_key="k"
@@ -72,7 +74,9 @@ def jobs(database: Path) -> list[tuple[str, str, dict[str, object]]]:
     async def read() -> list[tuple[str, str, dict[str, object]]]:
         store = await Store.open(url(database))
         try:
-            return [(j.target, j.kind, j.payload) for j in await store.ticket_jobs(pending=True)]
+            return [
+                (j.target, j.kind, j.payload) for j in await store.jobs.ticket_jobs(pending=True)
+            ]
         finally:
             await store.close()
 

@@ -62,7 +62,7 @@ async def test_a_failing_turn_says_sorry_and_keeps_the_state(
     first = await conversations.handle(_message("how do I fix 5.7.12"))
     assert _pending(first) == "role"
     key = conversation_key(_message(""))
-    before = await store.load_state(key)
+    before = await store.conversations.load_state(key)
 
     real_handle_turn = handle_turn
     calls = 0
@@ -85,13 +85,13 @@ async def test_a_failing_turn_says_sorry_and_keeps_the_state(
     assert errors, "the failure was not logged"
     assert errors[0].exc_info is not None
     assert "the dialog broke" in str(errors[0].exc_info[1])
-    assert await store.load_state(key) == before  # nothing saved
-    assert await store.load_profile(user_key(_message(""))) == {}
+    assert await store.conversations.load_state(key) == before  # nothing saved
+    assert await store.conversations.load_profile(user_key(_message(""))) == {}
 
     again = await conversations.handle(_message("admin"))
     assert not again.failed
     assert _pending(again) == "recipient_type"
-    after = await store.load_state(key)
+    after = await store.conversations.load_state(key)
     assert after.version == before.version + 1
     assert after.state["slots"]["role"] == "admin"
 
@@ -130,7 +130,7 @@ async def test_a_failing_ticket_desk_says_so_and_the_conversation_goes_on(
     assert _pending(failed) == "recipient_type"  # back to the question they were on
     assert not failed.escalated
     assert any(r.levelno >= logging.ERROR and "ticket" in r.getMessage() for r in caplog.records)
-    assert await store.list_tickets() == []
+    assert await store.tickets.list_tickets() == []
 
     # As the reply suggests: "escalate" again, and this time the ticket opens.
     retry = await conversations.handle(_message("escalate"))
@@ -140,7 +140,7 @@ async def test_a_failing_ticket_desk_says_so_and_the_conversation_goes_on(
     notices = [r for r in opened.replies if isinstance(r, TicketNotice)]
     assert len(notices) == 1
     assert notices[0].ticket_id.startswith("NDR-")
-    tickets = await store.list_tickets()
+    tickets = await store.tickets.list_tickets()
     assert [t.id for t in tickets] == [notices[0].ticket_id]
 
 
@@ -153,7 +153,7 @@ async def test_two_processes_racing_on_one_conversation(
         second = Conversations(second_store, DialogContext(knowledge=knowledge))
         await first.handle(_message("how do I fix 5.7.12"))
         key = conversation_key(_message(""))
-        start = await first_store.load_state(key)
+        start = await first_store.conversations.load_state(key)
 
         # Both turns load the same version before either saves, so one save must lose.
         barrier = asyncio.Barrier(2)
@@ -168,19 +168,21 @@ async def test_two_processes_racing_on_one_conversation(
         assert not help_.failed
         assert any("changed meanwhile" in r.getMessage() for r in caplog.records)
 
-        final = await second_store.load_state(key)
+        final = await second_store.conversations.load_state(key)
         assert final.version == start.version + 2
         assert final.state["pending"] == "recipient_type"
         assert final.state["slots"]["role"] == "admin"
-        assert await first_store.load_state(key) == final
-        assert await first_store.load_profile(user_key(_message(""))) == {"role": "admin"}
+        assert await first_store.conversations.load_state(key) == final
+        assert await first_store.conversations.load_profile(user_key(_message(""))) == {
+            "role": "admin"
+        }
     finally:
         await first_store.close()
         await second_store.close()
 
 
 def _hold_first_load(store: Store, barrier: asyncio.Barrier) -> None:
-    load_state = store.load_state
+    load_state = store.conversations.load_state
     held = False
 
     async def load_then_wait(conversation_key: str) -> Any:
@@ -191,7 +193,7 @@ def _hold_first_load(store: Store, barrier: asyncio.Barrier) -> None:
             await asyncio.wait_for(barrier.wait(), timeout=5)
         return saved
 
-    store.load_state = load_then_wait  # type: ignore[method-assign]
+    store.conversations.load_state = load_then_wait  # type: ignore[method-assign]
 
 
 async def test_the_role_is_remembered_across_conversations(
@@ -199,7 +201,7 @@ async def test_the_role_is_remembered_across_conversations(
 ) -> None:
     await conversations.handle(_message("how do I fix 5.7.12", conversation="c1"))
     await conversations.handle(_message("I'm the sender", conversation="c1"))
-    assert await store.load_profile(user_key(_message(""))) == {"role": "sender"}
+    assert await store.conversations.load_profile(user_key(_message(""))) == {"role": "sender"}
 
     later = await conversations.handle(_message("how do I fix 5.7.12", conversation="c2"))
     texts = _texts(later)
@@ -218,7 +220,7 @@ async def test_the_role_is_remembered_across_conversations(
         _message("I'm the admin, how do I fix 5.7.12?", conversation="c4")
     )
     assert _pending(changed) == "recipient_type"
-    assert await store.load_profile(user_key(_message(""))) == {"role": "admin"}
+    assert await store.conversations.load_profile(user_key(_message(""))) == {"role": "admin"}
     fresh = await conversations.handle(_message("how do I fix 5.7.12", conversation="c5"))
     assert knowledge.conversation.text("role_remembered_admin") in _texts(fresh)
     assert _pending(fresh) == "recipient_type"
@@ -233,4 +235,4 @@ async def test_saying_im_the_admin_after_the_remembered_sender_role_switches(
     assert knowledge.conversation.text("role_remembered_sender") in _texts(later)
     switched = await conversations.handle(_message("I'm the admin", conversation="c2"))
     assert _pending(switched) == "recipient_type", _texts(switched)
-    assert await store.load_profile(user_key(_message(""))) == {"role": "admin"}
+    assert await store.conversations.load_profile(user_key(_message(""))) == {"role": "admin"}

@@ -175,7 +175,7 @@ async def submit(bot: SlackBot, opened: Call, value: str | None, user: str) -> d
 
 
 async def ticket(bot: SlackBot, ticket_id: str) -> TicketRecord:
-    found = await bot.app[RUNTIME].store.get_ticket(ticket_id)
+    found = await bot.app[RUNTIME].store.tickets.get_ticket(ticket_id)
     assert found is not None
     return found
 
@@ -422,7 +422,7 @@ async def test_a_click_on_an_out_of_date_card_is_refused_or_applied_to_the_curre
     await until("refused as resolved", lambda: ephemerals(api, SAM)[-1:] == [refused])
     record = await ticket(bot, "NDR-1001")
     assert record.status == "resolved"
-    events = await bot.app[RUNTIME].store.ticket_events("NDR-1001")
+    events = await bot.app[RUNTIME].store.tickets.ticket_events("NDR-1001")
     assert [e.kind for e in events].count("resolved") == 1
 
 

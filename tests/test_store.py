@@ -104,7 +104,7 @@ PATH = {"role": "sender", "recipient_type": "group", "method": None, "centre": N
 async def open_for(
     store: Store, who: Requester, dedupe_key: str | None = "5.7.12:sales@fabrikam.com"
 ) -> tuple[Any, bool]:
-    return await store.open_ticket(
+    ticket, outcome = await store.tickets.open_or_join_ticket(
         requester=who,
         conversation_key=who.conversation_key,
         bounce=BOUNCE,
@@ -112,6 +112,7 @@ async def open_for(
         note=None,
         dedupe_key=dedupe_key,
     )
+    return ticket, outcome == "opened"
 
 
 def assert_aware_utc(moment: datetime) -> None:
@@ -123,7 +124,7 @@ def assert_aware_utc(moment: datetime) -> None:
 
 
 async def test_nothing_stored_yet(store: Store) -> None:
-    assert await store.load_state("msteams:19:none") == Saved(state={}, version=0)
+    assert await store.conversations.load_state("msteams:19:none") == Saved(state={}, version=0)
 
 
 async def test_state_round_trips_exactly(store: Store) -> None:
@@ -134,50 +135,53 @@ async def test_state_round_trips_exactly(store: Store) -> None:
         "unicode": "Zustellung fehlgeschlagen — 送信失敗 ✉",
         "large": "x" * 200_000,
     }
-    version = await store.save_state("msteams:19:abc", state, 0)
+    version = await store.conversations.save_state("msteams:19:abc", state, 0)
     assert version == 1
-    assert await store.load_state("msteams:19:abc") == Saved(state=state, version=1)
+    assert await store.conversations.load_state("msteams:19:abc") == Saved(state=state, version=1)
 
 
 async def test_versions_count_up(store: Store) -> None:
     key = "slack:C1:T1"
-    assert await store.save_state(key, {"n": 1}, 0) == 1
-    assert await store.save_state(key, {"n": 2}, 1) == 2
-    assert await store.save_state(key, {"n": 3}, 2) == 3
-    assert await store.load_state(key) == Saved(state={"n": 3}, version=3)
+    assert await store.conversations.save_state(key, {"n": 1}, 0) == 1
+    assert await store.conversations.save_state(key, {"n": 2}, 1) == 2
+    assert await store.conversations.save_state(key, {"n": 3}, 2) == 3
+    assert await store.conversations.load_state(key) == Saved(state={"n": 3}, version=3)
 
 
 async def test_saving_an_old_version_is_stale(store: Store) -> None:
     key = "console:local"
-    await store.save_state(key, {"n": 1}, 0)
-    await store.save_state(key, {"n": 2}, 1)
+    await store.conversations.save_state(key, {"n": 1}, 0)
+    await store.conversations.save_state(key, {"n": 2}, 1)
     with pytest.raises(StaleState):
-        await store.save_state(key, {"n": "late"}, 1)
+        await store.conversations.save_state(key, {"n": "late"}, 1)
     with pytest.raises(StaleState):
-        await store.save_state("console:nobody", {"n": 1}, 5)
-    assert (await store.load_state(key)).state == {"n": 2}
+        await store.conversations.save_state("console:nobody", {"n": 1}, 5)
+    assert (await store.conversations.load_state(key)).state == {"n": 2}
 
 
 async def test_two_processes_race_on_one_conversation(database: Database) -> None:
     first, second = await database.open(), await database.open()
     key = "msteams:19:hop"
-    await first.save_state(key, {"step": "triage"}, 0)
-    seen_by_first = await first.load_state(key)
-    seen_by_second = await second.load_state(key)
+    await first.conversations.save_state(key, {"step": "triage"}, 0)
+    seen_by_first = await first.conversations.load_state(key)
+    seen_by_second = await second.conversations.load_state(key)
     assert seen_by_first.version == seen_by_second.version == 1
-    assert await first.save_state(key, {"step": "first"}, seen_by_first.version) == 2
+    assert await first.conversations.save_state(key, {"step": "first"}, seen_by_first.version) == 2
     with pytest.raises(StaleState):
-        await second.save_state(key, {"step": "second"}, seen_by_second.version)
+        await second.conversations.save_state(key, {"step": "second"}, seen_by_second.version)
     # the conversation hops to the second process and carries on from what the first saved
-    now = await second.load_state(key)
+    now = await second.conversations.load_state(key)
     assert now == Saved(state={"step": "first"}, version=2)
-    assert await second.save_state(key, {"step": "second"}, now.version) == 3
+    assert await second.conversations.save_state(key, {"step": "second"}, now.version) == 3
 
 
 async def test_insert_race_at_version_zero(database: Database) -> None:
     first, second = await database.open(), await database.open()
     results = await asyncio.gather(
-        *(s.save_state("slack:C9:new", {"by": i}, 0) for i, s in enumerate([first, second] * 3)),
+        *(
+            s.conversations.save_state("slack:C9:new", {"by": i}, 0)
+            for i, s in enumerate([first, second] * 3)
+        ),
         return_exceptions=True,
     )
     assert sum(1 for r in results if r == 1) == 1
@@ -185,30 +189,32 @@ async def test_insert_race_at_version_zero(database: Database) -> None:
 
 
 async def test_delete_state(store: Store) -> None:
-    await store.save_state("k", {"a": 1}, 0)
-    await store.delete_state("k")
-    await store.delete_state("k")  # deleting nothing is fine
-    assert await store.load_state("k") == Saved(state={}, version=0)
-    assert await store.save_state("k", {"a": 2}, 0) == 1
+    await store.conversations.save_state("k", {"a": 1}, 0)
+    await store.conversations.delete_state("k")
+    await store.conversations.delete_state("k")  # deleting nothing is fine
+    assert await store.conversations.load_state("k") == Saved(state={}, version=0)
+    assert await store.conversations.save_state("k", {"a": 2}, 0) == 1
 
 
 async def test_negative_version_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="expected_version"):
-        await store.save_state("k", {}, -1)
+        await store.conversations.save_state("k", {}, -1)
 
 
 async def test_sqlite_state_survives_a_restart(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}"
     store = await Store.open(url)
-    await store.save_state("msteams:19:abc", {"step": "method", "answers": {"role": "admin"}}, 0)
-    await store.save_profile("msteams:29:alice", {"role": "admin"})
+    await store.conversations.save_state(
+        "msteams:19:abc", {"step": "method", "answers": {"role": "admin"}}, 0
+    )
+    await store.conversations.save_profile("msteams:29:alice", {"role": "admin"})
     await store.close()
     again = await Store.open(url)  # the tables exist already: open is idempotent
     try:
-        assert await again.load_state("msteams:19:abc") == Saved(
+        assert await again.conversations.load_state("msteams:19:abc") == Saved(
             state={"step": "method", "answers": {"role": "admin"}}, version=1
         )
-        assert await again.load_profile("msteams:29:alice") == {"role": "admin"}
+        assert await again.conversations.load_profile("msteams:29:alice") == {"role": "admin"}
     finally:
         await again.close()
 
@@ -231,11 +237,14 @@ async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> No
 
 
 async def test_profile_upsert(store: Store) -> None:
-    assert await store.load_profile("slack:U1") == {}
-    await store.save_profile("slack:U1", {"role": "sender"})
-    await store.save_profile("slack:U1", {"role": "admin", "centres": ["new_eac"]})
-    assert await store.load_profile("slack:U1") == {"role": "admin", "centres": ["new_eac"]}
-    assert await store.load_profile("slack:U2") == {}
+    assert await store.conversations.load_profile("slack:U1") == {}
+    await store.conversations.save_profile("slack:U1", {"role": "sender"})
+    await store.conversations.save_profile("slack:U1", {"role": "admin", "centres": ["new_eac"]})
+    assert await store.conversations.load_profile("slack:U1") == {
+        "role": "admin",
+        "centres": ["new_eac"],
+    }
+    assert await store.conversations.load_profile("slack:U2") == {}
 
 
 # -- seen events ----------------------------------------------------------------------------------
@@ -243,15 +252,17 @@ async def test_profile_upsert(store: Store) -> None:
 
 async def test_first_time_seen(database: Database) -> None:
     first, second = await database.open(), await database.open()
-    assert await first.first_time_seen("Ev123") is True
-    assert await first.first_time_seen("Ev123") is False
-    assert await second.first_time_seen("Ev123") is False
-    assert await second.first_time_seen("Ev124") is True
+    assert await first.seen.first_time_seen("Ev123") is True
+    assert await first.seen.first_time_seen("Ev123") is False
+    assert await second.seen.first_time_seen("Ev123") is False
+    assert await second.seen.first_time_seen("Ev124") is True
 
 
 async def test_first_time_seen_concurrently(database: Database) -> None:
     first, second = await database.open(), await database.open()
-    answers = await asyncio.gather(*(s.first_time_seen("retry-1") for s in [first, second] * 4))
+    answers = await asyncio.gather(
+        *(s.seen.first_time_seen("retry-1") for s in [first, second] * 4)
+    )
     assert answers.count(True) == 1
 
 
@@ -259,16 +270,16 @@ async def test_forget_seen_before(database: Database) -> None:
     now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     clock = [now - timedelta(days=2)]
     store = await database.open(clock=lambda: clock[0])
-    assert await store.first_time_seen("old-1")
-    assert await store.first_time_seen("old-2")
+    assert await store.seen.first_time_seen("old-1")
+    assert await store.seen.first_time_seen("old-2")
     clock[0] = now
-    assert await store.first_time_seen("new-1")
-    assert await store.forget_seen_before(now - timedelta(days=1)) == 2
-    assert await store.forget_seen_before(now - timedelta(days=1)) == 0
-    assert await store.first_time_seen("old-1") is True  # forgotten, so new again
-    assert await store.first_time_seen("new-1") is False
+    assert await store.seen.first_time_seen("new-1")
+    assert await store.seen.forget_seen_before(now - timedelta(days=1)) == 2
+    assert await store.seen.forget_seen_before(now - timedelta(days=1)) == 0
+    assert await store.seen.first_time_seen("old-1") is True  # forgotten, so new again
+    assert await store.seen.first_time_seen("new-1") is False
     with pytest.raises(ValueError, match="timezone-aware"):
-        await store.forget_seen_before(datetime(2025, 1, 1))
+        await store.seen.forget_seen_before(datetime(2025, 1, 1))
 
 
 # -- tickets --------------------------------------------------------------------------------------
@@ -285,11 +296,11 @@ async def test_tickets_are_numbered_from_1001(store: Store) -> None:
     assert first.path == PATH
     assert first.assignee is None
     assert first.version == 1
-    assert await store.get_ticket("NDR-1001") == first
-    assert await store.get_ticket("ndr-1002 ") == second
-    events = await store.ticket_events("NDR-1001")
+    assert await store.tickets.get_ticket("NDR-1001") == first
+    assert await store.tickets.get_ticket("ndr-1002 ") == second
+    events = await store.tickets.ticket_events("NDR-1001")
     assert [(e.kind, e.actor) for e in events] == [("opened", "msteams:29:alice")]
-    assert await store.ticket_requesters("NDR-1001") == [alice()]
+    assert await store.tickets.ticket_requesters("NDR-1001") == [alice()]
 
 
 async def test_same_dedupe_key_joins_the_open_ticket(store: Store) -> None:
@@ -298,13 +309,13 @@ async def test_same_dedupe_key_joins_the_open_ticket(store: Store) -> None:
     joined, created_again = await open_for(store, bob())
     assert created_again is False
     assert joined.id == first.id
-    assert await store.ticket_requesters(first.id) == [alice(), bob()]
-    assert [e.kind for e in await store.ticket_events(first.id)] == ["opened", "joined"]
+    assert await store.tickets.ticket_requesters(first.id) == [alice(), bob()]
+    assert [e.kind for e in await store.tickets.ticket_events(first.id)] == ["opened", "joined"]
     # the same person asking again is on the ticket once, and makes no new event
     again, created_third = await open_for(store, bob())
     assert (again.id, created_third) == (first.id, False)
-    assert await store.ticket_requesters(first.id) == [alice(), bob()]
-    assert [e.kind for e in await store.ticket_events(first.id)] == ["opened", "joined"]
+    assert await store.tickets.ticket_requesters(first.id) == [alice(), bob()]
+    assert [e.kind for e in await store.tickets.ticket_events(first.id)] == ["opened", "joined"]
     # a different key is a different ticket
     other, created_other = await open_for(store, bob(), dedupe_key="5.7.12:hr@fabrikam.com")
     assert created_other
@@ -320,17 +331,17 @@ async def test_concurrent_escalations_make_one_ticket(database: Database) -> Non
     assert sum(created for _, created in results) == 1
     assert len({ticket.id for ticket, _ in results}) == 1
     ticket_id_ = results[0][0].id
-    assert len(await first.list_tickets()) == 1
-    requesters = await second.ticket_requesters(ticket_id_)
+    assert len(await first.tickets.list_tickets()) == 1
+    requesters = await second.tickets.ticket_requesters(ticket_id_)
     assert sorted(r.key for r in requesters) == sorted(p.key for p in people)
-    kinds = [e.kind for e in await first.ticket_events(ticket_id_)]
+    kinds = [e.kind for e in await first.tickets.ticket_events(ticket_id_)]
     assert kinds.count("opened") == 1
     assert kinds.count("joined") == 7
 
 
 async def test_resolved_ticket_does_not_absorb_new_escalations(store: Store) -> None:
     first, _ = await open_for(store, alice())
-    resolved = await store.update_ticket(
+    resolved = await store.tickets.update_ticket(
         first.id,
         expected_version=first.version,
         actor="msteams:29:admin",
@@ -342,20 +353,20 @@ async def test_resolved_ticket_does_not_absorb_new_escalations(store: Store) -> 
     second, created = await open_for(store, bob())
     assert created
     assert second.id != first.id
-    assert await store.ticket_requesters(first.id) == [alice()]
+    assert await store.tickets.ticket_requesters(first.id) == [alice()]
     # reopening the first would make two unresolved tickets with one key
     with pytest.raises(StoreError, match="dedupe key"):
-        await store.update_ticket(
+        await store.tickets.update_ticket(
             first.id, expected_version=2, actor="msteams:29:admin", kind="reopened", status="open"
         )
-    assert (await store.get_ticket(first.id)) == resolved
+    assert (await store.tickets.get_ticket(first.id)) == resolved
 
 
 async def test_update_ticket_uses_versions_and_records_events(database: Database) -> None:
     first, second = await database.open(), await database.open()
     ticket, _ = await open_for(first, alice())
     admin = {"platform": "msteams", "user_id": "29:admin", "name": "Ada Admin"}
-    assigned = await first.update_ticket(
+    assigned = await first.tickets.update_ticket(
         ticket.id,
         expected_version=1,
         actor="msteams:29:admin",
@@ -366,10 +377,10 @@ async def test_update_ticket_uses_versions_and_records_events(database: Database
     assert (assigned.status, assigned.assignee, assigned.version) == ("assigned", admin, 2)
     assert assigned.updated_at >= ticket.updated_at
     with pytest.raises(StaleState):
-        await second.update_ticket(
+        await second.tickets.update_ticket(
             ticket.id, expected_version=1, actor="slack:UADMIN", kind="resolved", status="resolved"
         )
-    replied = await second.update_ticket(
+    replied = await second.tickets.update_ticket(
         ticket.id,
         expected_version=2,
         actor="msteams:29:admin",
@@ -377,7 +388,7 @@ async def test_update_ticket_uses_versions_and_records_events(database: Database
         detail={"text": "Added you to the allowed senders."},
     )
     assert (replied.status, replied.assignee, replied.version) == ("assigned", admin, 3)
-    unassigned = await second.update_ticket(
+    unassigned = await second.tickets.update_ticket(
         ticket.id,
         expected_version=3,
         actor="msteams:29:admin",
@@ -387,16 +398,22 @@ async def test_update_ticket_uses_versions_and_records_events(database: Database
         note=KEEP,
     )
     assert unassigned.assignee is None
-    events = await first.ticket_events(ticket.id)
+    events = await first.tickets.ticket_events(ticket.id)
     assert [e.kind for e in events] == ["opened", "assigned", "replied", "unassigned"]
     assert events[1].detail == {"status": "assigned", "assignee": admin}
     assert events[2].detail == {"text": "Added you to the allowed senders."}
     with pytest.raises(UnknownTicket):
-        await first.update_ticket("NDR-9999", expected_version=1, actor="x", kind="resolved")
+        await first.tickets.update_ticket(
+            "NDR-9999", expected_version=1, actor="x", kind="resolved"
+        )
     with pytest.raises(UnknownTicket):
-        await first.update_ticket("nonsense", expected_version=1, actor="x", kind="resolved")
+        await first.tickets.update_ticket(
+            "nonsense", expected_version=1, actor="x", kind="resolved"
+        )
     with pytest.raises(ValueError, match="status"):
-        await first.update_ticket(ticket.id, expected_version=4, actor="x", kind="x", status="done")
+        await first.tickets.update_ticket(
+            ticket.id, expected_version=4, actor="x", kind="x", status="done"
+        )
 
 
 async def test_list_tickets(store: Store) -> None:
@@ -404,15 +421,18 @@ async def test_list_tickets(store: Store) -> None:
     two, _ = await open_for(store, bob(), dedupe_key="b")
     await open_for(store, bob(), dedupe_key="a")  # bob joins one
     three, _ = await open_for(store, alice(), dedupe_key=None)
-    await store.update_ticket(
+    await store.tickets.update_ticket(
         two.id, expected_version=two.version, actor="admin", kind="resolved", status="resolved"
     )
-    assert [t.id for t in await store.list_tickets()] == [three.id, two.id, one.id]
-    assert [t.id for t in await store.list_tickets(limit=2)] == [three.id, two.id]
-    assert [t.id for t in await store.list_tickets(status="open")] == [three.id, one.id]
-    assert [t.id for t in await store.list_tickets(status="resolved")] == [two.id]
-    assert [t.id for t in await store.list_tickets(requester_key=bob().key)] == [two.id, one.id]
-    assert [t.id for t in await store.list_tickets(requester_key="slack:nobody")] == []
+    assert [t.id for t in await store.tickets.list_tickets()] == [three.id, two.id, one.id]
+    assert [t.id for t in await store.tickets.list_tickets(limit=2)] == [three.id, two.id]
+    assert [t.id for t in await store.tickets.list_tickets(status="open")] == [three.id, one.id]
+    assert [t.id for t in await store.tickets.list_tickets(status="resolved")] == [two.id]
+    assert [t.id for t in await store.tickets.list_tickets(requester_key=bob().key)] == [
+        two.id,
+        one.id,
+    ]
+    assert [t.id for t in await store.tickets.list_tickets(requester_key="slack:nobody")] == []
 
 
 @pytest.mark.parametrize(
@@ -432,15 +452,15 @@ async def test_list_tickets(store: Store) -> None:
 )
 async def test_malformed_ticket_ids(store: Store, malformed: str) -> None:
     await open_for(store, alice(), dedupe_key=None)
-    assert await store.get_ticket(malformed) is None
-    assert await store.ticket_events(malformed) == []
-    assert await store.ticket_requesters(malformed) == []
+    assert await store.tickets.get_ticket(malformed) is None
+    assert await store.tickets.ticket_events(malformed) == []
+    assert await store.tickets.ticket_requesters(malformed) == []
 
 
 async def test_unknown_ticket(store: Store) -> None:
-    assert await store.get_ticket("NDR-1001") is None
-    assert await store.ticket_events("NDR-1001") == []
-    assert await store.ticket_requesters("NDR-1001") == []
+    assert await store.tickets.get_ticket("NDR-1001") is None
+    assert await store.tickets.ticket_events("NDR-1001") == []
+    assert await store.tickets.ticket_requesters("NDR-1001") == []
 
 
 def test_ticket_ids() -> None:
@@ -457,7 +477,7 @@ async def test_datetimes_are_aware_utc(store: Store) -> None:
     for moment in (ticket.created_at, ticket.updated_at):
         assert_aware_utc(moment)
         assert before - timedelta(seconds=1) <= moment <= after + timedelta(seconds=1)
-    for event in await store.ticket_events(ticket.id):
+    for event in await store.tickets.ticket_events(ticket.id):
         assert_aware_utc(event.at)
 
 
@@ -540,28 +560,32 @@ def card(target: str, kind: str = "note", n: int = 0) -> NewJob:
 
 
 async def test_admin_channels_and_cards_are_upserted(store: Store) -> None:
-    assert await store.admin_channels() == {}
-    await store.save_admin_channel("msteams", {"conversation": {"id": "19:a"}}, "msteams:29:ana")
-    await store.save_admin_channel("msteams", {"conversation": {"id": "19:b"}}, "msteams:29:bo")
-    await store.save_admin_channel("slack", {"channel": "C0A"}, "slack:U0SAM")
-    channels = await store.admin_channels()
+    assert await store.channels.admin_channels() == {}
+    await store.channels.save_admin_channel(
+        "msteams", {"conversation": {"id": "19:a"}}, "msteams:29:ana"
+    )
+    await store.channels.save_admin_channel(
+        "msteams", {"conversation": {"id": "19:b"}}, "msteams:29:bo"
+    )
+    await store.channels.save_admin_channel("slack", {"channel": "C0A"}, "slack:U0SAM")
+    channels = await store.channels.admin_channels()
     assert channels["msteams"].channel == {"conversation": {"id": "19:b"}}
     assert channels["msteams"].registered_by == "msteams:29:bo"
     assert channels["slack"].channel == {"channel": "C0A"}
     assert_aware_utc(channels["slack"].registered_at)
 
     ticket, _ = await open_for(store, alice())
-    assert await store.ticket_cards(ticket.id) == {}
-    await store.save_card(ticket.id, "msteams", {"activity": "1"})
-    await store.save_card(ticket.id, "msteams", {"activity": "2"})
-    await store.save_card(ticket.id, "slack", {"ts": "1.2"})
-    assert await store.ticket_cards(ticket.id) == {
+    assert await store.channels.ticket_cards(ticket.id) == {}
+    await store.channels.save_card(ticket.id, "msteams", {"activity": "1"})
+    await store.channels.save_card(ticket.id, "msteams", {"activity": "2"})
+    await store.channels.save_card(ticket.id, "slack", {"ts": "1.2"})
+    assert await store.channels.ticket_cards(ticket.id) == {
         "msteams": {"activity": "2"},
         "slack": {"ts": "1.2"},
     }
-    assert await store.ticket_cards("nonsense") == {}
+    assert await store.channels.ticket_cards("nonsense") == {}
     with pytest.raises(UnknownTicket):
-        await store.save_card("nonsense", "slack", {})
+        await store.channels.save_card("nonsense", "slack", {})
 
 
 async def test_jobs_wait_for_the_earlier_ones_of_their_ticket_and_target(
@@ -571,14 +595,14 @@ async def test_jobs_wait_for_the_earlier_ones_of_their_ticket_and_target(
     store = await database.open(clock=clock)
     one, _ = await open_for(store, alice(), dedupe_key="one")
     two, _ = await open_for(store, alice(), dedupe_key="two")
-    await store.enqueue_jobs(
+    await store.jobs.enqueue_jobs(
         one.id, [card("msteams", n=1), card("slack", n=1), card("msteams", n=2)]
     )
-    await store.enqueue_jobs(two.id, [card("msteams", n=1)])
-    await store.enqueue_jobs(one.id, [card("msteams", n=3)])
+    await store.jobs.enqueue_jobs(two.id, [card("msteams", n=1)])
+    await store.jobs.enqueue_jobs(one.id, [card("msteams", n=3)])
     lease = timedelta(minutes=5)
 
-    claimed = await store.claim_jobs(["msteams", "slack"], lease=lease)
+    claimed = await store.jobs.claim_jobs(["msteams", "slack"], lease=lease)
     assert [(j.ticket_id, j.target, j.seq) for j in claimed] == [
         (one.id, "msteams", 1),
         (one.id, "slack", 1),
@@ -586,54 +610,58 @@ async def test_jobs_wait_for_the_earlier_ones_of_their_ticket_and_target(
     ]
     assert all(j.attempts == 1 and j.next_attempt_at == clock.now + lease for j in claimed)
     # Claimed: nobody else gets them, and nothing behind them is first in line yet.
-    assert await store.claim_jobs(["msteams", "slack"], lease=lease) == []
-    await store.finish_job(claimed[0].id)
-    [second] = await store.claim_jobs(["msteams"], lease=lease)
+    assert await store.jobs.claim_jobs(["msteams", "slack"], lease=lease) == []
+    await store.jobs.finish_job(claimed[0].id)
+    [second] = await store.jobs.claim_jobs(["msteams"], lease=lease)
     assert (second.ticket_id, second.seq, second.payload) == (one.id, 2, {"n": 2})
     # A job to try again later holds its line until then.
-    await store.retry_job(second.id, after=timedelta(seconds=30), error="503")
-    assert await store.claim_jobs(["msteams"], lease=lease) == []
+    await store.jobs.retry_job(second.id, after=timedelta(seconds=30), error="503")
+    assert await store.jobs.claim_jobs(["msteams"], lease=lease) == []
     clock.now += timedelta(seconds=30)
-    [again] = await store.claim_jobs(["msteams"], lease=lease)
+    [again] = await store.jobs.claim_jobs(["msteams"], lease=lease)
     assert (again.id, again.attempts, again.last_error) == (second.id, 2, "503")
     # Handed back by a stopping worker: due at once, the attempt not counted.
-    await store.release_jobs([again.id])
-    [back] = await store.claim_jobs(["msteams"], lease=lease)
+    await store.jobs.release_jobs([again.id])
+    [back] = await store.jobs.claim_jobs(["msteams"], lease=lease)
     assert (back.id, back.attempts) == (second.id, 2)
     # A worker that died: its lease runs out and the job is claimed again.
     clock.now += lease
-    reclaimed = await store.claim_jobs(["msteams", "slack"], lease=lease)
+    reclaimed = await store.jobs.claim_jobs(["msteams", "slack"], lease=lease)
     assert {j.id for j in reclaimed} == {second.id, claimed[1].id, claimed[2].id}
-    assert [j.seq for j in await store.ticket_jobs(one.id) if j.target == "msteams"] == [1, 2, 3]
-    assert len(await store.ticket_jobs(pending=True)) == 4
-    assert await store.claim_jobs([], lease=lease) == []
+    assert [j.seq for j in await store.jobs.ticket_jobs(one.id) if j.target == "msteams"] == [
+        1,
+        2,
+        3,
+    ]
+    assert len(await store.jobs.ticket_jobs(pending=True)) == 4
+    assert await store.jobs.claim_jobs([], lease=lease) == []
     with pytest.raises(ValueError, match="no such job"):
-        await store.enqueue_jobs(one.id, [NewJob("fax", "note", {})])
+        await store.jobs.enqueue_jobs(one.id, [NewJob("fax", "note", {})])
 
 
 async def test_two_processes_never_claim_the_same_job(database: Database) -> None:
     first, second = await database.open(), await database.open()
     for n in range(10):
         ticket, _ = await open_for(first, alice(), dedupe_key=f"k{n}")
-        await first.enqueue_jobs(ticket.id, [card("webhook", "event", n)])
+        await first.jobs.enqueue_jobs(ticket.id, [card("webhook", "event", n)])
     lease = timedelta(minutes=5)
     a, b = await asyncio.gather(
-        first.claim_jobs(["webhook"], lease=lease, limit=7),
-        second.claim_jobs(["webhook"], lease=lease, limit=7),
+        first.jobs.claim_jobs(["webhook"], lease=lease, limit=7),
+        second.jobs.claim_jobs(["webhook"], lease=lease, limit=7),
     )
     ids = [j.id for j in a] + [j.id for j in b]
     assert len(ids) == len(set(ids)) == 10
 
 
 async def test_a_ticket_change_queues_its_jobs_in_its_own_transaction(store: Store) -> None:
-    await store.save_admin_channel("msteams", {"conversation": {"id": "19:a"}}, "x")
+    await store.channels.save_admin_channel("msteams", {"conversation": {"id": "19:a"}}, "x")
     seen: list[TicketChange] = []
 
     def jobs(change: TicketChange) -> list[NewJob]:
         seen.append(change)
         return [NewJob(platform, "update_card", {}) for platform in sorted(change.admin_platforms)]
 
-    ticket, outcome = await store.open_or_join_ticket(
+    ticket, outcome = await store.tickets.open_or_join_ticket(
         requester=alice(),
         conversation_key="msteams:19:alice",
         bounce=BOUNCE,
@@ -643,7 +671,7 @@ async def test_a_ticket_change_queues_its_jobs_in_its_own_transaction(store: Sto
         jobs=jobs,
     )
     assert outcome == "opened"
-    joined, outcome = await store.open_or_join_ticket(
+    joined, outcome = await store.tickets.open_or_join_ticket(
         requester=bob(),
         conversation_key="slack:D0BOB",
         bounce=BOUNCE,
@@ -653,7 +681,7 @@ async def test_a_ticket_change_queues_its_jobs_in_its_own_transaction(store: Sto
         jobs=jobs,
     )
     assert (joined.id, outcome) == (ticket.id, "joined")
-    _, outcome = await store.open_or_join_ticket(
+    _, outcome = await store.tickets.open_or_join_ticket(
         requester=bob(),
         conversation_key="slack:D0BOB",
         bounce=BOUNCE,
@@ -663,12 +691,14 @@ async def test_a_ticket_change_queues_its_jobs_in_its_own_transaction(store: Sto
         jobs=jobs,
     )
     assert outcome == "already"
-    await store.save_card(ticket.id, "slack", {"ts": "1"})
-    await store.update_ticket(
+    await store.channels.save_card(ticket.id, "slack", {"ts": "1"})
+    await store.tickets.update_ticket(
         ticket.id, expected_version=1, actor="a", kind="assigned", status="assigned", jobs=jobs
     )
     with pytest.raises(StaleState):
-        await store.update_ticket(ticket.id, expected_version=1, actor="b", kind="x", jobs=jobs)
+        await store.tickets.update_ticket(
+            ticket.id, expected_version=1, actor="b", kind="x", jobs=jobs
+        )
     assert [(c.kind, c.actor) for c in seen] == [
         ("opened", "msteams:29:alice"),
         ("joined", "slack:U0BOB"),
@@ -679,7 +709,7 @@ async def test_a_ticket_change_queues_its_jobs_in_its_own_transaction(store: Sto
     assert seen[2].ticket.status == "assigned"
     assert seen[2].admin_platforms == frozenset({"msteams"})
     assert seen[2].card_platforms == frozenset({"slack"})
-    assert [(j.kind, j.seq) for j in await store.ticket_jobs(ticket.id)] == [
+    assert [(j.kind, j.seq) for j in await store.jobs.ticket_jobs(ticket.id)] == [
         ("update_card", 1),
         ("update_card", 2),
         ("update_card", 3),
@@ -689,8 +719,10 @@ async def test_a_ticket_change_queues_its_jobs_in_its_own_transaction(store: Sto
         raise RuntimeError("the builder broke")
 
     with pytest.raises(RuntimeError):
-        await store.update_ticket(ticket.id, expected_version=2, actor="c", kind="y", jobs=broken)
-    after = await store.get_ticket(ticket.id)
+        await store.tickets.update_ticket(
+            ticket.id, expected_version=2, actor="c", kind="y", jobs=broken
+        )
+    after = await store.tickets.get_ticket(ticket.id)
     assert after is not None
     assert after.version == 2  # the change rolled back with its jobs
 
@@ -702,44 +734,46 @@ async def test_reminders_are_recorded_once_whoever_races(database: Database) -> 
     clock.now += timedelta(minutes=30)
     await open_for(first, alice(), dedupe_key="new")
     taken, _ = await open_for(first, alice(), dedupe_key="taken")
-    await first.update_ticket(taken.id, expected_version=1, actor="a", kind="a", status="assigned")
+    await first.tickets.update_ticket(
+        taken.id, expected_version=1, actor="a", kind="a", status="assigned"
+    )
     hour = timedelta(hours=1)
-    assert await first.tickets_to_remind(hour) == []
+    assert await first.reminders.tickets_to_remind(hour) == []
     clock.now += timedelta(minutes=31)
-    [(due, last)] = await first.tickets_to_remind(hour)
+    [(due, last)] = await first.reminders.tickets_to_remind(hour)
     assert (due.id, last) == (old.id, None)
     wins = await asyncio.gather(
-        first.mark_reminded(old.id, None, [card("msteams", "remind")]),
-        second.mark_reminded(old.id, None, [card("msteams", "remind")]),
+        first.reminders.mark_reminded(old.id, None, [card("msteams", "remind")]),
+        second.reminders.mark_reminded(old.id, None, [card("msteams", "remind")]),
     )
     assert sorted(wins) == [False, True]
-    assert len(await first.ticket_jobs(old.id)) == 1
-    assert await first.tickets_to_remind(hour) == []
+    assert len(await first.jobs.ticket_jobs(old.id)) == 1
+    assert await first.reminders.tickets_to_remind(hour) == []
     clock.now += hour
-    [(due, last)] = await second.tickets_to_remind(hour, limit=1)
+    [(due, last)] = await second.reminders.tickets_to_remind(hour, limit=1)
     assert due.id == old.id
     assert last == clock.now - hour
-    assert await second.mark_reminded(old.id, last)
-    assert not await first.mark_reminded(old.id, last)
-    await first.restart_reminders(old.id)
+    assert await second.reminders.mark_reminded(old.id, last)
+    assert not await first.reminders.mark_reminded(old.id, last)
+    await first.reminders.restart_reminders(old.id)
     clock.now += timedelta(minutes=59)
-    assert [t.id for t, _ in await first.tickets_to_remind(hour)] == [ticket_id(2)]
+    assert [t.id for t, _ in await first.reminders.tickets_to_remind(hour)] == [ticket_id(2)]
 
 
 async def test_forget_jobs_done_before(store: Store) -> None:
     ticket, _ = await open_for(store, alice())
-    await store.enqueue_jobs(ticket.id, [card("slack"), card("slack")])
-    [job] = await store.claim_jobs(["slack"], lease=timedelta(minutes=1))
-    await store.finish_job(job.id)
-    assert await store.forget_jobs_done_before(datetime.now(UTC) - timedelta(hours=1)) == 0
-    assert await store.forget_jobs_done_before(datetime.now(UTC) + timedelta(hours=1)) == 1
-    assert [j.seq for j in await store.ticket_jobs()] == [2]
+    await store.jobs.enqueue_jobs(ticket.id, [card("slack"), card("slack")])
+    [job] = await store.jobs.claim_jobs(["slack"], lease=timedelta(minutes=1))
+    await store.jobs.finish_job(job.id)
+    assert await store.jobs.forget_jobs_done_before(datetime.now(UTC) - timedelta(hours=1)) == 0
+    assert await store.jobs.forget_jobs_done_before(datetime.now(UTC) + timedelta(hours=1)) == 1
+    assert [j.seq for j in await store.jobs.ticket_jobs()] == [2]
     with pytest.raises(ValueError, match="timezone-aware"):
-        await store.forget_jobs_done_before(datetime(2026, 1, 1))
+        await store.jobs.forget_jobs_done_before(datetime(2026, 1, 1))
 
 
 async def test_a_database_from_before_tickets_work_gains_the_new_tables(tmp_path: Path) -> None:
-    from bot.store import conversations, metadata, tickets
+    from bot.store.schema import conversations, metadata, tickets
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
     engine = create_async_engine(url)
@@ -751,8 +785,8 @@ async def test_a_database_from_before_tickets_work_gains_the_new_tables(tmp_path
     assert conversations in old
     async with await Store.open(url) as store:
         ticket, _ = await open_for(store, alice())
-        await store.enqueue_jobs(ticket.id, [card("slack")])
-        assert len(await store.ticket_jobs()) == 1
+        await store.jobs.enqueue_jobs(ticket.id, [card("slack")])
+        assert len(await store.jobs.ticket_jobs()) == 1
 
 
 NEW_TABLES = {"admin_channels", "ticket_cards", "ticket_jobs", "ticket_reminders"}

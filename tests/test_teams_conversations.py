@@ -123,7 +123,7 @@ async def test_a_sender_conversation_by_clicks_ends_in_a_ticket(bot: TeamsBot) -
     assert 'ndrbot_escalations_total{channel="msteams"} 1.0' in bot.metrics_text
     store = bot.app[RUNTIME].store
     key = conversation_key(Message(platform="msteams", conversation_id=PERSONAL["id"]))
-    reference = await store.load_reference(key)
+    reference = await store.conversations.load_reference(key)
     assert reference is not None
     assert reference["serviceUrl"] == bot.connector.url
     assert reference["user"]["name"] == "Alex Wilber"
@@ -164,7 +164,7 @@ async def test_pasted_html_is_read_as_text(bot: TeamsBot) -> None:
     posted = await bot.send(bot.activity("html_paste"))
     assert "That's 5.7.12" in words(posted)
     store = bot.app[RUNTIME].store
-    saved = await store.load_state(f"msteams:{PERSONAL['id']}")
+    saved = await store.conversations.load_state(f"msteams:{PERSONAL['id']}")
     bounce = saved.state["bounce"]
     assert bounce["recipients"] == ["sales@contoso.com"]
     assert bounce["sender"] == "priya.raman@fabrikam.com"
@@ -241,7 +241,9 @@ async def test_someone_else_joining_a_team_gets_no_welcome(bot: TeamsBot) -> Non
 
 async def test_installation_update_saves_the_conversation_reference(bot: TeamsBot) -> None:
     assert await bot.send(bot.activity("installation_update")) == []
-    reference = await bot.app[RUNTIME].store.load_reference(f"msteams:{PERSONAL['id']}")
+    reference = await bot.app[RUNTIME].store.conversations.load_reference(
+        f"msteams:{PERSONAL['id']}"
+    )
     assert reference is not None
     assert reference["bot"]["name"] == "NDR Helper"
 
@@ -307,7 +309,9 @@ async def test_a_turn_in_flight_finishes_when_the_server_stops(tmp_path: Path) -
 async def test_proactive_messages_and_updates_go_to_the_saved_conversation(bot: TeamsBot) -> None:
     await bot.say("how do I fix 5.7.12")
     bot.connector.take()
-    reference = await bot.app[RUNTIME].store.load_reference(f"msteams:{PERSONAL['id']}")
+    reference = await bot.app[RUNTIME].store.conversations.load_reference(
+        f"msteams:{PERSONAL['id']}"
+    )
     assert reference is not None
     channel = bot.app[teams.TEAMS]
     before = bot.connector.attempts

@@ -340,14 +340,14 @@ def test_the_words_cards_add_come_from_the_knowledge_base() -> None:
 async def test_conversation_references_are_upserted(tmp_path: Path) -> None:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'refs.db'}")
     try:
-        assert await store.load_reference("msteams:c1") is None
+        assert await store.conversations.load_reference("msteams:c1") is None
         first = {"serviceUrl": "https://a.example/", "conversation": {"id": "c1"}}
-        await store.save_reference("msteams:c1", first)
-        assert await store.load_reference("msteams:c1") == first
+        await store.conversations.save_reference("msteams:c1", first)
+        assert await store.conversations.load_reference("msteams:c1") == first
         second = {**first, "serviceUrl": "https://b.example/"}
-        await store.save_reference("msteams:c1", second)
-        assert await store.load_reference("msteams:c1") == second
-        assert await store.load_reference("msteams:c2") is None
+        await store.conversations.save_reference("msteams:c1", second)
+        assert await store.conversations.load_reference("msteams:c1") == second
+        assert await store.conversations.load_reference("msteams:c2") is None
     finally:
         await store.close()
 

@@ -121,13 +121,13 @@ async def drained(bot: TeamsBot, timeout: float = 10.0) -> list[Posted]:
     the replies to a turn) since the last call."""
     store = bot.app[RUNTIME].store
     async with asyncio.timeout(timeout):
-        while await store.ticket_jobs(pending=True):
+        while await store.jobs.ticket_jobs(pending=True):
             await asyncio.sleep(0.02)
     return [each for each in bot.connector.since_last_look() if each.kind != "reply"]
 
 
 async def ticket(bot: TeamsBot, ticket_id: str = "NDR-1001") -> TicketRecord:
-    found = await bot.app[RUNTIME].store.get_ticket(ticket_id)
+    found = await bot.app[RUNTIME].store.tickets.get_ticket(ticket_id)
     assert found is not None
     return found
 
@@ -341,7 +341,7 @@ async def test_a_ticket_from_opening_to_a_second_resolution(bot: TeamsBot) -> No
     assert resolved in words(to(posted, DIEGO_CHAT["id"]))
     assert header(to(posted, CHANNEL)[0].cards[0]).endswith("Resolved")
     assert (await ticket(bot)).status == "resolved"
-    kinds = [e.kind for e in await bot.app[RUNTIME].store.ticket_events("NDR-1001")]
+    kinds = [e.kind for e in await bot.app[RUNTIME].store.tickets.ticket_events("NDR-1001")]
     assert kinds == ["opened", "joined", "assigned", "replied", "resolved", "reopened", "resolved"]
 
 
@@ -362,7 +362,7 @@ async def test_a_click_delivered_twice_is_applied_once(bot: TeamsBot) -> None:
         assert (await response.json())["type"] == "application/vnd.microsoft.card.adaptive"
     posted = await drained(bot)
     assert len(to(posted, ALEX_CHAT["id"])) == 1
-    kinds = [e.kind for e in await bot.app[RUNTIME].store.ticket_events("NDR-1001")]
+    kinds = [e.kind for e in await bot.app[RUNTIME].store.tickets.ticket_events("NDR-1001")]
     assert kinds == ["opened", "replied"]
 
 
@@ -450,7 +450,7 @@ async def test_a_card_that_is_gone_is_given_up_and_the_next_job_goes_ahead(bot: 
     posted = await drained(bot)
     assert to(posted, CHANNEL) == [], "the update was refused (404) and not retried"
     assert len(to(posted, thread(card.new_id))) == 1, "the note went ahead"
-    jobs = await bot.app[RUNTIME].store.ticket_jobs("NDR-1001")
+    jobs = await bot.app[RUNTIME].store.jobs.ticket_jobs("NDR-1001")
     failed = [job for job in jobs if job.kind == "update_card" and job.last_error]
     assert len(failed) == 1
     assert "404" in (failed[0].last_error or "")
@@ -481,7 +481,7 @@ async def test_a_burst_of_tickets_reaches_the_admins_channel_complete_and_in_ord
         f"NDR-{1001 + n}" for n in range(50)
     ]
     assert bot.connector.throttled >= 10, "the fake answered 429s, and they were retried"
-    jobs = await bot.app[RUNTIME].store.ticket_jobs()
+    jobs = await bot.app[RUNTIME].store.jobs.ticket_jobs()
     assert all(job.done_at is not None and job.last_error is None for job in jobs)
 
 

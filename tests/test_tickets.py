@@ -154,7 +154,7 @@ class Desk:
         return ticket.id
 
     async def version(self, ticket_id: str = "NDR-1001") -> int:
-        ticket = await self.store.get_ticket(ticket_id)
+        ticket = await self.store.tickets.get_ticket(ticket_id)
         assert ticket is not None
         return ticket.version
 
@@ -183,8 +183,8 @@ async def make_desk(
     slack = FakeNotifier("slack")
     escalations.add_notifier(_check_protocol(teams))
     escalations.add_notifier(slack)
-    if register and not await store.admin_channels():
-        await store.save_admin_channel("msteams", TEAMS_CHANNEL, ANA.key)
+    if register and not await store.channels.admin_channels():
+        await store.channels.save_admin_channel("msteams", TEAMS_CHANNEL, ANA.key)
     context = DialogContext(knowledge=KNOWLEDGE, desk=StoreTicketDesk(store, escalations))
     return Desk(store, escalations, teams, slack, Conversations(store, context))
 
@@ -214,10 +214,10 @@ async def test_a_new_ticket_posts_its_card_in_every_admins_channel(desk: Desk) -
     await desk.drain()
     assert desk.teams.calls == [("post_card", "NDR-1001", "open", 1)]
     assert desk.slack.calls == [("post_card", "NDR-1001", "open", 1)]
-    cards = await desk.store.ticket_cards("NDR-1001")
+    cards = await desk.store.channels.ticket_cards("NDR-1001")
     assert cards["msteams"]["channel"] == TEAMS_CHANNEL
     assert cards["slack"]["channel"] == {"channel": "C0ADMINS"}
-    assert await desk.store.ticket_jobs(pending=True) == []
+    assert await desk.store.jobs.ticket_jobs(pending=True) == []
 
 
 async def test_joining_updates_the_card_with_a_note_once(desk: Desk) -> None:
@@ -259,21 +259,21 @@ async def test_without_an_admins_channel_nothing_is_posted_until_one_is_register
 async def test_only_admins_may_act_and_a_refusal_changes_nothing(desk: Desk) -> None:
     await desk.open()
     await desk.drain()
-    before = await desk.store.ticket_jobs()
-    events = await desk.store.ticket_events("NDR-1001")
+    before = await desk.store.jobs.ticket_jobs()
+    events = await desk.store.tickets.ticket_events("NDR-1001")
 
     refused = await desk.act(Action.ASSIGN_ME, EVE, seen_version=1)
     assert not refused.applied
     assert refused.message == say("ticket_refused_not_admin")
     assert refused.ticket is None  # a stranger learns nothing about the ticket
     assert await desk.version() == 1
-    assert await desk.store.ticket_jobs() == before
-    assert await desk.store.ticket_events("NDR-1001") == events
+    assert await desk.store.jobs.ticket_jobs() == before
+    assert await desk.store.tickets.ticket_events("NDR-1001") == events
 
     # A member of the Teams admins' channel, and an ADMIN_USERS id on Slack (no channel check).
     assert (await desk.act(Action.ASSIGN_ME, BO, seen_version=1)).applied
     assert (await desk.act(Action.ASSIGN_ME, SAM, seen_version=2)).applied
-    ticket = await desk.store.get_ticket("NDR-1001")
+    ticket = await desk.store.tickets.get_ticket("NDR-1001")
     assert ticket is not None
     assert ticket.assignee == {"platform": "slack", "user_id": "U0SAM", "name": "Sam"}
 
@@ -297,7 +297,7 @@ async def test_registering_the_admins_channel(db_url: str, clock: Clock) -> None
         assert await desk.escalations.register_admin_channel("msteams", TEAMS_CHANNEL, EVE) == say(
             "admins_refused"
         )
-        assert await desk.store.admin_channels() == {}
+        assert await desk.store.channels.admin_channels() == {}
         sam_on_teams = Actor("msteams", "U0SAM", "Sam")
         assert await desk.escalations.register_admin_channel(
             "msteams", TEAMS_CHANNEL, sam_on_teams
@@ -318,7 +318,7 @@ async def test_registering_the_admins_channel(db_url: str, clock: Clock) -> None
         assert await desk.escalations.register_admin_channel("msteams", elsewhere, ANA) == say(
             "admins_moved"
         )
-        channels = await desk.store.admin_channels()
+        channels = await desk.store.channels.admin_channels()
         assert channels["msteams"].channel == elsewhere
         assert channels["msteams"].registered_by == "msteams:29:ana"
         # SLACK_ADMIN_CHANNEL is a registered channel: a stranger cannot move it.
@@ -387,7 +387,7 @@ async def test_every_action_updates_the_cards_notes_it_and_tells_every_requester
     ]
     assert [c[2] for c in desk.teams.calls if c[:2] == ("tell", ALICE.key)] == expected
     assert [c[2] for c in desk.slack.calls if c[:2] == ("tell", BOB.key)] == expected
-    kinds = [event.kind for event in await desk.store.ticket_events(t)]
+    kinds = [event.kind for event in await desk.store.tickets.ticket_events(t)]
     assert kinds == ["opened", "joined", "assigned", "assigned", "replied", "resolved", "reopened"]
 
 
@@ -466,9 +466,9 @@ async def test_two_admins_clicking_assign_to_me_at_once(
         assert winner.ticket is not None
         name = winner.ticket.assignee["name"] if winner.ticket.assignee else ""
         assert loser.message == say("ticket_refused_assigned", ticket="NDR-1001", assignee=name)
-        events = await desk.store.ticket_events("NDR-1001")
+        events = await desk.store.tickets.ticket_events("NDR-1001")
         assert [e.kind for e in events] == ["opened", "assigned"]
-        jobs = await desk.store.ticket_jobs("NDR-1001")
+        jobs = await desk.store.jobs.ticket_jobs("NDR-1001")
         tells = [job for job in jobs if job.kind == "tell_requester"]
         assert len(tells) == 1
         # The same admin double-clicking: the second click is told it is theirs already.
@@ -520,13 +520,13 @@ async def test_resolved_asks_the_requester_and_a_typed_no_reopens(desk: Desk) ->
         "ticket_resolved", ticket="NDR-1001", admin="Ana", text="Allowed outside senders."
     )
     assert ("tell", "msteams:29:alice", (resolved, say("ticket_ask_fixed"))) in desk.teams.calls
-    state = (await desk.store.load_state("msteams:a:1")).state
+    state = (await desk.store.conversations.load_state("msteams:a:1")).state
     assert state["pending"] == "ticket_fixed"
 
     desk.teams.calls.clear()
     outcome = await desk.conversations.handle(_from_alice("no, still failing"))
     assert _texts(outcome.replies) == [say("ticket_reopened", ticket="NDR-1001")]
-    ticket = await desk.store.get_ticket("NDR-1001")
+    ticket = await desk.store.tickets.get_ticket("NDR-1001")
     assert ticket is not None
     assert ticket.status == "open"
     assert ticket.assignee is None
@@ -546,7 +546,7 @@ async def test_a_yes_keeps_it_closed_and_only_a_requester_reopens(desk: Desk) ->
     await desk.drain()
     outcome = await desk.conversations.handle(_from_alice("yes"))
     assert _texts(outcome.replies) == [say("ticket_fixed_yes")]
-    ticket = await desk.store.get_ticket("NDR-1001")
+    ticket = await desk.store.tickets.get_ticket("NDR-1001")
     assert ticket is not None
     assert ticket.status == "resolved"
     assert not await desk.escalations.reopen_by_requester("slack:U0BOB", "NDR-1001")
@@ -561,7 +561,7 @@ async def test_the_requester_answers_while_the_news_is_saved(desk: Desk) -> None
     await desk.conversations.handle(_from_alice(ABOUT))
     await desk.conversations.handle(_from_alice("No note"))
     await desk.act(Action.RESOLVE, ANA, text="Done.")
-    real_save = desk.store.save_state
+    real_save = desk.store.conversations.save_state
     raced = False
 
     async def save_after_a_turn(key: str, state: dict[str, Any], version: int) -> int:
@@ -571,10 +571,10 @@ async def test_the_requester_answers_while_the_news_is_saved(desk: Desk) -> None
             await desk.conversations.handle(_from_alice("how do I fix 5.7.12"))
         return await real_save(key, state, version)
 
-    desk.store.save_state = save_after_a_turn  # type: ignore[method-assign]
+    desk.store.conversations.save_state = save_after_a_turn  # type: ignore[method-assign]
     await desk.drain()
     assert raced
-    state = (await desk.store.load_state("msteams:a:1")).state
+    state = (await desk.store.conversations.load_state("msteams:a:1")).state
     assert state["pending"] == "ticket_fixed"
     assert state["slots"]["ticket"] == "NDR-1001"
 
@@ -594,8 +594,8 @@ async def test_a_burst_of_50_tickets_reaches_the_channel_complete_and_in_order(
     # The first ticket's update came after its card, whatever else was queued in between.
     first = [call[0] for call in desk.teams.calls if call[1] == ids[0]]
     assert first == ["post_card", "update_card"]
-    assert tried == len(await desk.store.ticket_jobs())
-    assert await desk.store.ticket_jobs(pending=True) == []
+    assert tried == len(await desk.store.jobs.ticket_jobs())
+    assert await desk.store.jobs.ticket_jobs(pending=True) == []
 
 
 async def test_a_failing_platform_is_retried_with_backoff_and_holds_its_tickets_line(
@@ -606,7 +606,7 @@ async def test_a_failing_platform_is_retried_with_backoff_and_holds_its_tickets_
     await desk.act(Action.ASSIGN_ME, ANA)
     await desk.drain()
     assert desk.teams.calls == []  # the card failed; its update waits behind it
-    [job, *_] = await desk.store.ticket_jobs("NDR-1001", pending=True)
+    [job, *_] = await desk.store.jobs.ticket_jobs("NDR-1001", pending=True)
     assert (job.kind, job.target, job.attempts) == ("post_card", "msteams", 1)
     assert job.last_error == "503 from the platform"
     assert (
@@ -616,7 +616,7 @@ async def test_a_failing_platform_is_retried_with_backoff_and_holds_its_tickets_
 
     clock.advance(seconds=2)
     await desk.drain()
-    [job, *_] = await desk.store.ticket_jobs("NDR-1001", pending=True)
+    [job, *_] = await desk.store.jobs.ticket_jobs("NDR-1001", pending=True)
     assert job.attempts == 2
     assert (
         clock.now + timedelta(seconds=2) <= job.next_attempt_at <= clock.now + timedelta(seconds=4)
@@ -624,7 +624,7 @@ async def test_a_failing_platform_is_retried_with_backoff_and_holds_its_tickets_
     clock.advance(seconds=4)
     await desk.drain()
     assert desk.teams.kinds() == ["post_card", "update_card", "note", "tell"]
-    assert await desk.store.ticket_jobs(pending=True) == []
+    assert await desk.store.jobs.ticket_jobs(pending=True) == []
 
 
 async def test_a_permanent_failure_is_given_up_and_the_line_moves_on(desk: Desk) -> None:
@@ -634,7 +634,9 @@ async def test_a_permanent_failure_is_given_up_and_the_line_moves_on(desk: Desk)
     await desk.act(Action.ASSIGN_ME, ANA)
     await desk.drain()
     assert desk.teams.kinds() == ["post_card", "note", "tell"]
-    given_up = [j for j in await desk.store.ticket_jobs() if j.last_error == "the card is gone"]
+    given_up = [
+        j for j in await desk.store.jobs.ticket_jobs() if j.last_error == "the card is gone"
+    ]
     assert [j.kind for j in given_up] == ["update_card"]
     assert given_up[0].done_at is not None
 
@@ -644,7 +646,7 @@ async def test_jobs_for_a_platform_this_process_cannot_reach_wait_for_one(desk: 
     await desk.open()
     await desk.drain()
     assert desk.slack.calls == []
-    pending = await desk.store.ticket_jobs(pending=True)
+    pending = await desk.store.jobs.ticket_jobs(pending=True)
     assert [(j.target, j.kind) for j in pending] == [("slack", "post_card")]
     desk.escalations.add_notifier(desk.slack)
     await desk.drain()
@@ -700,7 +702,7 @@ async def test_reminders_once_per_interval_across_restarts_and_processes(
         clock.advance(minutes=31)
         counts = await asyncio.gather(desk.escalations.remind_due(), other.escalations.remind_due())
         assert sorted(counts) == [0, 1]  # two processes, one reminder
-        reminders = [j for j in await desk.store.ticket_jobs() if j.kind == "remind"]
+        reminders = [j for j in await desk.store.jobs.ticket_jobs() if j.kind == "remind"]
         assert len(reminders) == 4  # twice, on Teams and on Slack
 
         # Reopened: the interval counts from the reopening.
@@ -732,7 +734,7 @@ async def test_stop_hands_back_a_job_in_flight(db_url: str, clock: Clock) -> Non
         await asyncio.wait_for(started.wait(), 5)
     finally:
         await desk.escalations.stop()
-    pending = await desk.store.ticket_jobs(pending=True)
+    pending = await desk.store.jobs.ticket_jobs(pending=True)
     teams = [job for job in pending if job.target == "msteams"]
     # The card being posted, and the next ticket's, claimed but still waiting in line.
     assert [(job.ticket_id, job.kind) for job in teams] == [
@@ -764,6 +766,6 @@ async def test_a_reminder_for_a_ticket_taken_meanwhile_is_not_sent(
         await desk.act(Action.ASSIGN_ME, ANA)
         await desk.drain()
         assert "remind" not in desk.teams.kinds()
-        assert await desk.store.ticket_jobs(pending=True) == []
+        assert await desk.store.jobs.ticket_jobs(pending=True) == []
     finally:
         await desk.store.close()

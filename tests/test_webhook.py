@@ -126,7 +126,7 @@ async def open_ticket(escalations: Escalations, who: Requester, dedupe: str) -> 
 
 async def tried_every_ticket(store: Store) -> bool:
     """Each ticket's first undelivered event failed at least once (the later ones wait)."""
-    jobs = await store.ticket_jobs(pending=True)
+    jobs = await store.jobs.ticket_jobs(pending=True)
     first: dict[str, str | None] = {}
     for job in jobs:
         first.setdefault(job.ticket_id, job.last_error)
@@ -147,7 +147,7 @@ async def test_every_event_arrives_in_order_signed_once_across_a_restart(
         await act(escalations, one, Action.ASSIGN_ME)
         await act(escalations, one, Action.REPLY, text="Looking into it.")
         await until(lambda: tried_every_ticket(first.app[RUNTIME].store))
-        pending = await first.app[RUNTIME].store.ticket_jobs(pending=True)
+        pending = await first.app[RUNTIME].store.jobs.ticket_jobs(pending=True)
         assert len(pending) == 5
         assert {job.last_error for job in pending if job.last_error} == {
             "webhook unreachable: ClientConnectorError"
@@ -164,7 +164,7 @@ async def test_every_event_arrives_in_order_signed_once_across_a_restart(
         store = second.app[RUNTIME].store
 
         async def all_delivered() -> bool:
-            return await store.ticket_jobs(pending=True) == []
+            return await store.jobs.ticket_jobs(pending=True) == []
 
         await until(all_delivered)
 
@@ -209,7 +209,7 @@ async def test_a_tracker_that_asks_to_wait_is_given_the_time_it_asks(
         await open_ticket(escalations, CAROL, "a")
         store = bot.app[RUNTIME].store
         await until(lambda: tried_every_ticket(store))
-        [job] = await store.ticket_jobs(pending=True)
+        [job] = await store.jobs.ticket_jobs(pending=True)
         assert job.last_error == "webhook answered 429"
         wait = (job.next_attempt_at - store.now()).total_seconds()
         assert 110 < wait <= 120

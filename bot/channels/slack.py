@@ -819,7 +819,7 @@ class SlackChannel:
             await self._post_message(target, message)
 
     async def _publish_home(self, user: str) -> None:
-        tickets = await self.store.list_tickets(requester_key=f"{Platform.SLACK}:{user}")
+        tickets = await self.store.tickets.list_tickets(requester_key=f"{Platform.SLACK}:{user}")
         still_open = [ticket for ticket in tickets if ticket.status != "resolved"]
         view = home_view(self.knowledge.help_text.help, still_open, self._words)
         await self._call("views.publish", self.client.views_publish(user_id=user, view=view))
@@ -894,7 +894,7 @@ class SlackChannel:
         (and for a delivery without an id, which cannot be told apart from another)."""
         if not isinstance(event_id, str) or not event_id:
             return True
-        if await self.store.first_time_seen(f"{Platform.SLACK}:{kind}:{event_id}"):
+        if await self.store.seen.first_time_seen(f"{Platform.SLACK}:{kind}:{event_id}"):
             return True
         log.info("dropped a repeated Slack delivery", extra={"event_id": event_id})
         return False

@@ -288,7 +288,7 @@ class TeamsChannel:
             return False
         platform = str(activity.get("channelId") or Platform.TEAMS)
         event = f"{platform}:{activity['conversation']['id']}:{activity_id}"
-        if await self.runtime.store.first_time_seen(event):
+        if await self.runtime.store.seen.first_time_seen(event):
             return False
         log.info("activity delivered twice; answered once", extra={"channel": platform})
         return True
@@ -536,7 +536,7 @@ class TeamsChannel:
         )
         if not force and key in self._referenced:
             return
-        await self.runtime.store.save_reference(key, reference_of(activity))
+        await self.runtime.store.conversations.save_reference(key, reference_of(activity))
         self._referenced[key] = None
         self._referenced.move_to_end(key)
         while len(self._referenced) > _REMEMBERED_CONVERSATIONS:
@@ -615,7 +615,9 @@ class TeamsTicketNotifier:
 
     async def tell_requester(self, requester: Requester, replies: Sequence[Reply]) -> None:
         """The replies as new messages in the requester's own conversation with the bot."""
-        reference = await self.runtime.store.load_reference(requester.conversation_key)
+        reference = await self.runtime.store.conversations.load_reference(
+            requester.conversation_key
+        )
         if reference is None:
             raise PermanentFailure(f"no conversation reference for {requester.conversation_key}")
         for activity in render_replies(replies, self.channel.labels):
@@ -653,7 +655,7 @@ class TeamsTicketNotifier:
     ) -> dict[str, Any]:
         """The ticket's card: the base view, or the admins' view with ``actions``."""
         if requesters is None:
-            requesters = await self.runtime.store.ticket_requesters(ticket.id)
+            requesters = await self.runtime.store.tickets.ticket_requesters(ticket.id)
         admins = await self._admins(ticket, roster)
         view = TicketCardView(
             requesters=tuple(r.name for r in requesters) or (ticket.requester.name,),
@@ -676,7 +678,7 @@ class TeamsTicketNotifier:
             if user_id and (name or user_id not in found):
                 found[user_id] = name
 
-        for event in await self.runtime.store.ticket_events(ticket.id):
+        for event in await self.runtime.store.tickets.ticket_events(ticket.id):
             platform, _, user_id = event.actor.partition(":")
             by_admin = event.kind in _ADMIN_EVENTS and not event.detail.get("requester")
             if platform == Platform.TEAMS and by_admin:
@@ -765,14 +767,14 @@ class TeamsTicketNotifier:
         ticket_id = str(data.get("ticket") or "")
         if verb != TICKET_REFRESH_VERB:
             event = f"{Platform.TEAMS}:{activity['conversation']['id']}:{activity.get('id')}"
-            if not activity.get("id") or await self.runtime.store.first_time_seen(event):
+            if not activity.get("id") or await self.runtime.store.seen.first_time_seen(event):
                 return await self._act(actor, Action(verb), ticket_id, data)
             log.info("card action delivered twice; applied once", extra={"channel": Platform.TEAMS})
         return await self._view(actor, ticket_id)
 
     async def _view(self, actor: Actor, ticket_id: str) -> dict[str, Any]:
         texts = self.runtime.knowledge.conversation
-        ticket = await self.runtime.store.get_ticket(ticket_id)
+        ticket = await self.runtime.store.tickets.get_ticket(ticket_id)
         if ticket is None:
             return _invoke_message(texts.text("ticket_refused_unknown", ticket=ticket_id))
         admin = await self.runtime.escalations.is_admin(actor)
@@ -808,7 +810,7 @@ class TeamsTicketNotifier:
     async def _roster_of(self, ticket: TicketRecord) -> tuple[Mapping[str, Any], str] | None:
         """Where the members of the admins' channel are asked: where the card is, else the
         admins' channel now."""
-        card = (await self.runtime.store.ticket_cards(ticket.id)).get(Platform.TEAMS)
+        card = (await self.runtime.store.channels.ticket_cards(ticket.id)).get(Platform.TEAMS)
         if card is not None and card.get("reference") and card.get("roster"):
             return card["reference"], str(card["roster"])
         channel = (await self.runtime.escalations.admin_channels()).get(Platform.TEAMS)

@@ -1,0 +1,77 @@
+"""The store: conversation state, profiles, seen event ids and tickets, in SQLite or PostgreSQL.
+
+SQLAlchemy 2 async Core. Several bot processes may share one PostgreSQL database, so every write is
+one short transaction guarded by a constraint or a version column, never a read-then-write.
+
+``Store`` (``store.py``) is the one object the app opens and closes; what it holds is split by
+aggregate, each a small class over the shared engine (``engine.py``): ``store.conversations``
+(state, profiles, conversation references), ``store.tickets`` (tickets, requesters, history),
+``store.channels`` (the admins' channels and the ticket cards), ``store.reminders``,
+``store.jobs`` (the job queue) and ``store.seen`` (event ids already handled). The schema is in
+one place, ``schema.metadata``; the records handed out are in ``records.py``.
+"""
+
+from __future__ import annotations
+
+from bot.store.channels import ChannelStore
+from bot.store.conversations import ConversationStore
+from bot.store.engine import DEFAULT_URL, StaleState, StoreError, UnknownTicket
+from bot.store.jobs import JobQueue
+from bot.store.records import (
+    JOB_KINDS,
+    JOB_TARGETS,
+    KEEP,
+    TICKET_OFFSET,
+    TICKET_PREFIX,
+    TICKET_STATUSES,
+    AdminChannel,
+    JobsFor,
+    Keep,
+    NewJob,
+    Requester,
+    Saved,
+    TicketChange,
+    TicketEvent,
+    TicketJob,
+    TicketRecord,
+    ticket_id,
+    ticket_number,
+)
+from bot.store.reminders import ReminderStore
+from bot.store.schema import metadata
+from bot.store.seen import SeenEvents
+from bot.store.store import Store
+from bot.store.tickets import TicketStore
+
+__all__ = [
+    "DEFAULT_URL",
+    "JOB_KINDS",
+    "JOB_TARGETS",
+    "KEEP",
+    "TICKET_OFFSET",
+    "TICKET_PREFIX",
+    "TICKET_STATUSES",
+    "AdminChannel",
+    "ChannelStore",
+    "ConversationStore",
+    "JobQueue",
+    "JobsFor",
+    "Keep",
+    "NewJob",
+    "ReminderStore",
+    "Requester",
+    "Saved",
+    "SeenEvents",
+    "StaleState",
+    "Store",
+    "StoreError",
+    "TicketChange",
+    "TicketEvent",
+    "TicketJob",
+    "TicketRecord",
+    "TicketStore",
+    "UnknownTicket",
+    "metadata",
+    "ticket_id",
+    "ticket_number",
+]

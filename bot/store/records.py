@@ -1,0 +1,232 @@
+"""The records the store hands out and takes in: frozen dataclasses, and ticket ids.
+
+Its own room because every aggregate and every caller speaks in these: a conversation's
+``Saved`` state, a ``TicketRecord`` with its ``Requester``s and ``TicketEvent``s, an
+``AdminChannel``, the jobs (``NewJob`` in, ``TicketJob`` out), the ``TicketChange`` a change's
+jobs are built from. None of them knows a connection; ``ticket_from_row`` is the one reading a row.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy.engine import Row
+
+from bot.store.engine import UnknownTicket
+from dialogs.messages import Platform
+
+TICKET_PREFIX: Final = "NDR-"
+TICKET_OFFSET: Final = 1000
+TICKET_STATUSES: Final = frozenset({"open", "assigned", "resolved"})
+JOB_TARGETS: Final = frozenset({Platform.TEAMS, Platform.SLACK, "webhook"})
+JOB_KINDS: Final = frozenset(
+    {"post_card", "update_card", "note", "tell_requester", "remind", "event"}
+)
+
+_MAX_INT4: Final = 2**31 - 1
+_TICKET_ID = re.compile(r"\s*NDR-(\d{1,10})\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A conversation's stored state and its version ({} and 0 when nothing is stored yet)."""
+
+    state: dict[str, Any]
+    version: int
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Someone who asked for help on a ticket, and where to tell them about changes."""
+
+    platform: str  # "console" | "msteams" | "slack"
+    user_id: str
+    name: str
+    conversation_key: str
+
+    @property
+    def key(self) -> str:
+        """The person's key across conversations, "platform:user_id"."""
+        return f"{self.platform}:{self.user_id}"
+
+    def as_json(self) -> dict[str, str]:
+        """The requester as a JSON object, as stored."""
+        return {
+            "platform": self.platform,
+            "user_id": self.user_id,
+            "name": self.name,
+            "conversation_key": self.conversation_key,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Requester:
+        """The requester back from its stored JSON object."""
+        return cls(
+            platform=str(data["platform"]),
+            user_id=str(data["user_id"]),
+            name=str(data["name"]),
+            conversation_key=str(data["conversation_key"]),
+        )
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    """An escalation to the helpdesk admins, as stored."""
+
+    id: str  # "NDR-1001": number + 1000
+    number: int
+    status: str  # "open" | "assigned" | "resolved"
+    requester: Requester  # the one who opened it
+    bounce: dict[str, Any]  # all the reader's facts and the original text
+    path: dict[str, Any]  # role, recipient_type, method, centre so far
+    note: str | None
+    dedupe_key: str | None
+    assignee: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    """One line of a ticket's history: who did what, when."""
+
+    at: datetime
+    actor: str
+    kind: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AdminChannel:
+    """The admins' channel of one platform, and who registered it when."""
+
+    platform: str
+    channel: dict[str, Any]
+    registered_by: str
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to enqueue for a ticket: deliver ``kind`` with ``payload`` to ``target``."""
+
+    target: str  # "msteams" | "slack" | "webhook"
+    kind: str  # "post_card" | "update_card" | "note" | "tell_requester" | "remind" | "event"
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TicketJob:
+    """A queued job, as stored."""
+
+    id: int
+    ticket_id: str
+    target: str
+    kind: str
+    seq: int  # its place among the ticket's jobs for this target: 1, 2, ...
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    done_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    """A ticket as a change just left it, read inside the changing transaction, for deciding
+    which jobs to enqueue with it (see ``JobsFor``)."""
+
+    ticket: TicketRecord
+    kind: str  # the event just recorded: "opened", "joined", "assigned", ...
+    actor: str
+    at: datetime
+    detail: dict[str, Any]
+    requesters: list[Requester]
+    admin_platforms: frozenset[str]  # platforms with a registered admins' channel
+    card_platforms: frozenset[str]  # platforms where the ticket's card was posted
+
+
+#: Builds the jobs to enqueue in the same transaction as a ticket change.
+JobsFor = Callable[[TicketChange], Sequence[NewJob]]
+
+
+class Keep(enum.Enum):
+    """Marks an update_ticket field that stays as it is."""
+
+    KEEP = enum.auto()
+
+
+KEEP: Final = Keep.KEEP
+
+
+def ticket_id(number: int) -> str:
+    """The ticket id people see for a ticket number: 1 -> "NDR-1001"."""
+    return f"{TICKET_PREFIX}{number + TICKET_OFFSET}"
+
+
+def ticket_number(ticket_id: str) -> int | None:
+    """The number in a ticket id such as "ndr-1042 " (case, spaces forgiven); None if malformed."""
+    match = _TICKET_ID.fullmatch(ticket_id)
+    if match is None:
+        return None
+    number = int(match.group(1)) - TICKET_OFFSET
+    if not 1 <= number <= _MAX_INT4:
+        return None
+    return number
+
+
+def known_number(ticket_id: str) -> int:
+    """The number in a ticket id, for a write that needs a ticket: UnknownTicket if malformed."""
+    number = ticket_number(ticket_id)
+    if number is None:
+        raise UnknownTicket(f"{ticket_id!r} is not a ticket id")
+    return number
+
+
+def ticket_from_row(row: Row[Any]) -> TicketRecord:
+    """The ticket as stored in a row of ``tickets``."""
+    return TicketRecord(
+        id=ticket_id(row.number),
+        number=int(row.number),
+        status=row.status,
+        requester=Requester.from_json(row.requester),
+        bounce=dict(row.bounce),
+        path=dict(row.path),
+        note=row.note,
+        dedupe_key=row.dedupe_key,
+        assignee=dict(row.assignee) if row.assignee is not None else None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=int(row.version),
+    )
+
+
+__all__ = [
+    "JOB_KINDS",
+    "JOB_TARGETS",
+    "KEEP",
+    "TICKET_OFFSET",
+    "TICKET_PREFIX",
+    "TICKET_STATUSES",
+    "AdminChannel",
+    "JobsFor",
+    "Keep",
+    "NewJob",
+    "Requester",
+    "Saved",
+    "TicketChange",
+    "TicketEvent",
+    "TicketJob",
+    "TicketRecord",
+    "known_number",
+    "ticket_from_row",
+    "ticket_id",
+    "ticket_number",
+]

@@ -1,0 +1,210 @@
+"""The schema: every table of the store, on one ``MetaData``.
+
+Its own room so that the schema is in one place: ``Store.open`` creates what is missing from
+``metadata``, and migrations can target the same object. The aggregates (``conversations``,
+``tickets``, ``channels``, ``reminders``, ``jobs``, ``seen``) import their tables from here and
+never define one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware DateTime stored as UTC; SQLite's naive values come back as aware UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# The tables. To add one, define it here on `metadata`; Store.open creates it on the next start.
+metadata = MetaData()
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("profile", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+seen_events = Table(
+    "seen_events",
+    metadata,
+    Column("event_id", String, primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False, index=True),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("number", Integer, primary_key=True, autoincrement=True),
+    Column("status", String(16), nullable=False),
+    Column("requester", JSON, nullable=False),
+    Column("conversation_key", String, nullable=False),
+    Column("bounce", JSON, nullable=False),
+    Column("path", JSON, nullable=False),
+    Column("note", Text, nullable=True),
+    Column("dedupe_key", String, nullable=True),
+    Column("assignee", JSON(none_as_null=True), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+    sqlite_autoincrement=True,  # never reuse a ticket number, even after a delete
+)
+
+# At most one unresolved ticket per dedupe key: the database settles simultaneous escalations.
+Index(
+    "uq_tickets_unresolved_dedupe_key",
+    tickets.c.dedupe_key,
+    unique=True,
+    sqlite_where=tickets.c.status != "resolved",
+    postgresql_where=tickets.c.status != "resolved",
+)
+
+# Where a conversation lives on its platform (a Bot Framework conversation reference), so the bot
+# can write to it later on its own: a ticket's news for its requester.
+conversation_refs = Table(
+    "conversation_refs",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("reference", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+ticket_requesters = Table(
+    "ticket_requesters",
+    metadata,
+    Column("ticket_number", Integer, ForeignKey("tickets.number"), nullable=False),
+    Column("user_key", String, nullable=False),
+    Column("requester", JSON, nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("ticket_number", "user_key"),
+)
+
+ticket_events = Table(
+    "ticket_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_number", Integer, ForeignKey("tickets.number"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("detail", JSON, nullable=False),
+)
+
+# The admins' channel per platform (a Teams conversation reference, a Slack channel id, ...).
+admin_channels = Table(
+    "admin_channels",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("channel", JSON, nullable=False),
+    Column("registered_by", String, nullable=False),
+    Column("registered_at", UTCDateTime, nullable=False),
+)
+
+# Where each ticket's card was posted, per platform, so it can be updated in place.
+ticket_cards = Table(
+    "ticket_cards",
+    metadata,
+    Column("ticket_number", Integer, ForeignKey("tickets.number"), nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("ref", JSON, nullable=False),
+    PrimaryKeyConstraint("ticket_number", "platform"),
+)
+
+# Everything that must reach a platform or the webhook, in order per (ticket, target): a durable
+# queue. ``seq`` counts a ticket's jobs per target (1, 2, ...); a job is delivered only after
+# every earlier one of its ticket and target is done. A claimed job has next_attempt_at pushed
+# out by a lease, so another process takes it over only if this one dies.
+ticket_jobs = Table(
+    "ticket_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_number", Integer, ForeignKey("tickets.number"), nullable=False),
+    Column("target", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    UniqueConstraint("ticket_number", "target", "seq", name="uq_ticket_jobs_order"),
+    sqlite_autoincrement=True,
+)
+
+Index(
+    "ix_ticket_jobs_pending",
+    ticket_jobs.c.next_attempt_at,
+    sqlite_where=ticket_jobs.c.done_at.is_(None),
+    postgresql_where=ticket_jobs.c.done_at.is_(None),
+)
+Index("ix_ticket_jobs_done_at", ticket_jobs.c.done_at)
+
+# When an open ticket was last announced again to the admins.
+ticket_reminders = Table(
+    "ticket_reminders",
+    metadata,
+    Column("ticket_number", Integer, ForeignKey("tickets.number"), primary_key=True),
+    Column("last_reminded_at", UTCDateTime, nullable=False),
+)
+
+
+__all__ = [
+    "UTCDateTime",
+    "admin_channels",
+    "conversation_refs",
+    "conversations",
+    "metadata",
+    "profiles",
+    "seen_events",
+    "ticket_cards",
+    "ticket_events",
+    "ticket_jobs",
+    "ticket_reminders",
+    "ticket_requesters",
+    "tickets",
+]

@@ -1,0 +1,39 @@
+"""Seen event ids: a platform delivers an event again when it thinks it was lost (Slack's
+retries, the Bot Framework's), and the processes sharing the store must handle it once.
+
+Its own room because it shares nothing with conversations or tickets but the engine: one table,
+one guarded INSERT.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.store.engine import Aggregate
+from bot.store.schema import seen_events
+
+
+class SeenEvents(Aggregate):
+    """Event ids already handled, across processes (``store.seen``)."""
+
+    async def first_time_seen(self, event_id: str) -> bool:
+        """True the first time an event id is offered (across processes), False afterwards."""
+        insert = (
+            self._insert(seen_events)
+            .values(event_id=event_id, seen_at=self._clock())
+            .on_conflict_do_nothing(index_elements=[seen_events.c.event_id])
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(insert)
+        return result.rowcount == 1
+
+    async def forget_seen_before(self, cutoff: datetime) -> int:
+        """Delete event ids first seen before ``cutoff`` (timezone-aware); return how many."""
+        if cutoff.tzinfo is None:
+            raise ValueError("cutoff must be timezone-aware")
+        async with self._engine.begin() as conn:
+            result = await conn.execute(seen_events.delete().where(seen_events.c.seen_at < cutoff))
+        return int(result.rowcount)
+
+
+__all__ = ["SeenEvents"]

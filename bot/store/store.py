@@ -1,0 +1,83 @@
+"""The one Store the app opens and closes: the engine, and the aggregates that share it.
+
+Its own room because opening (engine, tables), pinging and closing are the whole life of the
+database connection, while what is stored is the aggregates' business: ``store.conversations``,
+``store.tickets``, ``store.channels``, ``store.reminders``, ``store.jobs`` and ``store.seen``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.store.channels import ChannelStore
+from bot.store.conversations import ConversationStore
+from bot.store.engine import DEFAULT_URL, open_engine, ping_engine, utcnow
+from bot.store.jobs import JobQueue
+from bot.store.reminders import ReminderStore
+from bot.store.seen import SeenEvents
+from bot.store.tickets import TicketStore
+
+
+class Store:
+    """Conversation state, profiles, seen event ids and tickets, on one AsyncEngine.
+
+    Build it with ``await Store.open(url)``; every method of its aggregates is its own short
+    transaction, so several processes can share one PostgreSQL database.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] | None = None) -> None:
+        """Wrap an engine as it is (no tables are created); most callers want Store.open."""
+        self._engine = engine
+        self._clock = clock or utcnow
+        self.conversations = ConversationStore(engine, self._clock)
+        self.tickets = TicketStore(engine, self._clock)
+        self.channels = ChannelStore(engine, self._clock)
+        self.reminders = ReminderStore(engine, self._clock)
+        self.jobs = JobQueue(engine, self._clock)
+        self.seen = SeenEvents(engine, self._clock)
+
+    @classmethod
+    async def open(
+        cls,
+        url: str = DEFAULT_URL,
+        *,
+        schema: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Store:
+        """Create the engine and any missing tables (idempotent).
+
+        SQLite connections get WAL, foreign keys and a busy timeout. ``schema`` (PostgreSQL only)
+        puts the tables in that schema, created if missing. ``clock`` returns aware UTC "now".
+        """
+        return cls(await open_engine(url, schema), clock=clock)
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def ping(self) -> None:
+        """Check the database answers; raise StoreError saying why not."""
+        await ping_engine(self._engine)
+
+    def now(self) -> datetime:
+        """The store's clock: aware UTC now (a test's clock under test)."""
+        return self._clock()
+
+
+__all__ = ["Store"]
