@@ -117,7 +117,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _tickets(args: argparse.Namespace) -> int:
-    from bot import tickets_view  # noqa: PLC0415 - see the note at the imports
+    from bot.tickets import terminal  # noqa: PLC0415 - see the note at the imports
 
     settings = _settings()
     configure_logging("WARNING")
@@ -132,10 +132,10 @@ def _tickets(args: argparse.Namespace) -> int:
             events = await runtime.store.tickets.ticket_events(ticket.id)
             requesters = await runtime.store.tickets.ticket_requesters(ticket.id)
             pending = await runtime.store.jobs.ticket_jobs(ticket.id, pending=True)
-            print(tickets_view.show(ticket, events, requesters, pending=pending, as_json=args.json))
+            print(terminal.show(ticket, events, requesters, pending=pending, as_json=args.json))
         else:
             found = await runtime.store.tickets.list_tickets(status=args.status, limit=args.limit)
-            print(tickets_view.table(found, as_json=args.json))
+            print(terminal.table(found, as_json=args.json))
         return 0
 
     return asyncio.run(_with_runtime(settings, tickets, conversing=False))

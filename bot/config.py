@@ -212,6 +212,13 @@ class Settings(BaseSettings):
                 return True
         return False
 
+    def configured_admin_channels(self) -> dict[str, dict[str, Any]]:
+        """The admins' channels the settings name, per platform (SLACK_ADMIN_CHANNEL, as
+        ``{"channel": "C0123"}``): a registered channel of that platform takes its place."""
+        if self.slack_admin_channel:
+            return {Platform.SLACK: {"channel": self.slack_admin_channel}}
+        return {}
+
     @classmethod
     def settings_customise_sources(
         cls,

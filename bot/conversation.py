@@ -3,7 +3,8 @@
 State is saved with its version: when two turns of one conversation race (two processes behind a
 load balancer, a double click), the later save fails, and that turn is run again on the newer
 state. A failure inside the dialogs is logged with the turn id, the user is told, and the state
-is left as it was, so the conversation can go on.
+is left as it was, so the conversation can go on. The keys a conversation's state and a
+person's profile are kept by (``conversation_key``, ``user_key``) are written here too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from bot.escalation import conversation_key, user_key
 from bot.logs import turn_context
 from bot.store import StaleState, Store
 from dialogs.conversation import TurnResult, error_reply, handle_turn
@@ -24,6 +24,16 @@ from dialogs.turn import DialogContext
 log = logging.getLogger(__name__)
 
 _SAVE_ATTEMPTS = 3
+
+
+def conversation_key(message: Message) -> str:
+    """Where a conversation's state is kept: the channel and the platform's conversation id."""
+    return f"{message.platform}:{message.conversation_id}"
+
+
+def user_key(message: Message) -> str:
+    """Who is talking, across conversations: the channel and the platform's user id."""
+    return f"{message.platform}:{message.user_id}"
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.conversation import Conversations
-from bot.escalation import StoreTicketDesk
 from bot.store import Store
-from bot.tickets import Escalations, TicketTiming
+from bot.tickets import StoreTicketDesk, Tickets, TicketTiming
 from dialogs.turn import DialogContext
 from dialogs.understanding.layer import build_understanding
 from knowledge.kb import KnowledgeBase, default_knowledge
@@ -31,7 +30,7 @@ class Runtime:
     knowledge: KnowledgeBase
     store: Store
     conversations: Conversations
-    escalations: Escalations
+    escalations: Tickets
 
 
 @asynccontextmanager
@@ -54,7 +53,7 @@ async def open_runtime(
         )
     store = await Store.open(settings.database_url)
     try:
-        escalations = Escalations(store, knowledge, settings, timing=ticket_timing)
+        escalations = Tickets(store, knowledge, settings, timing=ticket_timing)
         context = DialogContext(
             knowledge=knowledge,
             org_domains=frozenset(settings.org_domains),

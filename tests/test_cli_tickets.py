@@ -14,7 +14,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.store import Requester, Store
-from bot.tickets import Escalations
+from bot.tickets import Tickets
 from knowledge.kb import default_knowledge
 
 KNOWLEDGE = default_knowledge()
@@ -37,10 +37,8 @@ def database(tmp_path: Path) -> Path:
     async def prepare() -> None:
         store = await Store.open(url(path))
         try:
-            await store.channels.save_admin_channel(
-                "msteams", {"conversation": {"id": "19:a"}}, "x:y"
-            )
-            escalations = Escalations(store, KNOWLEDGE, load_settings({}, env_file=None))
+            await store.channels.save_admin_channel("msteams", {"conversation": {"id": "19:a"}}, "x:y")
+            escalations = Tickets(store, KNOWLEDGE, load_settings({}, env_file=None))
             await escalations.open_or_join(
                 ALICE, bounce={"status": "5.7.12"}, path={}, note=None, dedupe_key="k"
             )

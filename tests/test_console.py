@@ -19,9 +19,10 @@ from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from bot.channels.console import ConsoleChannel, TerminalPrompt
+from bot.config import load_settings
 from bot.conversation import Conversations
-from bot.escalation import StoreTicketDesk
 from bot.store import Store
+from bot.tickets import StoreTicketDesk, Tickets
 from dialogs.turn import DialogContext
 from dialogs.understanding.layer import build_understanding
 from knowledge.kb import default_knowledge
@@ -74,10 +75,12 @@ async def _conversations(
     """The conversation service as bot/runtime.py builds it, on a SQLite file."""
     store = await Store.open(_database_url(database))
     try:
+        knowledge = default_knowledge()
+        tickets = Tickets(store, knowledge, load_settings({}, env_file=None))
         context = DialogContext(
-            knowledge=default_knowledge(),
+            knowledge=knowledge,
             org_domains=frozenset(org_domains),
-            desk=StoreTicketDesk(store),
+            desk=StoreTicketDesk(store, tickets),
             understanding=build_understanding(),
         )
         yield Conversations(store, context)

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 import bot.conversation
-from bot.conversation import Conversations, TurnOutcome
-from bot.escalation import StoreTicketDesk, conversation_key, user_key
+from bot.config import load_settings
+from bot.conversation import Conversations, TurnOutcome, conversation_key, user_key
 from bot.store import Store
+from bot.tickets import StoreTicketDesk, Tickets
 from dialogs.conversation import handle_turn
 from dialogs.desk import TicketDesk, TicketReceipt, TicketRequest, TicketSummary
 from dialogs.messages import Message
@@ -36,7 +37,12 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def conversations(store: Store, knowledge: KnowledgeBase) -> Conversations:
-    return Conversations(store, DialogContext(knowledge=knowledge, desk=StoreTicketDesk(store)))
+    return Conversations(store, DialogContext(knowledge=knowledge, desk=_desk(store, knowledge)))
+
+
+def _desk(store: Store, knowledge: KnowledgeBase) -> StoreTicketDesk:
+    """The ticket desk as bot/runtime.py builds it, with the tickets service."""
+    return StoreTicketDesk(store, Tickets(store, knowledge, load_settings({}, env_file=None)))
 
 
 def _message(text: str, *, user: str = "pat", conversation: str = "c1") -> Message:
@@ -117,7 +123,7 @@ class FlakyDesk:
 async def test_a_failing_ticket_desk_says_so_and_the_conversation_goes_on(
     store: Store, knowledge: KnowledgeBase, caplog: pytest.LogCaptureFixture
 ) -> None:
-    desk = FlakyDesk(StoreTicketDesk(store))
+    desk = FlakyDesk(_desk(store, knowledge))
     conversations = Conversations(store, DialogContext(knowledge=knowledge, desk=desk))
     await conversations.handle(_message("how do I fix 5.7.12"))
     await conversations.handle(_message("admin"))

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from bot.channels.console import ConsoleChannel
+from bot.config import load_settings
 from bot.conversation import Conversations
-from bot.escalation import StoreTicketDesk
 from bot.store import Store
+from bot.tickets import StoreTicketDesk, Tickets
 from dialogs.turn import DialogContext
 from dialogs.understanding.layer import build_understanding
 from knowledge.kb import default_knowledge
@@ -25,10 +26,12 @@ async def test_people_talk(transcript: Transcript, tmp_path: Path) -> None:
     prepare_tmp(tmp_path)
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
     try:
+        knowledge = default_knowledge()
+        tickets = Tickets(store, knowledge, load_settings({}, env_file=None))
         context = DialogContext(
-            knowledge=default_knowledge(),
+            knowledge=knowledge,
             org_domains=frozenset(transcript.org_domains),
-            desk=StoreTicketDesk(store),
+            desk=StoreTicketDesk(store, tickets),
             understanding=build_understanding(),
         )
         channel = ConsoleChannel(

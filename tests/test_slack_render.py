@@ -20,6 +20,7 @@ from bot.render.slack import (
     ticket_card,
 )
 from bot.store import Requester, TicketRecord
+from bot.tickets import TicketCard
 from dialogs.replies import (
     Choice,
     Fact,
@@ -184,6 +185,10 @@ def test_a_clicked_question_shows_the_choice_instead_of_its_buttons() -> None:
     assert answered_blocks(updated, block_id, "Admin", "U0ADMIN01", WORDS) is None
 
 
+def _card(ticket: TicketRecord) -> TicketCard:
+    return TicketCard.of(ticket, (), default_knowledge())
+
+
 def _ticket(number: int, status: str = "open") -> TicketRecord:
     now = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
     requester = Requester("slack", "U0ADMIN01", "Robin", "slack:D0ADMIN01")
@@ -204,7 +209,9 @@ def _ticket(number: int, status: str = "open") -> TicketRecord:
 
 
 def test_the_home_view_explains_the_bot_and_lists_open_tickets() -> None:
-    view = home_view("Here is what I can do", [_ticket(1), _ticket(2, "assigned")], WORDS)
+    view = home_view(
+        "Here is what I can do", [_card(_ticket(1)), _card(_ticket(2, "assigned"))], WORDS
+    )
     assert view["type"] == "home"
     text = json.dumps(view)
     for surface in ("/ndr", "Ask the NDR helpdesk", ".eml", "mention me"):
@@ -216,12 +223,12 @@ def test_the_home_view_explains_the_bot_and_lists_open_tickets() -> None:
     empty = json.dumps(home_view("help", [], WORDS))
     assert "no open tickets" in empty
 
-    many = home_view("help", [_ticket(n) for n in range(1, 60)], WORDS)
+    many = home_view("help", [_card(_ticket(n)) for n in range(1, 60)], WORDS)
     assert len(many["blocks"]) <= 100
     assert "and 39 more" in json.dumps(many)
 
 
 def test_a_ticket_opened_from_a_sentence_shows_what_it_is_about() -> None:
     ticket = dataclasses.replace(_ticket(1), bounce={"about": "board@ rejects the auditors"})
-    message = ticket_card(ticket, (), default_knowledge())
+    message = ticket_card(_card(ticket), WORDS)
     assert "board@ rejects the auditors" in json.dumps(message.blocks)

@@ -19,7 +19,7 @@ from bot.app import RUNTIME
 from bot.channels.slack import SLACK, SlackTicketNotifier
 from bot.render.slack import ticket_card, ticket_modal
 from bot.store import Requester, TicketRecord
-from bot.tickets import CardRef, PermanentFailure, TicketTiming
+from bot.tickets import CardRef, PermanentFailure, TicketCard, TicketTiming
 from dialogs.replies import Text
 from knowledge.kb import default_knowledge
 from tests.fakes_slack import BOT_USER_ID, Call, FakeSlackWebAPI
@@ -32,7 +32,8 @@ ANA, BEN = ("U0ASKER01", "D0ASKER01", "Ana Asker"), ("U0ASKER02", "D0ASKER02", "
 FAST = TicketTiming(
     poll_seconds=0.05, retry_base_seconds=0.05, retry_cap_seconds=0.5, reminder_check_seconds=60
 )
-WORDS = default_knowledge().conversation
+KNOWLEDGE = default_knowledge()
+WORDS = KNOWLEDGE.conversation
 
 
 def say(key: str, **values: str) -> str:
@@ -510,7 +511,7 @@ async def test_notifier_errors_are_permanent_or_retried(bot: SlackBot) -> None:
         await notifier.post_note(card, "hello")
     bot.api.fail("chat.update", "message_not_found")
     with pytest.raises(PermanentFailure):
-        await notifier.update_card(card, record, [record.requester])
+        await notifier.update_card(card, TicketCard.of(record, [record.requester], KNOWLEDGE))
     bot.api.fail("chat.postMessage", "internal_error", status=500, times=3)  # past 2 retries
     with pytest.raises(Exception, match="internal_error") as busy:
         await notifier.post_note(card, "hello")
@@ -521,7 +522,9 @@ async def test_notifier_errors_are_permanent_or_retried(bot: SlackBot) -> None:
         await notifier.tell_requester(requester, [Text("NDR-1001 is resolved.")])
     assert await notifier.is_admin_channel_member({"channel": ADMINS}, SAM)
     assert not await notifier.is_admin_channel_member({"channel": ADMINS}, NOBODY)
-    await notifier.remind(card, record, "Reminder: NDR-1001 waits <for> someone.")
+    await notifier.remind(
+        card, TicketCard.of(record, (), KNOWLEDGE), "Reminder: NDR-1001 waits <for> someone."
+    )
     reminder = bot.api.of("chat.postMessage")[-1]
     assert reminder.params["thread_ts"] == "1.1"
     assert reminder.params["reply_broadcast"] is True  # seen in the channel, not only the thread
@@ -560,7 +563,8 @@ def _record(**changes: Any) -> TicketRecord:
 def test_the_card_shows_the_ticket_escaped_with_the_buttons_its_status_allows() -> None:
     knowledge = default_knowledge()
     slack_requester = Requester("slack", "U1", "Ben", "slack:D1")
-    card = ticket_card(_record(), [_record().requester, slack_requester], knowledge)
+    requesters = [_record().requester, slack_requester]
+    card = ticket_card(TicketCard.of(_record(), requesters, knowledge), knowledge.conversation)
     blocks = card.blocks
     assert blocks[0] == {
         "type": "header",
@@ -588,7 +592,8 @@ def test_the_card_shows_the_ticket_escaped_with_the_buttons_its_status_allows() 
     assert path.startswith("They're an email admin")
 
     resolved = ticket_card(
-        _record(status="resolved", assignee={"name": "Robin"}), [], knowledge
+        TicketCard.of(_record(status="resolved", assignee={"name": "Robin"}), [], knowledge),
+        knowledge.conversation,
     ).blocks
     assert resolved[0]["text"]["text"] == "NDR-1042 · Resolved"
     (actions,) = [b for b in resolved if b["type"] == "actions"]
@@ -598,7 +603,8 @@ def test_the_card_shows_the_ticket_escaped_with_the_buttons_its_status_allows() 
 
 def test_a_long_note_and_modal_titles_keep_within_slacks_limits() -> None:
     knowledge = default_knowledge()
-    card = ticket_card(_record(note="x" * 9000, id="NDR-1000042"), [], knowledge)
+    long = TicketCard.of(_record(note="x" * 9000, id="NDR-1000042"), [], knowledge)
+    card = ticket_card(long, knowledge.conversation)
     for block in card.blocks:
         if block["type"] == "section" and "text" in block:
             assert len(block["text"]["text"]) <= 3000

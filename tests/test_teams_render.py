@@ -27,6 +27,7 @@ from bot.render.teams import (
 from bot.render.teams import render_replies as render_with
 from bot.render.text import render_text
 from bot.store import Requester, Store, TicketRecord
+from bot.tickets import TicketCard
 from dialogs.replies import (
     Choice,
     Fact,
@@ -167,12 +168,13 @@ def _every_card() -> Iterator[dict[str, Any]]:
             for activity in render_replies(list(replies)):
                 yield _card(activity)
     yield _card(welcome_activity("Hi!", ["Reads bounces"], LABELS))
-    labels = TicketLabels(default_knowledge().conversation)
+    knowledge = default_knowledge()
+    labels = TicketLabels(knowledge.conversation)
     megan = {"id": "29:megan", "name": "Megan Bowen"}
     for ticket in (_ticket("open"), _ticket("assigned", megan), _ticket("resolved")):
         for assignees in ((), (("29:megan", "Megan Bowen"), ("29:diego", "Diego Siciliani"))):
-            view = TicketCardView(("Alex Wilber",), None, actions=True, assignees=assignees)
-            yield ticket_card(ticket, view, labels)
+            view = TicketCardView(actions=True, assignees=assignees)
+            yield ticket_card(TicketCard.of(ticket, (), knowledge), view, labels)
 
 
 def test_no_list_of_choices_starts_with_a_choice_made() -> None:
@@ -377,6 +379,7 @@ def test_only_the_teams_channel_imports_the_bot_framework(room: str) -> None:
 
 def test_a_ticket_opened_from_a_sentence_shows_what_it_is_about() -> None:
     ticket = dataclasses.replace(_ticket("open"), bounce={"about": "board@ rejects the auditors"})
-    labels = TicketLabels(default_knowledge().conversation)
-    card = ticket_card(ticket, TicketCardView(("Alex Wilber",), None, actions=False), labels)
+    knowledge = default_knowledge()
+    labels = TicketLabels(knowledge.conversation)
+    card = ticket_card(TicketCard.of(ticket, (), knowledge), TicketCardView(actions=False), labels)
     assert "board@ rejects the auditors" in json.dumps(card)

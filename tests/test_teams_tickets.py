@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from bot.render.teams import (
     ticket_card,
 )
 from bot.store import Requester, TicketRecord
-from bot.tickets import TicketTiming
+from bot.tickets import TicketCard, TicketTiming
 from knowledge.kb import default_knowledge
 from tests.fakes.bot_connector import Posted
 from tests.fakes.teams_harness import RUNTIME, TeamsBot, button_value, payload, teams_bot, words
@@ -511,15 +512,19 @@ def test_a_huge_ticket_still_fits_in_one_teams_message() -> None:
         updated_at=now,
         version=3,
     )
-    view = TicketCardView(
+    knowledge = default_knowledge()
+    drawn = dataclasses.replace(
+        TicketCard.of(huge, (), knowledge),
         requesters=tuple(f"Requester {n} " + "y" * 200 for n in range(300)),
         path="I sent the message",
+    )
+    view = TicketCardView(
         actions=True,
         refresh_users=tuple(f"29:user-{n}" for n in range(200)),
         assignees=tuple((f"29:user-{n}", f"User {n}") for n in range(200)),
         notice="done",
     )
-    card = ticket_card(huge, view, TicketLabels(default_knowledge().conversation))
+    card = ticket_card(drawn, view, TicketLabels(knowledge.conversation))
     assert activity_size(ticket_activity(card, "NDR-1001")) <= MAX_ACTIVITY_BYTES
     assert len(card["refresh"]["userIds"]) == 60
     assign = next(a for a in card["actions"] if a["title"] == "Assign to someone")

@@ -1,4 +1,4 @@
-"""The tickets service (bot/tickets.py) with in-memory notifiers: cards, admins' actions, stale
+"""The tickets service (bot/tickets/) with in-memory notifiers: cards, admins' actions, stale
 cards and double clicks, the requester's news, the job queue's order and retries, reminders."""
 
 from __future__ import annotations
@@ -20,17 +20,18 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import bot.tickets
 from bot.config import Settings, load_settings
 from bot.conversation import Conversations
-from bot.escalation import StoreTicketDesk
-from bot.store import Requester, Store, TicketRecord
+from bot.store import Requester, Store
 from bot.tickets import (
     Action,
     ActionRequest,
     ActionResult,
     Actor,
     CardRef,
-    Escalations,
     PermanentFailure,
+    StoreTicketDesk,
+    TicketCard,
     TicketNotifier,
+    Tickets,
     TicketTiming,
 )
 from dialogs.messages import Message
@@ -86,20 +87,18 @@ class FakeNotifier:
                 raise PermanentFailure("the card is gone")
             raise RuntimeError("503 from the platform")
 
-    async def post_card(
-        self, admin_channel: dict[str, Any], ticket: TicketRecord, requesters: Sequence[Requester]
-    ) -> CardRef:
+    async def post_card(self, admin_channel: dict[str, Any], ticket: TicketCard) -> CardRef:
         self._maybe_fail()
         self.posted += 1
-        self.calls.append(("post_card", ticket.id, ticket.status, len(requesters)))
+        self.calls.append(("post_card", ticket.id, ticket.status, len(ticket.requesters)))
         return CardRef(self.platform, {"card": self.posted, "channel": admin_channel})
 
-    async def update_card(
-        self, card: CardRef, ticket: TicketRecord, requesters: Sequence[Requester]
-    ) -> None:
+    async def update_card(self, card: CardRef, ticket: TicketCard) -> None:
         self._maybe_fail()
-        assignee = (ticket.assignee or {}).get("name")
-        self.calls.append(("update_card", ticket.id, ticket.status, assignee, len(requesters)))
+        assignee = ticket.assignee_name
+        self.calls.append(
+            ("update_card", ticket.id, ticket.status, assignee, len(ticket.requesters))
+        )
 
     async def post_note(self, card: CardRef, text: str) -> None:
         self._maybe_fail()
@@ -113,9 +112,16 @@ class FakeNotifier:
     async def is_admin_channel_member(self, admin_channel: dict[str, Any], user_id: str) -> bool:
         return user_id in self.members
 
-    async def remind(self, card: CardRef, ticket: TicketRecord, text: str) -> None:
+    async def remind(self, card: CardRef, ticket: TicketCard, text: str) -> None:
         self._maybe_fail()
         self.calls.append(("remind", ticket.id, text))
+
+    def channel_identity(self, channel: dict[str, Any]) -> str:
+        # As the platforms' notifiers say it: a Slack channel id, a Teams conversation id
+        # without ;messageid.
+        if channel.get("channel"):
+            return str(channel["channel"])
+        return str(channel["conversation"]["id"]).split(";", 1)[0]
 
     def kinds(self) -> list[str]:
         return [call[0] for call in self.calls]
@@ -130,7 +136,7 @@ class Desk:
     """One bot process: a store, the service, its notifiers, and the conversation service."""
 
     store: Store
-    escalations: Escalations
+    escalations: Tickets
     teams: FakeNotifier
     slack: FakeNotifier
     conversations: Conversations
@@ -173,7 +179,7 @@ async def make_desk(
     register: bool = True,
 ) -> Desk:
     store = await Store.open(url, clock=clock, schema=schema)
-    escalations = Escalations(
+    escalations = Tickets(
         store,
         KNOWLEDGE,
         config or settings(),
@@ -747,7 +753,8 @@ async def test_stop_hands_back_a_job_in_flight(db_url: str, clock: Clock) -> Non
 
 
 def test_every_sentence_the_service_says_is_in_conversation_yaml() -> None:
-    source = Path(bot.tickets.__file__).read_text(encoding="utf-8")
+    package = Path(bot.tickets.__file__).parent
+    source = "\n".join(p.read_text(encoding="utf-8") for p in sorted(package.glob("*.py")))
     keys = set(re.findall(r'_text\(\s*"(\w+)"', source))
     keys |= set(re.findall(r'"(ticket_(?:assigned|reply|reopened))"', source))
     assert len(keys) > 25

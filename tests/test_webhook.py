@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from bot.app import RUNTIME, TICKET_TIMING, create_app
 from bot.config import load_settings
 from bot.store import Requester, Store
-from bot.tickets import Action, ActionRequest, Actor, Escalations, TicketTiming
+from bot.tickets import Action, ActionRequest, Actor, Tickets, TicketTiming
 
 SECRET = "s3cret-for-the-tracker"  # noqa: S105 - the test tracker's key
 TERMINAL = Actor("console", "ops", "Ops")
@@ -112,12 +112,12 @@ async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 15.0)
         await asyncio.sleep(0.05)
 
 
-async def act(escalations: Escalations, ticket: str, action: Action, **kwargs: Any) -> None:
+async def act(escalations: Tickets, ticket: str, action: Action, **kwargs: Any) -> None:
     result = await escalations.act(ActionRequest(ticket, action, TERMINAL, None, **kwargs))
     assert result.applied, result.message
 
 
-async def open_ticket(escalations: Escalations, who: Requester, dedupe: str) -> str:
+async def open_ticket(escalations: Tickets, who: Requester, dedupe: str) -> str:
     ticket, _ = await escalations.open_or_join(
         who, bounce={"status": "5.7.12"}, path={}, note=None, dedupe_key=dedupe
     )

@@ -5,7 +5,7 @@ shortcut, ``.eml`` files, button clicks and the App Home tab all become one neut
 the conversation service; its replies go back as Block Kit (``bot/render/slack.py``).
 
 Tickets: ``SlackTicketNotifier`` posts and updates the ticket cards in the admins' channel for the
-escalations service (``bot/tickets.py``) and brings the requesters their news; the cards' buttons
+escalations service (``bot/tickets/``) and brings the requesters their news; the cards' buttons
 and modals become the service's ``act`` calls, and ``@bot register admins`` in a channel makes it
 the admins' channel. These platform commands never reach the dialogs.
 
@@ -70,15 +70,16 @@ from bot.render.slack import (
     ticket_modal,
     ticket_modal_input,
 )
-from bot.store import Requester, Store, TicketRecord
+from bot.store import Requester, Store
 from bot.tickets import (
     Action,
     ActionRequest,
     ActionResult,
     Actor,
     CardRef,
-    Escalations,
     PermanentFailure,
+    TicketCard,
+    Tickets,
 )
 from dialogs.intent import is_register_admins
 from dialogs.messages import Attachment, Message, Platform
@@ -268,7 +269,7 @@ class SlackChannel:
         knowledge: KnowledgeBase,
         metrics: Metrics,
         background: BackgroundTasks,
-        escalations: Escalations | None = None,
+        escalations: Tickets | None = None,
     ) -> None:
         """Build the Web API client on the shared session, and the bolt app with its listeners.
         With ``escalations``, admins work tickets from their cards and ``register admins``."""
@@ -821,7 +822,8 @@ class SlackChannel:
     async def _publish_home(self, user: str) -> None:
         tickets = await self.store.tickets.list_tickets(requester_key=f"{Platform.SLACK}:{user}")
         still_open = [ticket for ticket in tickets if ticket.status != "resolved"]
-        view = home_view(self.knowledge.help_text.help, still_open, self._words)
+        cards = [TicketCard.of(ticket, (), self.knowledge) for ticket in still_open]
+        view = home_view(self.knowledge.help_text.help, cards, self._words)
         await self._call("views.publish", self.client.views_publish(user_id=user, view=view))
 
     async def _show_choice(
@@ -1015,14 +1017,12 @@ class SlackTicketNotifier:
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
         self._members_lock = asyncio.Lock()
 
-    async def post_card(
-        self, admin_channel: dict[str, Any], ticket: TicketRecord, requesters: Sequence[Requester]
-    ) -> CardRef:
+    async def post_card(self, admin_channel: dict[str, Any], ticket: TicketCard) -> CardRef:
         """chat.postMessage of the card in the admins' channel; where it went."""
         channel_id = str(admin_channel.get("channel") or "")
         if not channel_id:
             raise PermanentFailure(f"no Slack channel id in the admins' channel {admin_channel}")
-        card = ticket_card(ticket, requesters, self.channel.knowledge)
+        card = ticket_card(ticket, self.channel.knowledge.conversation)
         posted = await self._api(
             "chat.postMessage",
             self.channel.client.chat_postMessage(
@@ -1034,12 +1034,10 @@ class SlackTicketNotifier:
             {"channel": str(posted.get("channel") or channel_id), "ts": str(posted["ts"])},
         )
 
-    async def update_card(
-        self, card: CardRef, ticket: TicketRecord, requesters: Sequence[Requester]
-    ) -> None:
+    async def update_card(self, card: CardRef, ticket: TicketCard) -> None:
         """chat.update of the card, in place."""
         channel_id, ts = _card_place(card)
-        message = ticket_card(ticket, requesters, self.channel.knowledge)
+        message = ticket_card(ticket, self.channel.knowledge.conversation)
         await self._api(
             "chat.update",
             self.channel.client.chat_update(channel=channel_id, ts=ts, **message.payload()),
@@ -1049,9 +1047,15 @@ class SlackTicketNotifier:
         """A line in the card's thread."""
         await self._thread_line(card, text, broadcast=False)
 
-    async def remind(self, card: CardRef, ticket: TicketRecord, text: str) -> None:
+    async def remind(self, card: CardRef, ticket: TicketCard, text: str) -> None:
         """A line in the card's thread, also sent to the channel so that it is seen."""
         await self._thread_line(card, text, broadcast=True)
+
+    def channel_identity(self, channel: dict[str, Any]) -> str:
+        """A Slack channel is its channel id."""
+        if channel.get("channel"):
+            return str(channel["channel"])
+        return json.dumps(channel, sort_keys=True)
 
     async def tell_requester(self, requester: Requester, replies: Sequence[Reply]) -> None:
         """The replies in the requester's own conversation (a DM, or the thread they asked in)."""

@@ -82,8 +82,7 @@ from msrest.universal_http.async_abc import AsyncClientResponse
 
 from bot.appkeys import METRICS, RUNTIME
 from bot.config import ADMIN_PLATFORMS, Settings
-from bot.conversation import TurnOutcome
-from bot.escalation import conversation_key
+from bot.conversation import TurnOutcome, conversation_key
 from bot.metrics import Metrics
 from bot.outbound import DownloadFailed, DownloadProblem, download, retry_after
 from bot.render.teams import (
@@ -106,9 +105,8 @@ from bot.render.teams import (
     welcome_activity,
 )
 from bot.runtime import Runtime
-from bot.store import Requester, TicketRecord
-from bot.tickets import Action, ActionRequest, Actor, CardRef, PermanentFailure
-from bot.tickets_view import describe_path
+from bot.store import Requester
+from bot.tickets import Action, ActionRequest, Actor, CardRef, PermanentFailure, TicketCard
 from dialogs.intent import is_register_admins
 from dialogs.messages import Attachment, Message, Platform
 from dialogs.replies import Reply, Text
@@ -556,7 +554,7 @@ class _Roster:
 
 
 class TeamsTicketNotifier:
-    """The Teams side of tickets: bot/tickets.py's ``TicketNotifier`` for "msteams" (the ticket
+    """The Teams side of tickets: bot/tickets/'s ``TicketNotifier`` for "msteams" (the ticket
     card posted in the admins' channel and updated in place, notes in its thread, the
     requester's news as proactive messages, channel membership), and the admins' side of the
     card: ``register admins``, the card's Universal Actions (``adaptiveCard/action``).
@@ -580,13 +578,11 @@ class TeamsTicketNotifier:
 
     # -- TicketNotifier -----------------------------------------------------------------------
 
-    async def post_card(
-        self, admin_channel: dict[str, Any], ticket: TicketRecord, requesters: Sequence[Requester]
-    ) -> CardRef:
+    async def post_card(self, admin_channel: dict[str, Any], ticket: TicketCard) -> CardRef:
         """Post the ticket's card as a new post in the admins' channel."""
         reference = _channel_reference(admin_channel)
         roster = _roster_id(admin_channel)
-        card = await self.card(ticket, requesters, actions=False, roster=(reference, roster))
+        card = await self.card(ticket, actions=False, roster=(reference, roster))
         activity = ticket_activity(card, ticket_summary(ticket, self.labels))
         activity_id = await _job(self.channel.post(reference, activity, budget=self._budget))
         if not activity_id:
@@ -595,13 +591,11 @@ class TeamsTicketNotifier:
             Platform.TEAMS, {"reference": reference, "activity_id": activity_id, "roster": roster}
         )
 
-    async def update_card(
-        self, card: CardRef, ticket: TicketRecord, requesters: Sequence[Requester]
-    ) -> None:
+    async def update_card(self, card: CardRef, ticket: TicketCard) -> None:
         """Put the ticket as it is now in place of its card."""
         reference, activity_id = _card_place(card)
         roster = (reference, str(card.ref.get("roster") or ""))
-        content = await self.card(ticket, requesters, actions=False, roster=roster)
+        content = await self.card(ticket, actions=False, roster=roster)
         activity = ticket_activity(content, ticket_summary(ticket, self.labels))
         await _job(self.channel.update(reference, activity_id, activity, budget=self._budget))
 
@@ -638,28 +632,30 @@ class TeamsTicketNotifier:
         self._membership[key] = (member, now + _MEMBERSHIP_SECONDS)
         return member
 
-    async def remind(self, card: CardRef, ticket: TicketRecord, text: str) -> None:
+    async def remind(self, card: CardRef, ticket: TicketCard, text: str) -> None:
         """A reminder is a note in the card's thread (Teams bumps the thread)."""
         await self.post_note(card, text)
+
+    def channel_identity(self, channel: dict[str, Any]) -> str:
+        """A Teams channel is its conversation id, without the thread's ``;messageid=``."""
+        conversation = channel.get("conversation")
+        if isinstance(conversation, dict) and conversation.get("id"):
+            return _base_conversation_id(conversation)
+        return json.dumps(channel, sort_keys=True)
 
     # -- the card -----------------------------------------------------------------------------
 
     async def card(
         self,
-        ticket: TicketRecord,
-        requesters: Sequence[Requester] | None = None,
+        ticket: TicketCard,
         *,
         actions: bool,
         notice: str | None = None,
         roster: tuple[Mapping[str, Any], str] | None = None,
     ) -> dict[str, Any]:
         """The ticket's card: the base view, or the admins' view with ``actions``."""
-        if requesters is None:
-            requesters = await self.runtime.store.tickets.ticket_requesters(ticket.id)
         admins = await self._admins(ticket, roster)
         view = TicketCardView(
-            requesters=tuple(r.name for r in requesters) or (ticket.requester.name,),
-            path=describe_path(ticket.path, self.runtime.knowledge),
             actions=actions,
             refresh_users=tuple(self._mri(user_id) for user_id, _ in admins),
             assignees=tuple((user_id, name) for user_id, name in admins if name),
@@ -668,7 +664,7 @@ class TeamsTicketNotifier:
         return ticket_card(ticket, view, self.labels)
 
     async def _admins(
-        self, ticket: TicketRecord, roster: tuple[Mapping[str, Any], str] | None
+        self, ticket: TicketCard, roster: tuple[Mapping[str, Any], str] | None
     ) -> list[tuple[str, str]]:
         """The admins known, as (user id, name or ""): whoever acted on the ticket, its
         assignee, ADMIN_USERS' Teams entries, the members of the admins' channel."""
@@ -683,9 +679,9 @@ class TeamsTicketNotifier:
             by_admin = event.kind in _ADMIN_EVENTS and not event.detail.get("requester")
             if platform == Platform.TEAMS and by_admin:
                 add(user_id, str(event.detail.get("by") or ""))
-        assignee = ticket.assignee or {}
-        if assignee.get("platform") == Platform.TEAMS:
-            add(str(assignee.get("user_id") or ""), str(assignee.get("name") or ""))
+        assignee = ticket.assignee
+        if assignee is not None and assignee.platform == Platform.TEAMS:
+            add(assignee.user_id, assignee.name)
         for entry in self.runtime.settings.admin_users:
             platform, colon, rest = entry.partition(":")
             if colon and platform == Platform.TEAMS:
@@ -778,8 +774,9 @@ class TeamsTicketNotifier:
         if ticket is None:
             return _invoke_message(texts.text("ticket_refused_unknown", ticket=ticket_id))
         admin = await self.runtime.escalations.is_admin(actor)
+        card = await self.runtime.escalations.card(ticket)
         return _invoke_card(
-            await self.card(ticket, actions=admin, roster=await self._roster_of(ticket))
+            await self.card(card, actions=admin, roster=await self._roster_of(card))
         )
 
     async def _act(
@@ -803,11 +800,12 @@ class TeamsTicketNotifier:
         result = await self.runtime.escalations.act(request)
         if result.ticket is None:
             return _invoke_message(result.message)
-        roster = await self._roster_of(result.ticket)
-        card = await self.card(result.ticket, actions=True, notice=result.message, roster=roster)
+        ticket = await self.runtime.escalations.card(result.ticket)
+        roster = await self._roster_of(ticket)
+        card = await self.card(ticket, actions=True, notice=result.message, roster=roster)
         return _invoke_card(card)
 
-    async def _roster_of(self, ticket: TicketRecord) -> tuple[Mapping[str, Any], str] | None:
+    async def _roster_of(self, ticket: TicketCard) -> tuple[Mapping[str, Any], str] | None:
         """Where the members of the admins' channel are asked: where the card is, else the
         admins' channel now."""
         card = (await self.runtime.store.channels.ticket_cards(ticket.id)).get(Platform.TEAMS)

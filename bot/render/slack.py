@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.store import Requester, TicketRecord
-from bot.tickets_view import describe_path
+from bot.tickets.card import TicketCard
+from bot.tickets.protocol import Action
 from dialogs.replies import (
     Fact,
     Question,
@@ -22,7 +22,7 @@ from dialogs.replies import (
     SenderAnswer,
     StepsAnswer,
 )
-from knowledge.kb import ConversationText, KnowledgeBase
+from knowledge.kb import ConversationText
 
 Block = dict[str, Any]
 
@@ -271,7 +271,7 @@ def answered_blocks(
 
 
 def home_view(
-    help_text: str, tickets: Sequence[TicketRecord], words: ConversationText
+    help_text: str, tickets: Sequence[TicketCard], words: ConversationText
 ) -> dict[str, Any]:
     """The App Home tab: how to use the bot, and the user's open tickets."""
     blocks: list[Block] = [_header(words.text("home_title"))]
@@ -288,14 +288,12 @@ def home_view(
     return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
 
 
-def _ticket_line(ticket: TicketRecord) -> str:
-    bounce = ticket.bounce or {}
-    recipients = bounce.get("recipients") or ()
+def _ticket_line(ticket: TicketCard) -> str:
     facts = [
-        escape(str(bounce["status"])) if bounce.get("status") else "",
-        escape(str(recipients[0])) if recipients else "",
+        escape(ticket.code) if ticket.code else "",
+        escape(ticket.recipients[0]) if ticket.recipients else "",
         f"{ticket.created_at:%Y-%m-%d %H:%M} UTC",
-        escape(str((ticket.assignee or {}).get("name") or "")),
+        escape(ticket.assignee_name or ""),
     ]
     return f"*{escape(ticket.id)}* ({escape(ticket.status)}): " + " · ".join(f for f in facts if f)
 
@@ -316,7 +314,7 @@ MAX_MODAL_INPUT: Final = 3000
 _STATUSES: Final = ("open", "assigned", "resolved")
 
 
-def ticket_value(ticket: TicketRecord) -> str:
+def ticket_value(ticket: TicketCard) -> str:
     """What a card's buttons carry: the ticket and the version the card shows."""
     return json.dumps({"ticket": ticket.id, "version": ticket.version}, separators=(",", ":"))
 
@@ -333,30 +331,25 @@ def parse_ticket_value(value: object) -> tuple[str, int | None] | None:
     return data["ticket"], version if isinstance(version, int) else None
 
 
-def ticket_card(
-    ticket: TicketRecord, requesters: Sequence[Requester], knowledge: KnowledgeBase
-) -> SlackMessage:
+def ticket_card(ticket: TicketCard, words: ConversationText) -> SlackMessage:
     """The ticket's card: who asked, the bounce's facts, the path, the note, who has it, and
     the buttons that make sense in its status. Plain names only: a card mentions nobody."""
-    words = knowledge.conversation
-    bounce = ticket.bounce or {}
     status = _status_label(ticket.status, words)
     unknown = words.text("slack_ticket_unknown")
-    people = requesters or (ticket.requester,)
-    names = ", ".join(dict.fromkeys(r.name or r.user_id for r in people))
-    assignee = str((ticket.assignee or {}).get("name") or "") or words.text("slack_ticket_nobody")
-    recipients = [str(r) for r in bounce.get("recipients") or ()]
-    code = " ".join(str(bounce[k]) for k in ("smtp_code", "status") if bounce.get(k))
+    names = ", ".join(dict.fromkeys(ticket.requesters))
+    assignee = ticket.assignee_name or words.text("slack_ticket_nobody")
+    recipients = ticket.recipients
+    code = ticket.full_code
     facts = [
         (words.text("slack_ticket_requesters"), names),
         (words.text("slack_ticket_assignee"), assignee),
-        (words.text("facts_about"), str(bounce.get("about") or "")),
+        (words.text("facts_about"), ticket.about or ""),
         (words.text("facts_recipient"), ", ".join(recipients)),
-        (words.text("facts_sender"), str(bounce.get("sender") or "")),
+        (words.text("facts_sender"), ticket.sender or ""),
         (words.text("facts_status"), code),
-        (words.text("facts_subject"), str(bounce.get("subject") or "")),
-        (words.text("facts_date"), str(bounce.get("date") or "")),
-        (words.text("slack_ticket_path"), describe_path(ticket.path, knowledge) or ""),
+        (words.text("facts_subject"), ticket.subject or ""),
+        (words.text("facts_date"), ticket.date or ""),
+        (words.text("slack_ticket_path"), ticket.path or ""),
     ]
     fields = [
         {"type": "mrkdwn", "text": _cut(f"*{escape(label)}*\n{escape(value)}", MAX_FIELD_TEXT)}
@@ -388,7 +381,7 @@ def ticket_card(
         "slack_ticket_fallback",
         ticket=ticket.id,
         status=status,
-        requester=ticket.requester.name or ticket.requester.user_id,
+        requester=ticket.opener,
         code=code or unknown,
         recipient=recipients[0] if recipients else unknown,
     )
@@ -399,28 +392,19 @@ def _status_label(status: str, words: ConversationText) -> str:
     return words.text(f"slack_ticket_status_{status}") if status in _STATUSES else status
 
 
-def _ticket_buttons(ticket: TicketRecord, words: ConversationText) -> list[Block]:
-    actions: list[tuple[str, str, str | None]]
-    if ticket.status == "resolved":
-        actions = [("reopen", "slack_ticket_reopen", None)]
-    else:
-        actions = [
-            ("assign_me", "slack_ticket_assign_me", "primary"),
-            ("assign", "slack_ticket_assign", None),
-            ("reply", "slack_ticket_reply", None),
-            ("resolve", "slack_ticket_resolve", None),
-        ]
+def _ticket_buttons(ticket: TicketCard, words: ConversationText) -> list[Block]:
     value = ticket_value(ticket)
     buttons = []
-    for action, key, style in actions:
+    for action in ticket.actions:
+        label = words.text(f"slack_ticket_{action.value}")
         button: Block = {
             "type": "button",
-            "text": {"type": "plain_text", "text": _cut(words.text(key), MAX_BUTTON_TEXT)},
-            "action_id": f"{TICKET_ACTION}:{action}",
+            "text": {"type": "plain_text", "text": _cut(label, MAX_BUTTON_TEXT)},
+            "action_id": f"{TICKET_ACTION}:{action.value}",
             "value": value,
         }
-        if style:
-            button["style"] = style
+        if action is Action.ASSIGN_ME:  # the one most clicks want
+            button["style"] = "primary"
         buttons.append(button)
     return buttons
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from bot.render.text import render_text
+from bot.tickets.protocol import Action
 from dialogs.replies import (
     Fact,
     Question,
@@ -31,7 +32,7 @@ from dialogs.replies import (
 from knowledge.kb import ConversationText
 
 if TYPE_CHECKING:
-    from bot.store import TicketRecord
+    from bot.tickets.card import TicketCard
 
 CARD_CONTENT_TYPE: Final = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION: Final = "1.5"
@@ -384,17 +385,15 @@ class TicketLabels:
 
 @dataclass(frozen=True)
 class TicketCardView:
-    """What one rendering of a ticket card shows, besides the ticket itself."""
+    """What one rendering of a ticket card shows, besides the ticket itself (``TicketCard``)."""
 
-    requesters: tuple[str, ...]  # names, the opener first
-    path: str | None  # the conversation's path, in words
     actions: bool  # the admins' view: with the action buttons
     refresh_users: tuple[str, ...] = ()  # MRIs Teams refreshes the card for automatically
     assignees: tuple[tuple[str, str], ...] = ()  # (user id, name) offered by "Assign to someone"
     notice: str | None = None  # a line for the admin who just acted (their view only)
 
 
-def ticket_card(ticket: TicketRecord, view: TicketCardView, labels: TicketLabels) -> Json:
+def ticket_card(ticket: TicketCard, view: TicketCardView, labels: TicketLabels) -> Json:
     """The ticket's Adaptive Card (Universal Actions): the base view for everyone, or with
     ``view.actions`` the admins' view with its buttons. Every Action.Execute carries
     ``{ticket, version}`` so a click on an out-of-date card is recognised."""
@@ -404,7 +403,7 @@ def ticket_card(ticket: TicketRecord, view: TicketCardView, labels: TicketLabels
         notice = _text_block(view.notice, weight="Bolder")
         notice["color"] = "Accent"
         body.append(notice)
-    body.append({"type": "FactSet", "facts": _ticket_facts(ticket, view, labels)})
+    body.append({"type": "FactSet", "facts": _ticket_facts(ticket, labels)})
     if ticket.note:
         body.append(_text_block(labels("note"), weight="Bolder", separator=True))
         note = _shorten(ticket.note, _MAX_NOTE_CHARS)
@@ -425,7 +424,7 @@ def ticket_card(ticket: TicketRecord, view: TicketCardView, labels: TicketLabels
             "userIds": list(dict.fromkeys(view.refresh_users))[:MAX_REFRESH_USERS],
         },
         "body": body,
-        "fallbackText": _shorten(_ticket_text(ticket, view, labels), FALLBACK_CHARS),
+        "fallbackText": _shorten(_ticket_text(ticket, labels), FALLBACK_CHARS),
         "msteams": {"width": "Full"},
     }
     if view.actions:
@@ -442,32 +441,30 @@ def ticket_activity(card: Json, summary: str) -> Json:
     }
 
 
-def ticket_summary(ticket: TicketRecord, labels: TicketLabels) -> str:
+def ticket_summary(ticket: TicketCard, labels: TicketLabels) -> str:
     """One line for notifications: the ticket, its code and recipient, its status."""
     return _ticket_title(ticket, labels) + " · " + _ticket_status(ticket, labels)
 
 
-def _ticket_title(ticket: TicketRecord, labels: TicketLabels) -> str:
-    bounce = ticket.bounce or {}
-    recipients = [str(r) for r in bounce.get("recipients") or []]
+def _ticket_title(ticket: TicketCard, labels: TicketLabels) -> str:
     return labels(
         "title",
         ticket=ticket.id,
-        code=str(bounce.get("status") or labels("unknown")),
-        recipient=recipients[0] if recipients else labels("unknown"),
+        code=ticket.code or labels("unknown"),
+        recipient=ticket.recipients[0] if ticket.recipients else labels("unknown"),
     )
 
 
-def _ticket_status(ticket: TicketRecord, labels: TicketLabels) -> str:
+def _ticket_status(ticket: TicketCard, labels: TicketLabels) -> str:
     if ticket.status == "assigned":
-        name = str((ticket.assignee or {}).get("name") or labels("unknown"))
+        name = ticket.assignee_name or labels("unknown")
         return labels("status_assigned", assignee=name)
     if ticket.status == "resolved":
         return labels("status_resolved")
     return labels("status_open")
 
 
-def _ticket_header(ticket: TicketRecord, labels: TicketLabels) -> Json:
+def _ticket_header(ticket: TicketCard, labels: TicketLabels) -> Json:
     style = {"open": "attention", "assigned": "warning", "resolved": "good"}.get(
         ticket.status, "emphasis"
     )
@@ -482,27 +479,24 @@ def _ticket_header(ticket: TicketRecord, labels: TicketLabels) -> Json:
     }
 
 
-def _ticket_facts(ticket: TicketRecord, view: TicketCardView, labels: TicketLabels) -> list[Json]:
-    bounce = ticket.bounce or {}
-    shown = list(view.requesters[:_MAX_REQUESTERS_SHOWN])
-    if len(view.requesters) > _MAX_REQUESTERS_SHOWN:
-        shown.append(labels("more", count=str(len(view.requesters) - _MAX_REQUESTERS_SHOWN)))
-    recipients = [str(r) for r in bounce.get("recipients") or []]
+def _ticket_facts(ticket: TicketCard, labels: TicketLabels) -> list[Json]:
+    shown = list(ticket.requesters[:_MAX_REQUESTERS_SHOWN])
+    if len(ticket.requesters) > _MAX_REQUESTERS_SHOWN:
+        shown.append(labels("more", count=str(len(ticket.requesters) - _MAX_REQUESTERS_SHOWN)))
+    recipients = list(ticket.recipients)
     if len(recipients) > _MAX_RECIPIENTS_SHOWN:
         more = labels("more", count=str(len(recipients) - _MAX_RECIPIENTS_SHOWN))
         recipients = [*recipients[:_MAX_RECIPIENTS_SHOWN], more]
-    code = " ".join(str(bounce[k]) for k in ("smtp_code", "status") if bounce.get(k))
-    assignee = (ticket.assignee or {}).get("name")
     rows = [
         ("requesters", ", ".join(shown)),
-        ("assignee", str(assignee) if assignee else labels("nobody")),
-        ("about", bounce.get("about")),  # the requester's words, when no bounce tells
+        ("assignee", ticket.assignee_name or labels("nobody")),
+        ("about", ticket.about),  # the requester's words, when no bounce tells
         ("recipient", ", ".join(recipients)),
-        ("sender", bounce.get("sender")),
-        ("code", code),
-        ("subject", bounce.get("subject")),
-        ("date", bounce.get("date")),
-        ("path", view.path),
+        ("sender", ticket.sender),
+        ("code", ticket.full_code),
+        ("subject", ticket.subject),
+        ("date", ticket.date),
+        ("path", ticket.path),
     ]
     return [
         {"title": labels(f"fact_{name}"), "value": _shorten(str(value), _MAX_FACT_CHARS)}
@@ -512,8 +506,11 @@ def _ticket_facts(ticket: TicketRecord, view: TicketCardView, labels: TicketLabe
 
 
 def _ticket_actions(
-    ticket: TicketRecord, view: TicketCardView, labels: TicketLabels, data: Json
+    ticket: TicketCard, view: TicketCardView, labels: TicketLabels, data: Json
 ) -> list[Json]:
+    """The card's buttons, one per action the ticket's status allows: those that ask for
+    something first (who, a reply, a resolution note) open a form on the card."""
+
     def execute(title: str, verb: str) -> Json:
         return {"type": "Action.Execute", "title": title, "verb": verb, "data": data}
 
@@ -521,8 +518,23 @@ def _ticket_actions(
         card = {"type": "AdaptiveCard", "body": inputs, "actions": [submit]}
         return {"type": "Action.ShowCard", "title": title, "card": card}
 
-    if ticket.status == "resolved":
-        return [execute(labels("reopen"), "reopen")]
+    def button(action: Action) -> Json:
+        verb = action.value
+        if action is Action.ASSIGN:
+            field = _assign_input(view, labels)
+        elif action is Action.REPLY:
+            field = _text_input(labels, verb, INPUT_REPLY)
+        elif action is Action.RESOLVE:
+            field = _text_input(labels, verb, INPUT_RESOLUTION)
+        else:  # assign to me, reopen: at once
+            return execute(labels(verb), verb)
+        return form(labels(verb), [field], execute(labels(f"{verb}_submit"), verb))
+
+    return [button(action) for action in ticket.actions]
+
+
+def _assign_input(view: TicketCardView, labels: TicketLabels) -> Json:
+    """Whom to assign it to: a list of the admins known, else a name to type."""
     who: Json
     if view.assignees:
         who = {
@@ -546,24 +558,21 @@ def _ticket_actions(
             "errorMessage": labels("required"),
             "maxLength": 200,
         }
-    reply = {
+    return who
+
+
+def _text_input(labels: TicketLabels, action: str, input_id: str) -> Json:
+    """The reply's or the resolution note's box (``reply_label``, ``resolve_hint``...)."""
+    return {
         "type": "Input.Text",
-        "id": INPUT_REPLY,
-        "label": labels("reply_label"),
-        "placeholder": labels("reply_hint"),
+        "id": input_id,
+        "label": labels(f"{action}_label"),
+        "placeholder": labels(f"{action}_hint"),
         "isMultiline": True,
         "isRequired": True,
         "errorMessage": labels("required"),
         "maxLength": _MAX_INPUT_CHARS,
     }
-    resolution = {**reply, "id": INPUT_RESOLUTION, "label": labels("resolve_label")}
-    resolution["placeholder"] = labels("resolve_hint")
-    return [
-        execute(labels("assign_me"), "assign_me"),
-        form(labels("assign"), [who], execute(labels("assign_submit"), "assign")),
-        form(labels("reply"), [reply], execute(labels("reply_submit"), "reply")),
-        form(labels("resolve"), [resolution], execute(labels("resolve_submit"), "resolve")),
-    ]
 
 
 def assignee_value(user_id: str, name: str) -> str:
@@ -582,9 +591,9 @@ def read_assignee(value: str) -> tuple[str, str] | None:
     return value, value
 
 
-def _ticket_text(ticket: TicketRecord, view: TicketCardView, labels: TicketLabels) -> str:
+def _ticket_text(ticket: TicketCard, labels: TicketLabels) -> str:
     lines = [ticket_summary(ticket, labels)]
-    lines += [f"{fact['title']}: {fact['value']}" for fact in _ticket_facts(ticket, view, labels)]
+    lines += [f"{fact['title']}: {fact['value']}" for fact in _ticket_facts(ticket, labels)]
     if ticket.note:
         lines.append(f"{labels('note')} {ticket.note}")
     return "\n".join(lines)

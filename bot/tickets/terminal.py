@@ -1,38 +1,18 @@
-"""Tickets in words: a table or one ticket for the terminal, and the path every card shows."""
+"""Tickets for the terminal (``python -m bot tickets list|show``): a table, or one ticket with
+its history and what still waits to be delivered.
+
+Its own room: the terminal shows the stored ticket as it is (the bounce's and the path's raw
+facts, the events, the pending jobs), for whoever runs the bot; the cards (``card.py``) show
+it to the admins in their words.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
 from bot.store import Requester, TicketEvent, TicketJob, TicketRecord
-from knowledge.kb import KnowledgeBase
-
-
-def describe_path(path: Mapping[str, Any], knowledge: KnowledgeBase) -> str | None:
-    """The conversation's path before the escalation, in the knowledge base's words
-    ("They sent the message › Shared mailbox › ..."), as every ticket card shows it."""
-    words = knowledge.conversation
-    lookups: dict[str, Callable[[str], str]] = {
-        "role": lambda value: words.text(f"ticket_role_{value}"),
-        "recipient_type": lambda value: knowledge.recipient_type(value).label,
-        "method": lambda value: knowledge.method(value).short_label,
-        "centre": lambda value: knowledge.centre(value).label,
-    }
-    names: list[str] = []
-    for slot, lookup in lookups.items():
-        value = path.get(slot)
-        if not value:
-            continue
-        if slot == "role" and value not in ("sender", "admin"):
-            continue
-        try:
-            names.append(lookup(str(value)))
-        except KeyError:  # an id this knowledge base no longer has: show it as it is
-            names.append(str(value))
-    return " › ".join(names) or None
 
 
 def _summary(ticket: TicketRecord) -> dict[str, Any]:
@@ -122,3 +102,6 @@ def show(
                 line += f", next {job['next_attempt']}, last error: {job['last_error']}"
             lines.append(line)
     return "\n".join(lines)
+
+
+__all__ = ["show", "table"]

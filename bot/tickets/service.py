@@ -1,0 +1,348 @@
+"""The tickets service, ``Tickets``: opens and joins tickets, applies the admins' actions and a
+requester's reopening, registers the admins' channels, says who is an admin, and runs the job
+worker and the reminders of this process (``start``/``stop``).
+
+It is the one place that loads a ticket, asks the rules (``rules.py``) what an action does,
+and stores the change with its jobs in one transaction (the cards' and the requesters' jobs
+the rules name, the webhook's event); the worker (``worker.py``) delivers them later. The
+platforms plug in through ``TicketNotifier`` (``protocol.py``), added with ``add_notifier``:
+nothing here names a platform.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+from bot.config import Settings
+from bot.store import (
+    JobsFor,
+    NewJob,
+    Requester,
+    StaleState,
+    Store,
+    StoreError,
+    TicketChange,
+    TicketRecord,
+)
+from bot.tickets.card import TicketCard
+from bot.tickets.news import RequesterNews
+from bot.tickets.protocol import (
+    TERMINAL,
+    ActionRequest,
+    ActionResult,
+    Actor,
+    TicketNotifier,
+)
+from bot.tickets.reminders import Reminders
+from bot.tickets.rules import ActionRules, Plan
+from bot.tickets.timing import TicketTiming
+from bot.tickets.webhook import WebhookClient, event_jobs
+from bot.tickets.worker import JobWorker
+from knowledge.kb import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+_ACT_ATTEMPTS = 5
+
+
+class Tickets:
+    """The tickets service of one process; nothing runs until ``start``, and a process that
+    only acts (the CLI) never starts it."""
+
+    def __init__(
+        self,
+        store: Store,
+        knowledge: KnowledgeBase,
+        settings: Settings,
+        *,
+        timing: TicketTiming | None = None,
+    ) -> None:
+        self.store = store
+        self.knowledge = knowledge
+        self.settings = settings
+        self._notifiers: dict[str, TicketNotifier] = {}
+        self._rules = ActionRules(knowledge.conversation, settings.configured_admin_channels())
+        self._news = RequesterNews(store, knowledge)
+        self._worker = JobWorker(
+            store,
+            timing or TicketTiming(),
+            notifiers=self._notifiers,
+            admin_channels=self.admin_channels,
+            news=self._news,
+            webhook=WebhookClient(settings),
+        )
+        self._reminders = Reminders(
+            store,
+            settings,
+            knowledge.conversation,
+            self._worker.timing,
+            admin_channels=self.admin_channels,
+            wake=self._worker.wake,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def timing(self) -> TicketTiming:
+        """How the worker and the reminders pace themselves (set before ``start``)."""
+        return self._worker.timing
+
+    @timing.setter
+    def timing(self, timing: TicketTiming) -> None:
+        self._worker.timing = self._reminders.timing = timing
+
+    # -- the platforms ------------------------------------------------------------------------
+
+    def add_notifier(self, notifier: TicketNotifier) -> None:
+        """Let this process deliver the jobs of ``notifier.platform`` (a channel's startup)."""
+        self._notifiers[notifier.platform] = notifier
+        self._worker.wake.set()
+
+    def remove_notifier(self, platform: str) -> None:
+        """Stop delivering ``platform``'s jobs here (a channel's shutdown); they wait queued."""
+        self._notifiers.pop(platform, None)
+
+    async def admin_channels(self) -> dict[str, dict[str, Any]]:
+        """The admins' channel per platform: the registered ones, and those the settings name
+        (SLACK_ADMIN_CHANNEL) where none was registered."""
+        channels = {p: c.channel for p, c in (await self.store.channels.admin_channels()).items()}
+        for platform, channel in self.settings.configured_admin_channels().items():
+            channels.setdefault(platform, channel)
+        return channels
+
+    async def register_admin_channel(
+        self, platform: str, channel: dict[str, Any], actor: Actor
+    ) -> str:
+        """``register admins`` in a channel: make it the platform's admins' channel; return the
+        answer. The first one is anyone's to register (only ADMIN_USERS' when that is set);
+        after that only an admin may move it. Only a platform whose notifier is added here has
+        admins' channels (its notifier says which channel a registration names)."""
+        notifier = self._notifiers.get(platform)
+        if notifier is None:
+            raise ValueError(f"no admins' channel on {platform!r}")
+        current = (await self.admin_channels()).get(platform)
+        identity = notifier.channel_identity
+        if current is not None and identity(current) == identity(channel):
+            return self._text("admins_already")
+        if current is None:
+            allowed = not self.settings.admin_users or self.settings.is_listed_admin(
+                actor.platform, actor.user_id
+            )
+        else:
+            allowed = await self.is_admin(actor)
+        if not allowed:
+            log.info("admins' channel registration refused", extra={"actor": actor.key})
+            return self._text("admins_refused")
+        await self.store.channels.save_admin_channel(platform, channel, actor.key)
+        log.info("admins' channel registered", extra={"platform": platform, "actor": actor.key})
+        return self._text("admins_registered" if current is None else "admins_moved")
+
+    async def is_admin(self, actor: Actor) -> bool:
+        """Listed in ADMIN_USERS, a member of the admins' channel on the actor's platform, or the
+        terminal (whoever runs the CLI can read the database anyway)."""
+        if actor.platform == TERMINAL:
+            return True
+        if self.settings.is_listed_admin(actor.platform, actor.user_id):
+            return True
+        channel = (await self.admin_channels()).get(actor.platform)
+        notifier = self._notifiers.get(actor.platform)
+        if channel is None or notifier is None:
+            return False
+        try:
+            return await notifier.is_admin_channel_member(channel, actor.user_id)
+        except Exception:  # a platform outage refuses the action rather than failing it
+            log.warning("admins' channel membership unknown", exc_info=True)
+            return False
+
+    async def card(self, ticket: TicketRecord) -> TicketCard:
+        """The ticket's card as it is now, with its requesters (a platform drawing it for an
+        admin who clicked it)."""
+        requesters = await self.store.tickets.ticket_requesters(ticket.id)
+        return TicketCard.of(ticket, requesters, self.knowledge)
+
+    # -- tickets ------------------------------------------------------------------------------
+
+    async def open_or_join(
+        self,
+        requester: Requester,
+        *,
+        bounce: dict[str, Any],
+        path: dict[str, Any],
+        note: str | None,
+        dedupe_key: str | None,
+    ) -> tuple[TicketRecord, str]:
+        """Open a ticket or join the open one (see ``Store.open_or_join_ticket``), queueing its
+        card (or an update and a note on it) and its webhook event in the same transaction."""
+
+        def jobs(change: TicketChange) -> list[NewJob]:
+            queued = self._rules.opening_jobs(change, requester.name)
+            return queued + event_jobs(self.settings, change, requester.name)
+
+        ticket, outcome = await self.store.tickets.open_or_join_ticket(
+            requester=requester,
+            conversation_key=requester.conversation_key,
+            bounce=bounce,
+            path=path,
+            note=note,
+            dedupe_key=dedupe_key,
+            jobs=jobs,
+        )
+        if outcome != "already":
+            self._worker.wake.set()
+        return ticket, outcome
+
+    async def act(self, request: ActionRequest) -> ActionResult:
+        """Apply an admin's action, or refuse it with the reason (nothing changes then).
+
+        Only admins may act. A card that was out of date (``seen_version``) has the action
+        applied to the ticket as it is when that still makes sense, else it is refused with the
+        current state and the cards are refreshed; an action never applies twice.
+        """
+        if not await self.is_admin(request.actor):
+            log.info("ticket action refused: not an admin", extra={"actor": request.actor.key})
+            return ActionResult(False, None, self._text("ticket_refused_not_admin"))
+        ticket = await self.store.tickets.get_ticket(request.ticket_id)
+        if ticket is None:
+            return ActionResult(
+                False, None, self._text("ticket_refused_unknown", ticket=request.ticket_id.strip())
+            )
+        missing = self._rules.missing_input(request, ticket)
+        if missing is not None:
+            return ActionResult(False, ticket, missing)
+        stale = request.seen_version is not None and request.seen_version != ticket.version
+        for _ in range(_ACT_ATTEMPTS):
+            resolver = await self._resolver(ticket) if ticket.status == "resolved" else ""
+            plan = self._rules.plan(request, ticket, stale=stale, resolver=resolver)
+            if isinstance(plan, str):
+                if stale:
+                    await self._refresh_cards(ticket)
+                return ActionResult(False, ticket, plan, stale=stale)
+            try:
+                updated = await self._apply(ticket, plan, request.actor)
+            except StaleState:
+                # Changed between our read and our write: as good as a stale card.
+                fresh = await self.store.tickets.get_ticket(ticket.id)
+                assert fresh is not None  # noqa: S101 - tickets are never deleted
+                ticket, stale = fresh, True
+                continue
+            except StoreError:
+                message = self._text("ticket_refused_duplicate", ticket=ticket.id)
+                return ActionResult(False, ticket, message, stale=stale)
+            log.info(
+                "ticket action applied",
+                extra={"ticket": ticket.id, "action": request.action.value, "stale": stale},
+            )
+            return ActionResult(True, updated, self._rules.done(plan, stale=stale), stale=stale)
+        return ActionResult(False, ticket, self._text("ticket_refused_busy", ticket=ticket.id))
+
+    async def reopen_by_requester(self, requester_key: str, ticket_id: str) -> bool:
+        """A requester says a resolved ticket still fails: reopen it. False if it is unknown,
+        not theirs, not resolved, or another open ticket has taken its place."""
+        for _ in range(_ACT_ATTEMPTS):
+            ticket = await self.store.tickets.get_ticket(ticket_id)
+            if ticket is None or ticket.status != "resolved":
+                return False
+            requesters = await self.store.tickets.ticket_requesters(ticket.id)
+            who = next((r for r in requesters if r.key == requester_key), None)
+            if who is None:
+                return False
+            plan = self._rules.requester_reopen(who)
+            actor = Actor(who.platform, who.user_id, who.name)
+            try:
+                await self._apply(ticket, plan, actor)
+            except StaleState:
+                continue
+            except StoreError:
+                return False
+            return True
+        return False
+
+    async def _apply(self, ticket: TicketRecord, plan: Plan, actor: Actor) -> TicketRecord:
+        updated = await self.store.tickets.update_ticket(
+            ticket.id,
+            expected_version=ticket.version,
+            actor=actor.key,
+            kind=plan.kind,
+            status=plan.status,
+            assignee=plan.assignee,
+            detail=plan.detail,
+            jobs=self._change_jobs(plan, actor),
+        )
+        if plan.kind == "reopened":
+            await self.store.reminders.restart_reminders(ticket.id)
+        await self._news.tell_terminal_requesters(updated, plan)
+        self._worker.wake.set()
+        return updated
+
+    def _change_jobs(self, plan: Plan, actor: Actor) -> JobsFor:
+        def jobs(change: TicketChange) -> list[NewJob]:
+            queued = self._rules.change_jobs(plan, change)
+            return queued + event_jobs(self.settings, change, actor.name)
+
+        return jobs
+
+    async def _resolver(self, ticket: TicketRecord) -> str:
+        events = await self.store.tickets.ticket_events(ticket.id)
+        resolved = [e for e in events if e.kind == "resolved"]
+        if resolved:
+            return str(resolved[-1].detail.get("by") or resolved[-1].actor)
+        return str((ticket.assignee or {}).get("name") or "")
+
+    async def _refresh_cards(self, ticket: TicketRecord) -> None:
+        cards = await self.store.channels.ticket_cards(ticket.id)
+        jobs = [NewJob(platform, "update_card", {}) for platform in sorted(cards)]
+        if jobs:
+            await self.store.jobs.enqueue_jobs(ticket.id, jobs)
+            self._worker.wake.set()
+
+    # -- the background work ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the job worker and the reminders in the background (the server's startup)."""
+        if self._tasks:
+            return
+        self._worker.session = aiohttp.ClientSession()
+        self._tasks = [
+            asyncio.create_task(self.run_jobs(), name="ticket-jobs"),
+            asyncio.create_task(self.run_reminders(), name="ticket-reminders"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop both, and hand back the jobs being delivered so the next start retries them."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._worker.release()
+        if self._worker.session is not None:
+            await self._worker.session.close()
+            self._worker.session = None
+
+    def targets(self) -> list[str]:
+        """The job targets this process delivers: its notifiers' platforms, and the webhook."""
+        return self._worker.targets()
+
+    async def run_jobs(self) -> None:
+        """Deliver due jobs until cancelled (see ``JobWorker.run``)."""
+        await self._worker.run()
+
+    async def deliver_due(self) -> int:
+        """One pass of the job worker; how many deliveries were tried."""
+        return await self._worker.deliver_due()
+
+    async def run_reminders(self) -> None:
+        """Remind the admins of open tickets nobody took, until cancelled; and forget old jobs."""
+        await self._reminders.run()
+
+    async def remind_due(self) -> int:
+        """Queue the reminders due now; how many tickets (see ``Reminders.remind_due``)."""
+        return await self._reminders.remind_due()
+
+    def _text(self, key: str, **values: str) -> str:
+        return self.knowledge.conversation.text(key, **values)
+
+
+__all__ = ["Tickets"]
