@@ -37,7 +37,9 @@ def database(tmp_path: Path) -> Path:
     async def prepare() -> None:
         store = await Store.open(url(path))
         try:
-            await store.channels.save_admin_channel("msteams", {"conversation": {"id": "19:a"}}, "x:y")
+            await store.channels.save_admin_channel(
+                "msteams", {"conversation": {"id": "19:a"}}, "x:y"
+            )
             escalations = Tickets(store, KNOWLEDGE, load_settings({}, env_file=None))
             await escalations.open_or_join(
                 ALICE, bounce={"status": "5.7.12"}, path={}, note=None, dedupe_key="k"

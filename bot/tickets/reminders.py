@@ -61,7 +61,9 @@ class Reminders:
         admin_platforms = set(await self._admin_channels())
         reminded = 0
         for ticket, last in await self._store.reminders.tickets_to_remind(every):
-            platforms = sorted(admin_platforms | set(await self._store.channels.ticket_cards(ticket.id)))
+            platforms = sorted(
+                admin_platforms | set(await self._store.channels.ticket_cards(ticket.id))
+            )
             waited = int((self._store.now() - ticket.created_at).total_seconds() // 60)
             text = self._text("ticket_reminder", ticket=ticket.id, minutes=str(waited))
             jobs = [NewJob(p, "remind", {"text": text}) for p in platforms]

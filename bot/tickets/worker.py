@@ -81,7 +81,9 @@ class JobWorker:
         """One pass: claim the due jobs first in line, deliver them (each target's in order,
         the targets side by side); return how many were tried."""
         lease = timedelta(seconds=self.timing.lease_seconds)
-        jobs = await self._store.jobs.claim_jobs(self.targets(), lease=lease, limit=self.timing.batch)
+        jobs = await self._store.jobs.claim_jobs(
+            self.targets(), lease=lease, limit=self.timing.batch
+        )
         # Ours until delivered: a stop hands back the ones not done yet (see ``release``).
         self.in_flight.update(job.id for job in jobs)
         lanes: dict[str, list[TicketJob]] = {}
