@@ -17,6 +17,7 @@ from bot.metrics import CONTENT_TYPE, Metrics
 from bot.runtime import open_runtime
 from bot.store import StoreError
 from bot.tickets import TicketTiming
+from knowledge.kb import KnowledgeError
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def run(app: web.Application, settings: Settings) -> int:
     """Serve until SIGTERM or Ctrl-C; requests in flight and background turns finish first.
 
     Returns the exit status: 0 after a graceful stop, 1 when the address cannot be listened on
-    (or the server failed), 3 when the database is not reachable (as the other commands).
+    (or the server failed), 3 when the database is not reachable or the knowledge base lacks a
+    text a platform needs (as the other commands).
     Every line it logs is JSON: aiohttp's banner is replaced by one "listening" line, logged
     once the start-up work is done and the sockets listen."""
     if not settings.teams_credentials:
@@ -113,6 +115,9 @@ def run(app: web.Application, settings: Settings) -> int:
         )
     except StoreError as error:
         log.error("the database is not reachable: %s", error)
+        return 3
+    except KnowledgeError as error:  # a text a platform declares is missing (see open_runtime)
+        log.error("the knowledge base is not valid: %s", error)
         return 3
     except Exception:  # a traceback, as the "error" of one JSON line like every other line
         log.exception("the server stopped on an error")

@@ -86,6 +86,8 @@ async def _with_runtime(
             return await work(runtime)
     except StoreError as error:
         raise _Stop(f"The database is not reachable: {error}", 3) from None
+    except KnowledgeError as error:  # a text a platform declares is missing (see open_runtime)
+        raise _Stop(f"The knowledge base is not valid: {error}", 3) from None
 
 
 def _chat(args: argparse.Namespace) -> int:

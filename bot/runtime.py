@@ -40,6 +40,7 @@ async def open_runtime(
     """Load the knowledge base (and the language layer, unless the command holds no
     conversation), open the store, and close it all afterwards."""
     knowledge = default_knowledge()
+    _require_platform_texts(knowledge)
     understanding = None
     if conversing:
         started = time.perf_counter()
@@ -64,3 +65,16 @@ async def open_runtime(
         yield Runtime(settings, knowledge, store, conversations, escalations)
     finally:
         await store.close()
+
+
+def _require_platform_texts(knowledge: KnowledgeBase) -> None:
+    """Stop at start when conversation.yaml lacks a text a platform's module declares (its
+    ``TEXTS``): the knowledge base checks only the dialogs' own texts when it loads. Imported
+    here, not at the top: the channels import this module."""
+    from bot.channels import slack as slack_channel  # noqa: PLC0415 - see the docstring
+    from bot.channels import teams as teams_channel  # noqa: PLC0415
+    from bot.render import slack as slack_render  # noqa: PLC0415
+    from bot.render import teams as teams_render  # noqa: PLC0415
+
+    for module in (teams_render, teams_channel, slack_render, slack_channel):
+        knowledge.conversation.require(module.TEXTS, module.__name__)

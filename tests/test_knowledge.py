@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from knowledge.kb import (
+    CONVERSATION_TEXTS,
     PROCEDURE_PLACEHOLDERS,
     RECIPIENT_TYPE_IDS,
     STEP_FLAGS,
@@ -24,6 +26,7 @@ from knowledge.kb import (
     parse_status,
     placeholders_in,
 )
+from tests.declared_texts import DECLARED_TEXTS, PLATFORM_DECLARATIONS
 from tests.kb_copies import edit_yaml
 
 ARTICLE = (
@@ -598,3 +601,100 @@ def test_errors_for_another_directory_show_its_path(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeError) as info:
         load_knowledge(tmp_path)
     assert str(tmp_path) in str(info.value)
+
+
+# ---- the texts each part of the code declares it needs ------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+# A platform text named whole ("teams_register_in_channel"), or the start of one an f-string
+# completes (f"teams_ticket_{key}").
+PLATFORM_KEY = re.compile(r"""(?<![\w"'])["']((?:teams|slack)_\w+)["']""")
+PLATFORM_PREFIX = re.compile(r"""\bf["']((?:teams|slack)_\w*)\{""")
+
+
+def _sources() -> dict[Path, str]:
+    rooms = ("bot", "dialogs", "knowledge")
+    return {
+        path: path.read_text(encoding="utf-8")
+        for room in rooms
+        for path in sorted((ROOT / room).rglob("*.py"))
+    }
+
+
+def test_every_platform_text_the_code_uses_is_declared(kb: KnowledgeBase) -> None:
+    texts = kb.conversation.texts.keys()
+    declared = set().union(*PLATFORM_DECLARATIONS.values())
+    named: set[str] = set()
+    prefixes: set[str] = set()
+    for source in _sources().values():
+        named |= {key for key in PLATFORM_KEY.findall(source) if key in texts}
+        prefixes |= set(PLATFORM_PREFIX.findall(source))
+    assert len(named) >= 2
+    assert prefixes >= {"teams_ticket_", "slack_ticket_status_", "slack_modal_"}
+    assert named <= declared
+    for prefix in prefixes:
+        completed = {key for key in texts if key.startswith(prefix)}
+        assert completed, prefix
+        assert completed <= declared, prefix
+    # Every Teams and Slack text of conversation.yaml is some module's, and none is the dialogs'.
+    assert {key for key in texts if key.startswith(("teams_", "slack_"))} <= declared
+    assert not {key for key in CONVERSATION_TEXTS if key.startswith(("teams_", "slack_"))}
+
+
+def test_each_module_declares_only_the_texts_it_uses() -> None:
+    for name, keys in PLATFORM_DECLARATIONS.items():
+        source = Path(str(sys.modules[name].__file__)).read_text(encoding="utf-8")
+        prefixes = tuple(PLATFORM_PREFIX.findall(source))
+        unused = {key for key in keys if f'"{key}"' not in source and not key.startswith(prefixes)}
+        assert not unused, f"{name} declares texts it does not look up: {sorted(unused)}"
+
+
+def test_the_shipped_knowledge_base_defines_every_declared_text(kb: KnowledgeBase) -> None:
+    assert kb.conversation.texts.keys() >= DECLARED_TEXTS
+    for name, keys in PLATFORM_DECLARATIONS.items():
+        kb.conversation.require(keys, name)
+
+
+def test_a_missing_platform_text_is_named_with_who_needs_it(data_copy: Path) -> None:
+    edit_yaml(
+        data_copy / "conversation.yaml",
+        lambda data: data["texts"].pop("teams_ticket_title"),
+    )
+    knowledge = load_knowledge(data_copy)  # the dialogs do not need it
+    with pytest.raises(
+        KnowledgeError,
+        match=r"conversation\.yaml: texts: missing \['teams_ticket_title'\], needed by "
+        r"bot\.render\.teams",
+    ):
+        knowledge.conversation.require(
+            PLATFORM_DECLARATIONS["bot.render.teams"], "bot.render.teams"
+        )
+    knowledge.conversation.require(PLATFORM_DECLARATIONS["bot.render.slack"], "bot.render.slack")
+
+
+def test_a_missing_dialog_text_still_fails_the_load(data_copy: Path) -> None:
+    edit_yaml(data_copy / "conversation.yaml", lambda data: data["texts"].pop("ask_role"))
+    with pytest.raises(
+        KnowledgeError, match=r"conversation\.yaml: .*texts: missing \['ask_role'\]"
+    ):
+        load_knowledge(data_copy)
+
+
+async def test_the_bot_does_not_start_without_a_platform_text(
+    data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.runtime
+    from bot.config import load_settings
+
+    edit_yaml(
+        data_copy / "conversation.yaml",
+        lambda data: data["texts"].pop("slack_modal_required"),
+    )
+    knowledge = load_knowledge(data_copy)
+    monkeypatch.setattr(bot.runtime, "default_knowledge", lambda: knowledge)
+    database = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    settings = load_settings({"DATABASE_URL": database}, env_file=None)
+    with pytest.raises(KnowledgeError, match=r"slack_modal_required.*bot\.channels\.slack"):
+        async with bot.runtime.open_runtime(settings, conversing=False):
+            pass
+    assert not (tmp_path / "bot.db").exists()  # stopped before the store was opened

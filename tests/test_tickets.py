@@ -37,7 +37,8 @@ from bot.tickets import (
 from dialogs.messages import Message
 from dialogs.replies import Question, Reply, Text, TicketNotice
 from dialogs.turn import DialogContext
-from knowledge.kb import CONVERSATION_TEXTS, default_knowledge
+from knowledge.kb import default_knowledge
+from tests.declared_texts import DECLARED_TEXTS
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 KNOWLEDGE = default_knowledge()
@@ -758,7 +759,7 @@ def test_every_sentence_the_service_says_is_in_conversation_yaml() -> None:
     keys = set(re.findall(r'_text\(\s*"(\w+)"', source))
     keys |= set(re.findall(r'"(ticket_(?:assigned|reply|reopened))"', source))
     assert len(keys) > 25
-    assert keys <= CONVERSATION_TEXTS
+    assert keys <= DECLARED_TEXTS
 
 
 async def test_a_reminder_for_a_ticket_taken_meanwhile_is_not_sent(

@@ -92,6 +92,8 @@ log = logging.getLogger(__name__)
 EVENTS_PATH: Final = "/slack/events"
 SLASH_COMMAND: Final = "/ndr"
 SHORTCUT_CALLBACK_ID: Final = "ask_ndr_helpdesk"
+#: The texts of conversation.yaml this module looks up; checked when the bot starts.
+TEXTS: Final = frozenset({"slack_modal_required"})
 
 _API_TIMEOUT_SECONDS = 15
 # auth.test failed at start: tried again after these pauses (doubling), until Slack answers.

@@ -118,6 +118,8 @@ FILE_DOWNLOAD_INFO: Final = "application/vnd.microsoft.teams.file.download.info"
 _JSON: Final = "application/json"
 _INVOKE_MESSAGE: Final = "application/vnd.microsoft.activity.message"
 _GROUP_CONVERSATIONS: Final = frozenset({"channel", "groupChat"})
+#: The texts of conversation.yaml this module looks up; checked when the bot starts.
+TEXTS: Final = frozenset({"teams_register_in_channel"})
 # Attachments other clients (the Emulator) send by URL, read when their name says it is a bounce.
 _READABLE_FILE = re.compile(r"\.(?:eml|txt|html?|mht)$", re.IGNORECASE)
 _HTML = re.compile(

@@ -38,6 +38,41 @@ MAX_BUTTON_VALUE: Final = 2000
 MAX_BUTTONS: Final = 25  # per actions block
 MAX_FIELDS: Final = 10  # per section
 MAX_FIELD_TEXT: Final = 2000
+#: The texts of conversation.yaml this module looks up (the ticket card's and the modals' words);
+#: checked when the bot starts.
+TEXTS: Final = frozenset(
+    {
+        "slack_ticket_header",
+        "slack_ticket_status_open",
+        "slack_ticket_status_assigned",
+        "slack_ticket_status_resolved",
+        "slack_ticket_fallback",
+        "slack_ticket_requesters",
+        "slack_ticket_assignee",
+        "slack_ticket_nobody",
+        "slack_ticket_path",
+        "slack_ticket_note",
+        "slack_ticket_unknown",
+        "slack_ticket_times",
+        "slack_ticket_assign_me",
+        "slack_ticket_assign",
+        "slack_ticket_reply",
+        "slack_ticket_resolve",
+        "slack_ticket_reopen",
+        "slack_modal_assign_title",
+        "slack_modal_assign_label",
+        "slack_modal_assign_submit",
+        "slack_modal_reply_title",
+        "slack_modal_reply_label",
+        "slack_modal_reply_hint",
+        "slack_modal_reply_submit",
+        "slack_modal_resolve_title",
+        "slack_modal_resolve_label",
+        "slack_modal_resolve_hint",
+        "slack_modal_resolve_submit",
+        "slack_modal_cancel",
+    }
+)
 MAX_CODE_TEXT: Final = 3000  # per preformatted block; longer code is cut into several
 MAX_FALLBACK_TEXT: Final = 3000  # Slack takes 40,000; notifications show far less
 MAX_HOME_TICKETS: Final = 20

@@ -42,6 +42,45 @@ MAX_BUTTONS: Final = 6
 MAX_ACTIVITY_BYTES: Final = 26_000
 SUMMARY_CHARS: Final = 200
 FALLBACK_CHARS: Final = 3_000
+#: The texts of conversation.yaml this module looks up (the ticket card's words, through
+#: :class:`TicketLabels`, and the list's "required" message); checked when the bot starts.
+TEXTS: Final = frozenset(
+    {
+        "teams_ticket_title",
+        "teams_ticket_status_open",
+        "teams_ticket_status_assigned",
+        "teams_ticket_status_resolved",
+        "teams_ticket_unknown",
+        "teams_ticket_more",
+        "teams_ticket_nobody",
+        "teams_ticket_fact_requesters",
+        "teams_ticket_fact_assignee",
+        "teams_ticket_fact_recipient",
+        "teams_ticket_fact_about",
+        "teams_ticket_fact_sender",
+        "teams_ticket_fact_code",
+        "teams_ticket_fact_subject",
+        "teams_ticket_fact_date",
+        "teams_ticket_fact_path",
+        "teams_ticket_note",
+        "teams_ticket_admins_act",
+        "teams_ticket_refresh",
+        "teams_ticket_assign_me",
+        "teams_ticket_assign",
+        "teams_ticket_assign_label",
+        "teams_ticket_assign_submit",
+        "teams_ticket_reply",
+        "teams_ticket_reply_label",
+        "teams_ticket_reply_hint",
+        "teams_ticket_reply_submit",
+        "teams_ticket_resolve",
+        "teams_ticket_resolve_label",
+        "teams_ticket_resolve_hint",
+        "teams_ticket_resolve_submit",
+        "teams_ticket_reopen",
+        "teams_ticket_required",
+    }
+)
 
 Json = dict[str, Any]
 _PARAGRAPHS = re.compile(r"\n+")
