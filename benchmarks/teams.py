@@ -11,7 +11,7 @@ every turn reads and saves state and renders Adaptive Cards. Variants:
          BotFrameworkAuthentication (clients cached per service URL, sent over one aiohttp session)
   auth   create_app's /api/messages with an app id: every request's JWT validated by botbuilder
          against a fake OpenID issuer (the bot's own token comes from a stub)
-  turn   the turn alone, no HTTP (Conversations.handle + rendering), for reference
+  turn   the turn alone, no HTTP (Turns.handle + rendering), for reference
 
 Run: ``python benchmarks/teams.py [--turns 1200] [--users 8] [--variants plain,ours,auth,turn]``
 """
@@ -122,7 +122,7 @@ def _plain_app(settings: Settings) -> web.Application:
                 value=activity.value,
             )
             runtime = self.app[runtime_key]
-            outcome = await runtime.conversations.handle(message)  # type: ignore[attr-defined]
+            outcome = await runtime.turns.handle(message)  # type: ignore[attr-defined]
             labels = Labels.of(runtime.knowledge.conversation)  # type: ignore[attr-defined]
             for rendered in render_replies(outcome.replies, labels):
                 if rendered.get("attachments"):
@@ -272,7 +272,7 @@ async def _run_turn_only(turns: int) -> tuple[float, float]:
                         conversation_id=f"c-{round_}-{number // len(SCRIPT)}",
                         channel="msteams",
                     )
-                    outcome = await runtime.conversations.handle(message)
+                    outcome = await runtime.turns.handle(message)
                     json.dumps(render_replies(outcome.replies, labels))
 
             await run(len(SCRIPT) * 4, 0)

@@ -59,12 +59,12 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
 
 async def _ticket_work(app: web.Application) -> AsyncIterator[None]:
     """The tickets' job worker and reminders, for as long as the server runs."""
-    escalations = app[RUNTIME].escalations
-    await escalations.start()
+    tickets = app[RUNTIME].tickets
+    await tickets.start()
     try:
         yield
     finally:
-        await escalations.stop()
+        await tickets.stop()
 
 
 def run(app: web.Application, settings: Settings) -> int:

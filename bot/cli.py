@@ -102,7 +102,7 @@ def _chat(args: argparse.Namespace) -> int:
 
     async def chat(runtime: Runtime) -> int:
         channel = ConsoleChannel(
-            runtime.conversations,
+            runtime.turns,
             stdin=sys.stdin,
             stdout=sys.stdout,
             user_id=args.user,
@@ -165,7 +165,7 @@ async def _act_on_ticket(runtime: Runtime, args: argparse.Namespace) -> int:
         if assignee is actor:
             action = Action.ASSIGN_ME
     text = getattr(args, "note", None) or getattr(args, "text", None)
-    result = await runtime.escalations.act(
+    result = await runtime.tickets.act(
         ActionRequest(args.id, action, actor, seen_version=None, assignee=assignee, text=text)
     )
     if not result.applied:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bot.conversation import TurnOutcome
+from bot.turns import TurnOutcome
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -26,7 +26,7 @@ class Metrics:
         )
         self.flows_finished = Counter(
             "ndrbot_flows_finished_total",
-            "Conversations that reached their answer (steps or the sender's note).",
+            "Turns that reached their answer (steps or the sender's note).",
             ["channel"],
             registry=self.registry,
         )

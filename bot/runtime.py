@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.conversation import Conversations
 from bot.store import Store
 from bot.tickets import StoreTicketDesk, Tickets, TicketTiming
+from bot.turns import Turns
 from dialogs.turn import DialogContext
 from dialogs.understanding.layer import build_understanding
 from knowledge.kb import KnowledgeBase, default_knowledge
@@ -22,15 +22,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Runtime:
-    """The settings, the store, the conversation service and the tickets service of one bot
-    process. ``escalations`` runs its job worker only once started (the server does; the CLI
-    only queues jobs); the channels add their ticket notifiers to it at their startup."""
+    """The settings, the store, the turns (the thin bot around the dialogs) and the tickets
+    service of one bot process. ``tickets`` runs its job worker only once started (the server
+    does; the CLI only queues jobs); the channels add their ticket notifiers to it at start."""
 
     settings: Settings
     knowledge: KnowledgeBase
     store: Store
-    conversations: Conversations
-    escalations: Tickets
+    turns: Turns
+    tickets: Tickets
 
 
 @asynccontextmanager
@@ -54,15 +54,15 @@ async def open_runtime(
         )
     store = await Store.open(settings.database_url)
     try:
-        escalations = Tickets(store, knowledge, settings, timing=ticket_timing)
+        tickets = Tickets(store, knowledge, settings, timing=ticket_timing)
         context = DialogContext(
             knowledge=knowledge,
             org_domains=frozenset(settings.org_domains),
-            desk=StoreTicketDesk(store, escalations),
+            desk=StoreTicketDesk(store, tickets),
             understanding=understanding,
         )
-        conversations = Conversations(store, context)
-        yield Runtime(settings, knowledge, store, conversations, escalations)
+        turns = Turns(store, context)
+        yield Runtime(settings, knowledge, store, turns, tickets)
     finally:
         await store.close()
 

@@ -20,9 +20,9 @@ from prompt_toolkit.output import DummyOutput
 
 from bot.channels.console import ConsoleChannel, TerminalPrompt
 from bot.config import load_settings
-from bot.conversation import Conversations
 from bot.store import Store
 from bot.tickets import StoreTicketDesk, Tickets
+from bot.turns import Turns
 from dialogs.turn import DialogContext
 from dialogs.understanding.layer import build_understanding
 from knowledge.kb import default_knowledge
@@ -69,9 +69,7 @@ def _database_url(path: Path) -> str:
 
 
 @asynccontextmanager
-async def _conversations(
-    database: Path, org_domains: Sequence[str] = ()
-) -> AsyncIterator[Conversations]:
+async def _conversations(database: Path, org_domains: Sequence[str] = ()) -> AsyncIterator[Turns]:
     """The conversation service as bot/runtime.py builds it, on a SQLite file."""
     store = await Store.open(_database_url(database))
     try:
@@ -83,7 +81,7 @@ async def _conversations(
             desk=StoreTicketDesk(store, tickets),
             understanding=build_understanding(),
         )
-        yield Conversations(store, context)
+        yield Turns(store, context)
     finally:
         await store.close()
 

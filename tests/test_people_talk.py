@@ -10,9 +10,9 @@ import pytest
 
 from bot.channels.console import ConsoleChannel
 from bot.config import load_settings
-from bot.conversation import Conversations
 from bot.store import Store
 from bot.tickets import StoreTicketDesk, Tickets
+from bot.turns import Turns
 from dialogs.turn import DialogContext
 from dialogs.understanding.layer import build_understanding
 from knowledge.kb import default_knowledge
@@ -35,7 +35,7 @@ async def test_people_talk(transcript: Transcript, tmp_path: Path) -> None:
             understanding=build_understanding(),
         )
         channel = ConsoleChannel(
-            Conversations(store, context), stdin=io.StringIO(), stdout=io.StringIO(), user_id="sam"
+            Turns(store, context), stdin=io.StringIO(), stdout=io.StringIO(), user_id="sam"
         )
         for number, step in enumerate(transcript.steps, 1):
             output = await _say(channel, _line(step[0], tmp_path))

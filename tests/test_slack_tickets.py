@@ -185,7 +185,7 @@ async def open_directly(bot: SlackBot, number: int, who: tuple[str, str, str] = 
     """A ticket opened through the service (as the escalation flow does), for the tests that
     are about the admins' side."""
     user, channel, name = who
-    record, _ = await bot.app[RUNTIME].escalations.open_or_join(
+    record, _ = await bot.app[RUNTIME].tickets.open_or_join(
         Requester("slack", user, name, f"slack:{channel}"),
         bounce={"status": "5.7.12", "smtp_code": "550", "recipients": [f"r{number}@contoso.com"]},
         path={"role": "sender"},
@@ -443,7 +443,7 @@ async def test_register_admins_makes_a_channel_the_admins_channel(
         assert answer.params["channel"] == "C0HELP0001"
         assert answer.params["thread_ts"] == envelope["event"]["ts"]
         assert answer.text == say("admins_registered")
-        admins = await bot.app[RUNTIME].escalations.admin_channels()
+        admins = await bot.app[RUNTIME].tickets.admin_channels()
         assert admins["slack"] == {"channel": "C0HELP0001"}
 
         # Someone who is not in it cannot move it.
@@ -474,7 +474,7 @@ async def test_register_helpdesk_admins_is_understood_as_on_teams(
         assert answer.params["channel"] == "C0HELP0001"
         assert answer.params["thread_ts"] == envelope["event"]["ts"]
         assert answer.text == say("admins_registered")
-        admins = await bot.app[RUNTIME].escalations.admin_channels()
+        admins = await bot.app[RUNTIME].tickets.admin_channels()
         assert admins["slack"] == {"channel": "C0HELP0001"}
     finally:
         await bot.close()

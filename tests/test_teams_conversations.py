@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.channels import teams
-from bot.conversation import conversation_key
+from bot.turns import conversation_key
 from dialogs.messages import Message
 from dialogs.replies import Text
 from knowledge.kb import default_knowledge

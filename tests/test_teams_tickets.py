@@ -400,12 +400,12 @@ async def test_assign_to_someone_offers_the_admins_known(bot: TeamsBot) -> None:
 async def test_register_admins_in_a_channel_only_and_then_only_by_an_admin(bot: TeamsBot) -> None:
     said = words(await bot.say("register admins"))
     assert said == say("teams_register_in_channel"), "not in a personal chat"
-    assert await bot.app[RUNTIME].escalations.admin_channels() == {}
+    assert await bot.app[RUNTIME].tickets.admin_channels() == {}
 
     # ADMIN_USERS is set: only Ana may register the first one.
     assert await register_admins(bot, EVE) == say("admins_refused")
     assert await register_admins(bot, ANA) == say("admins_registered")
-    channel = (await bot.app[RUNTIME].escalations.admin_channels())["msteams"]
+    channel = (await bot.app[RUNTIME].tickets.admin_channels())["msteams"]
     assert channel["conversation"] == {"id": CHANNEL}
     assert channel["team"] == TEAM
     assert channel["reference"]["conversation"]["id"] == CHANNEL
@@ -464,7 +464,7 @@ async def test_a_burst_of_tickets_reaches_the_admins_channel_complete_and_in_ord
     await register_admins(bot, ANA)
     bot.connector.take()
     bot.connector.throttle(every=4, retry_after="0.01")
-    escalations = bot.app[RUNTIME].escalations
+    escalations = bot.app[RUNTIME].tickets
     for number in range(50):
         recipient = f"user{number}@contoso.com"
         requester = Requester("msteams", f"user-{number}", f"User {number}", f"msteams:a:{number}")

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import bot.tickets
 from bot.config import Settings, load_settings
-from bot.conversation import Conversations
 from bot.store import Requester, Store
 from bot.tickets import (
     Action,
@@ -34,6 +33,7 @@ from bot.tickets import (
     Tickets,
     TicketTiming,
 )
+from bot.turns import Turns
 from dialogs.messages import Message
 from dialogs.replies import Question, Reply, Text, TicketNotice
 from dialogs.turn import DialogContext
@@ -140,7 +140,7 @@ class Desk:
     escalations: Tickets
     teams: FakeNotifier
     slack: FakeNotifier
-    conversations: Conversations
+    conversations: Turns
 
     async def drain(self) -> int:
         """Deliver every due job, pass after pass; how many deliveries were tried."""
@@ -193,7 +193,7 @@ async def make_desk(
     if register and not await store.channels.admin_channels():
         await store.channels.save_admin_channel("msteams", TEAMS_CHANNEL, ANA.key)
     context = DialogContext(knowledge=KNOWLEDGE, desk=StoreTicketDesk(store, escalations))
-    return Desk(store, escalations, teams, slack, Conversations(store, context))
+    return Desk(store, escalations, teams, slack, Turns(store, context))
 
 
 @pytest.fixture

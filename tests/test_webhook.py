@@ -140,7 +140,7 @@ async def test_every_event_arrives_in_order_signed_once_across_a_restart(
 
     # The tracker is down (connection refused) while the first events happen.
     async with TestServer(bot_app(database, tracker)) as first:
-        escalations = first.app[RUNTIME].escalations
+        escalations = first.app[RUNTIME].tickets
         one = await open_ticket(escalations, CAROL, "a")
         assert await open_ticket(escalations, DAN, "a") == one  # joined
         two = await open_ticket(escalations, DAN, "b")
@@ -157,7 +157,7 @@ async def test_every_event_arrives_in_order_signed_once_across_a_restart(
     tracker.failures = 3
     await tracker.start()
     async with TestServer(bot_app(database, tracker)) as second:
-        escalations = second.app[RUNTIME].escalations
+        escalations = second.app[RUNTIME].tickets
         await act(escalations, one, Action.RESOLVE, text="Allowed outside senders.")
         await act(escalations, two, Action.ASSIGN, assignee=Actor("console", "ana", "Ana"))
         assert await escalations.reopen_by_requester(DAN.key, one)
@@ -205,7 +205,7 @@ async def test_a_tracker_that_asks_to_wait_is_given_the_time_it_asks(
     await tracker.server.start_server()
     patient = TicketTiming(retry_base_seconds=0.05, retry_cap_seconds=600)
     async with TestServer(bot_app(tmp_path / "bot.db", tracker, patient)) as bot:
-        escalations = bot.app[RUNTIME].escalations
+        escalations = bot.app[RUNTIME].tickets
         await open_ticket(escalations, CAROL, "a")
         store = bot.app[RUNTIME].store
         await until(lambda: tried_every_ticket(store))

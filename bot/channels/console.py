@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from bot.conversation import Conversations
 from bot.render.text import render_all
+from bot.turns import Turns
 from dialogs.messages import Attachment, Message, Platform
 from dialogs.replies import Question, Reply
 from knowledge.ndr import InputRejected, read_limited
@@ -154,7 +154,7 @@ def terminal_prompt() -> TerminalPrompt | None:
 class ConsoleChannel:
     """Reads user turns from ``stdin`` and writes the bot's replies to ``stdout``."""
 
-    conversations: Conversations
+    turns: Turns
     stdin: TextIO
     stdout: TextIO
     user_id: str = "local-user"
@@ -184,7 +184,7 @@ class ConsoleChannel:
                 continue
             message = await self._message(command, argument.strip(), line)
             if message is not None:
-                outcome = await self.conversations.handle(message)
+                outcome = await self.turns.handle(message)
                 self._show(outcome.replies)
 
     async def _message(self, command: str, argument: str, line: str) -> Message | None:

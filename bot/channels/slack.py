@@ -5,7 +5,7 @@ shortcut, ``.eml`` files, button clicks and the App Home tab all become one neut
 the conversation service; its replies go back as Block Kit (``bot/render/slack.py``).
 
 Tickets: ``SlackTicketNotifier`` posts and updates the ticket cards in the admins' channel for the
-escalations service (``bot/tickets/``) and brings the requesters their news; the cards' buttons
+tickets service (``bot/tickets/``) and brings the requesters their news; the cards' buttons
 and modals become the service's ``act`` calls, and ``@bot register admins`` in a channel makes it
 the admins' channel. These platform commands never reach the dialogs.
 
@@ -51,7 +51,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.appkeys import BACKGROUND, METRICS, RUNTIME
 from bot.background import BackgroundTasks
 from bot.config import Settings
-from bot.conversation import Conversations
 from bot.metrics import Metrics
 from bot.outbound import Downloaded, DownloadProblem, download, retry_after
 from bot.render.slack import (
@@ -81,6 +80,7 @@ from bot.tickets import (
     TicketCard,
     Tickets,
 )
+from bot.turns import Turns
 from dialogs.intent import is_register_admins
 from dialogs.messages import Attachment, Message, Platform
 from dialogs.replies import Reply, Text
@@ -158,21 +158,21 @@ def mount(app: web.Application, settings: Settings) -> None:
             channel = SlackChannel(
                 settings,
                 session=session,
-                conversations=runtime.conversations,
+                turns=runtime.turns,
                 store=runtime.store,
                 knowledge=runtime.knowledge,
                 metrics=app[METRICS],
                 background=app[BACKGROUND],
-                escalations=runtime.escalations,
+                tickets=runtime.tickets,
             )
             app[SLACK] = channel
             await channel.start()
             # The tickets' worker delivers Slack's jobs (cards, notes, news) through this channel.
-            runtime.escalations.add_notifier(SlackTicketNotifier(channel))
+            runtime.tickets.add_notifier(SlackTicketNotifier(channel))
             try:
                 yield
             finally:
-                runtime.escalations.remove_notifier(Platform.SLACK)
+                runtime.tickets.remove_notifier(Platform.SLACK)
                 await channel.close()
             # Turns still running need the session to answer: let them end before it closes.
             await app[BACKGROUND].wait(_API_TIMEOUT_SECONDS)
@@ -266,24 +266,24 @@ class SlackChannel:
         settings: Settings,
         *,
         session: aiohttp.ClientSession,
-        conversations: Conversations,
+        turns: Turns,
         store: Store,
         knowledge: KnowledgeBase,
         metrics: Metrics,
         background: BackgroundTasks,
-        escalations: Tickets | None = None,
+        tickets: Tickets | None = None,
     ) -> None:
         """Build the Web API client on the shared session, and the bolt app with its listeners.
-        With ``escalations``, admins work tickets from their cards and ``register admins``."""
+        With ``tickets``, admins work tickets from their cards and ``register admins``."""
         self.settings = settings
         self.session = session
-        self.conversations = conversations
+        self.turns = turns
         self.store = store
         self.knowledge = knowledge
         self._words = knowledge.conversation
         self.metrics = metrics
         self.background = background
-        self.escalations = escalations
+        self.tickets = tickets
         self._token = _secret(settings.slack_bot_token) or ""
         self._signing_secret = _secret(settings.slack_signing_secret) or ""
         self._app_token = _secret(settings.slack_app_token)
@@ -514,7 +514,7 @@ class SlackChannel:
         thread = str(event.get("thread_ts") or event.get("ts") or "")
         target = Target(str(event["channel"]), thread or None)
         text = slack_to_text(self._without_mentions_of_me(str(event.get("text") or "")))
-        if self.escalations is not None and is_register_admins(text):
+        if self.tickets is not None and is_register_admins(text):
             # A platform command, not a conversation: the dialogs never see it.
             self._spawn(self._register_admins(body, event, target), "register")
             return
@@ -669,7 +669,7 @@ class SlackChannel:
     ) -> None:
         """``@bot register admins`` in a channel: the service decides; its answer goes in the
         thread."""
-        assert self.escalations is not None  # noqa: S101 - only listened to with the service
+        assert self.tickets is not None  # noqa: S101 - only listened to with the service
         if not await self._first_time("event", body.get("event_id")):
             return
         user = str(event["user"])
@@ -677,7 +677,7 @@ class SlackChannel:
             Platform.SLACK, user, await self.user_name(user, _profile_name(event) or user)
         )
         try:
-            answer = await self.escalations.register_admin_channel(
+            answer = await self.tickets.register_admin_channel(
                 Platform.SLACK, {"channel": target.channel}, actor
             )
         except Exception:
@@ -688,9 +688,9 @@ class SlackChannel:
     async def _ticket_action(self, body: dict[str, Any]) -> None:
         """A card's button: Assign to me and Reopen act at once; Assign to someone, Reply and
         Resolve open their modal first (an admin's only: anyone else is told so)."""
-        escalations = self.escalations
+        tickets = self.tickets
         button = next(iter(body.get("actions") or ()), None)
-        if escalations is None or not isinstance(button, dict):
+        if tickets is None or not isinstance(button, dict):
             return
         parsed = parse_ticket_value(button.get("value"))
         try:
@@ -710,7 +710,7 @@ class SlackChannel:
         channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
         if action.value in MODAL_ACTIONS:
             # The trigger lasts 3 seconds: no look-up of the name before the modal is open.
-            if not await escalations.is_admin(Actor(Platform.SLACK, user_id, user_id)):
+            if not await tickets.is_admin(Actor(Platform.SLACK, user_id, user_id)):
                 refused = self._words.text("ticket_refused_not_admin")
                 await self._tell_admin(channel, user_id, refused)
                 return
@@ -718,13 +718,13 @@ class SlackChannel:
             await self._call("views.open", self.client.views_open(trigger_id=trigger, view=view))
             return
         actor = Actor(Platform.SLACK, user_id, await self.user_name(user_id, _user_name(user)))
-        result = await escalations.act(ActionRequest(ticket_id, action, actor, version))
+        result = await tickets.act(ActionRequest(ticket_id, action, actor, version))
         await self._after_action(channel, user_id, result)
 
     async def _ticket_submission(self, body: dict[str, Any], view: dict[str, Any]) -> None:
         """A ticket modal, filled in and closed: act on the ticket with what it says."""
         submitted = ticket_modal_input(view)
-        if self.escalations is None or submitted is None:
+        if self.tickets is None or submitted is None:
             return
         if not await self._first_time("view", view.get("id")):
             return
@@ -745,7 +745,7 @@ class SlackChannel:
             assignee=assignee,
             text=text,
         )
-        result = await self.escalations.act(request)
+        result = await self.tickets.act(request)
         await self._after_action(submitted.channel, user_id, result)
 
     async def _after_action(self, channel: str, user: str, result: ActionResult) -> None:
@@ -799,7 +799,7 @@ class SlackChannel:
         self._conversations_busy[key] = (lock, waiting + 1)
         try:
             async with lock:
-                outcome = await self.conversations.handle(message)
+                outcome = await self.turns.handle(message)
                 self.metrics.observe_turn(Platform.SLACK, outcome)
                 await self._post(target, outcome.replies)
         finally:
@@ -991,7 +991,7 @@ class SlackChannel:
 SLACK = web.AppKey("slack_channel", SlackChannel)
 
 
-# ---- tickets: what the escalations service asks of Slack --------------------------------------
+# ---- tickets: what the tickets service asks of Slack --------------------------------------
 
 
 class _SlackBusy(Exception):

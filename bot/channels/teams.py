@@ -82,7 +82,6 @@ from msrest.universal_http.async_abc import AsyncClientResponse
 
 from bot.appkeys import METRICS, RUNTIME
 from bot.config import ADMIN_PLATFORMS, Settings
-from bot.conversation import TurnOutcome, conversation_key
 from bot.metrics import Metrics
 from bot.outbound import DownloadFailed, DownloadProblem, download, retry_after
 from bot.render.teams import (
@@ -107,6 +106,7 @@ from bot.render.teams import (
 from bot.runtime import Runtime
 from bot.store import Requester
 from bot.tickets import Action, ActionRequest, Actor, CardRef, PermanentFailure, TicketCard
+from bot.turns import TurnOutcome, conversation_key
 from dialogs.intent import is_register_admins
 from dialogs.messages import Attachment, Message, Platform
 from dialogs.replies import Reply, Text
@@ -185,7 +185,7 @@ def _channel_context(
                 session,
             )
             app[TEAMS] = channel
-            escalations = app[RUNTIME].escalations
+            escalations = app[RUNTIME].tickets
             escalations.add_notifier(channel.tickets)
             try:
                 yield
@@ -751,7 +751,7 @@ class TeamsTicketNotifier:
             "team": team,
             "name": name,
         }
-        return await self.runtime.escalations.register_admin_channel(
+        return await self.runtime.tickets.register_admin_channel(
             Platform.TEAMS, channel, _actor(activity)
         )
 
@@ -775,8 +775,8 @@ class TeamsTicketNotifier:
         ticket = await self.runtime.store.tickets.get_ticket(ticket_id)
         if ticket is None:
             return _invoke_message(texts.text("ticket_refused_unknown", ticket=ticket_id))
-        admin = await self.runtime.escalations.is_admin(actor)
-        card = await self.runtime.escalations.card(ticket)
+        admin = await self.runtime.tickets.is_admin(actor)
+        card = await self.runtime.tickets.card(ticket)
         return _invoke_card(
             await self.card(card, actions=admin, roster=await self._roster_of(card))
         )
@@ -799,10 +799,10 @@ class TeamsTicketNotifier:
             assignee=assignee,
             text=text,
         )
-        result = await self.runtime.escalations.act(request)
+        result = await self.runtime.tickets.act(request)
         if result.ticket is None:
             return _invoke_message(result.message)
-        ticket = await self.runtime.escalations.card(result.ticket)
+        ticket = await self.runtime.tickets.card(result.ticket)
         roster = await self._roster_of(ticket)
         card = await self.card(ticket, actions=True, notice=result.message, roster=roster)
         return _invoke_card(card)
@@ -813,7 +813,7 @@ class TeamsTicketNotifier:
         card = (await self.runtime.store.channels.ticket_cards(ticket.id)).get(Platform.TEAMS)
         if card is not None and card.get("reference") and card.get("roster"):
             return card["reference"], str(card["roster"])
-        channel = (await self.runtime.escalations.admin_channels()).get(Platform.TEAMS)
+        channel = (await self.runtime.tickets.admin_channels()).get(Platform.TEAMS)
         if channel is None:
             return None
         try:
@@ -1009,7 +1009,7 @@ class _Turn:
         if text or files or clicked is not None or not notices:
             typing.after(channel.options.typing_after_seconds)
             try:
-                outcome = await channel.runtime.conversations.handle(message)
+                outcome = await channel.runtime.turns.handle(message)
             finally:
                 typing.cancel_timer()
             channel.metrics.observe_turn(message.platform, outcome)

@@ -1,7 +1,7 @@
-"""Conversations: each one's state (versioned), each person's profile, and each conversation's
+"""Turns: each one's state (versioned), each person's profile, and each conversation's
 reference on its platform.
 
-Its own room because this is what one turn reads and writes (``bot/conversation.py``), and a
+Its own room because this is what one turn reads and writes (``bot/turns.py``), and a
 platform's reference is what the bot needs to write into that conversation later; none of it
 knows about tickets.
 """

@@ -7,9 +7,9 @@ a requester, and hands the rest to the service.
 
 from __future__ import annotations
 
-from bot.conversation import conversation_key, user_key
 from bot.store import Requester, Store
 from bot.tickets.service import Tickets
+from bot.turns import conversation_key, user_key
 from dialogs.desk import TicketReceipt, TicketRequest, TicketSummary
 from dialogs.messages import Message
 

@@ -49,7 +49,7 @@ class TurnOutcome:
     seconds: float = 0.0
 
 
-class Conversations:
+class Turns:
     """Runs turns against the store. One instance serves every channel of a process."""
 
     def __init__(self, store: Store, context: DialogContext) -> None:

@@ -1,4 +1,4 @@
-"""The conversation service (bot/conversation.py) on a real SQLite file: failures inside a turn,
+"""The conversation service (bot/turns.py) on a real SQLite file: failures inside a turn,
 a failing ticket desk, two processes racing on one conversation, and the remembered role."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-import bot.conversation
+import bot.turns
 from bot.config import load_settings
-from bot.conversation import Conversations, TurnOutcome, conversation_key, user_key
 from bot.store import Store
 from bot.tickets import StoreTicketDesk, Tickets
+from bot.turns import TurnOutcome, Turns, conversation_key, user_key
 from dialogs.conversation import handle_turn
 from dialogs.desk import TicketDesk, TicketReceipt, TicketRequest, TicketSummary
 from dialogs.messages import Message
@@ -36,8 +36,8 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-def conversations(store: Store, knowledge: KnowledgeBase) -> Conversations:
-    return Conversations(store, DialogContext(knowledge=knowledge, desk=_desk(store, knowledge)))
+def conversations(store: Store, knowledge: KnowledgeBase) -> Turns:
+    return Turns(store, DialogContext(knowledge=knowledge, desk=_desk(store, knowledge)))
 
 
 def _desk(store: Store, knowledge: KnowledgeBase) -> StoreTicketDesk:
@@ -59,7 +59,7 @@ def _pending(outcome: TurnOutcome) -> str | None:
 
 
 async def test_a_failing_turn_says_sorry_and_keeps_the_state(
-    conversations: Conversations,
+    conversations: Turns,
     store: Store,
     knowledge: KnowledgeBase,
     monkeypatch: pytest.MonkeyPatch,
@@ -80,8 +80,8 @@ async def test_a_failing_turn_says_sorry_and_keeps_the_state(
             raise RuntimeError("the dialog broke")
         return await real_handle_turn(*args, **kwargs)
 
-    monkeypatch.setattr(bot.conversation, "handle_turn", fails_once)
-    with caplog.at_level(logging.INFO, logger="bot.conversation"):
+    monkeypatch.setattr(bot.turns, "handle_turn", fails_once)
+    with caplog.at_level(logging.INFO, logger="bot.turns"):
         failed = await conversations.handle(_message("admin"))
 
     assert failed.failed
@@ -124,7 +124,7 @@ async def test_a_failing_ticket_desk_says_so_and_the_conversation_goes_on(
     store: Store, knowledge: KnowledgeBase, caplog: pytest.LogCaptureFixture
 ) -> None:
     desk = FlakyDesk(_desk(store, knowledge))
-    conversations = Conversations(store, DialogContext(knowledge=knowledge, desk=desk))
+    conversations = Turns(store, DialogContext(knowledge=knowledge, desk=desk))
     await conversations.handle(_message("how do I fix 5.7.12"))
     await conversations.handle(_message("admin"))
     assert _pending(await conversations.handle(_message("escalate"))) == "escalate_note"
@@ -155,8 +155,8 @@ async def test_two_processes_racing_on_one_conversation(
 ) -> None:
     first_store, second_store = await Store.open(database_url), await Store.open(database_url)
     try:
-        first = Conversations(first_store, DialogContext(knowledge=knowledge))
-        second = Conversations(second_store, DialogContext(knowledge=knowledge))
+        first = Turns(first_store, DialogContext(knowledge=knowledge))
+        second = Turns(second_store, DialogContext(knowledge=knowledge))
         await first.handle(_message("how do I fix 5.7.12"))
         key = conversation_key(_message(""))
         start = await first_store.conversations.load_state(key)
@@ -166,7 +166,7 @@ async def test_two_processes_racing_on_one_conversation(
         for store in (first_store, second_store):
             _hold_first_load(store, barrier)
 
-        with caplog.at_level(logging.INFO, logger="bot.conversation"):
+        with caplog.at_level(logging.INFO, logger="bot.turns"):
             answer, help_ = await asyncio.gather(
                 first.handle(_message("admin")), second.handle(_message("help"))
             )
@@ -203,7 +203,7 @@ def _hold_first_load(store: Store, barrier: asyncio.Barrier) -> None:
 
 
 async def test_the_role_is_remembered_across_conversations(
-    conversations: Conversations, store: Store, knowledge: KnowledgeBase
+    conversations: Turns, store: Store, knowledge: KnowledgeBase
 ) -> None:
     await conversations.handle(_message("how do I fix 5.7.12", conversation="c1"))
     await conversations.handle(_message("I'm the sender", conversation="c1"))
@@ -233,7 +233,7 @@ async def test_the_role_is_remembered_across_conversations(
 
 
 async def test_saying_im_the_admin_after_the_remembered_sender_role_switches(
-    conversations: Conversations, store: Store, knowledge: KnowledgeBase
+    conversations: Turns, store: Store, knowledge: KnowledgeBase
 ) -> None:
     await conversations.handle(_message("how do I fix 5.7.12", conversation="c1"))
     await conversations.handle(_message("I'm the sender", conversation="c1"))
