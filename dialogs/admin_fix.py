@@ -2,12 +2,15 @@
 
 A question is asked only when its answer changes the steps: a code that names the recipient type
 skips that question, and an admin centre offered only where the knowledge base has steps for it.
+The further failed recipients of a bounce, each group asked about once, are kept apart in
+:mod:`dialogs.admin_targets`.
 """
 
 from __future__ import annotations
 
 import re
 
+from dialogs.admin_targets import current_target, target_types
 from dialogs.answers import Option, find_mention
 from dialogs.replies import Step, StepsAnswer
 from dialogs.turn import Turn
@@ -83,33 +86,6 @@ def sender_inside(turn: Turn) -> bool | None:
     if recipient and "@" in recipient:
         own.add(recipient.rsplit("@", 1)[1].lower())
     return domain in own
-
-
-def plan_targets(turn: Turn) -> None:
-    """Group a bounce's failed recipients by the kind of recipient their codes tell: the first
-    group is the conversation's recipient; each further group is asked about once."""
-    bounce = turn.state.bounce or {}
-    failures = [f for f in bounce.get("failures") or () if isinstance(f, list) and f]
-    kb = turn.knowledge
-    groups: dict[tuple[str | None, str | None], list[str]] = {}
-    statuses: dict[tuple[str | None, str | None], str | None] = {}
-    for failure in failures:
-        address = str(failure[0])
-        status = failure[1] if len(failure) > 1 and isinstance(failure[1], str) else None
-        entry = kb.code(status, None, "") if status else None
-        key = (getattr(entry, "recipient_family", None), getattr(entry, "fix", None))
-        groups.setdefault(key, []).append(address)
-        statuses.setdefault(key, status)
-    keys = list(groups)
-    turn.state.targets = [
-        {"addresses": groups[key], "status": statuses[key] or "", "family": key[0] or ""}
-        for key in keys[1:]
-    ]
-    if turn.state.targets:
-        first = set(groups[keys[0]])
-        bounce["recipients"] = [r for r in bounce.get("recipients") or () if r in first] or list(
-            groups[keys[0]]
-        )
 
 
 def type_allowed(turn: Turn, type_id: str) -> bool:
@@ -226,20 +202,6 @@ def advance(turn: Turn) -> None:
     give_steps(turn)
 
 
-def target_types(turn: Turn, target: dict[str, object]) -> tuple[str, ...]:
-    """The recipient types a further failed recipient can be, by the family its code tells."""
-    family_id = target.get("family") or None
-    return tuple(
-        t.id
-        for t in turn.knowledge.recipient_types_in_family(str(family_id) if family_id else None)
-    )
-
-
-def current_target(turn: Turn) -> int | None:
-    """The index of the further recipient whose type is being asked, if any."""
-    return next((i for i, t in enumerate(turn.state.targets) if not t.get("type")), None)
-
-
 def target_type_options(turn: Turn) -> tuple[Option, ...]:
     """The types the further recipient being asked about can be."""
     index = current_target(turn)
@@ -261,22 +223,6 @@ def ask_target_type(turn: Turn, index: int) -> None:
         ),
         target_type_options(turn),
     )
-
-
-def fits_a_target(turn: Turn, type_id: str) -> bool:
-    """Give ``type_id`` to the further recipient it fits, if one is still without a kind."""
-    for target in turn.state.targets:
-        if not target.get("type") and type_id in target_types(turn, target):
-            target["type"] = type_id
-            return True
-    return False
-
-
-def set_target_type(turn: Turn, type_id: str) -> None:
-    """Record the kind of the further recipient being asked about."""
-    index = current_target(turn)
-    if index is not None:
-        turn.state.targets[index]["type"] = type_id
 
 
 def ask_recipient_type(turn: Turn, narrowed: tuple[Option, ...] | None = None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dialogs import admin_fix
+from dialogs import admin_fix, admin_targets
 from dialogs.reading import Reading
 from dialogs.turn import Turn
 
@@ -99,7 +99,7 @@ def _take_one(turn: Turn, slot: str, value: str, taken: Taken) -> None:
             return
         family = admin_fix.family(turn)
         if family is not None and turn.knowledge.recipient_type(value).family != family:
-            if admin_fix.fits_a_target(turn, value):
+            if admin_targets.fits_a_target(turn, value):
                 taken.added.append("target_type")  # the other recipient's kind
                 return
             if value != "m365_group" or family != "group":

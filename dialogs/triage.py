@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogs import admin_fix, facts, sender_help
+from dialogs import admin_fix, admin_targets, facts, sender_help
 from dialogs.answers import Option, find_mention
 from dialogs.turn import Turn
 from knowledge.ndr import Bounce
@@ -39,7 +39,7 @@ def start(turn: Turn) -> None:
         turn.state.bounce = kept_facts(bounce)
         if not bounce.is_bounce and turn.reading is not None:
             _addresses_from_words(turn)
-        admin_fix.plan_targets(turn)
+        admin_targets.plan_targets(turn)
     introduce_code(turn)
     if turn.reading is not None and not (bounce is not None and bounce.is_bounce):
         facts.acknowledge(turn, facts.take(turn), answered="role")

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from dialogs.asking import ASKS
 from dialogs.conversation import TurnResult, handle_turn
 from dialogs.desk import TicketReceipt, TicketRequest, TicketSummary
 from dialogs.intent import IntentName, is_register_admins, recognise
 from dialogs.messages import Attachment, Message
+from dialogs.questions import SLOTS
 from dialogs.replies import Question, Reply, SenderAnswer, StepsAnswer, Text, TicketNotice
 from dialogs.turn import DialogContext
 from dialogs.understanding.layer import build_understanding
@@ -618,3 +620,9 @@ async def test_a_question_about_another_code_keeps_the_bounce() -> None:
     assert "That's 5.7.124" in said
     assert chat.state is not None
     assert chat.state["bounce"]["status"] == "5.7.124"
+
+
+def test_every_question_is_asked_and_answered_by_the_same_name() -> None:
+    # How a question is asked again (dialogs/asking.py) and what its answer does
+    # (dialogs/questions.py) are two tables: they name the same questions.
+    assert ASKS.keys() == SLOTS.keys()

@@ -6,7 +6,7 @@ A linear support vector machine (liblinear) separates the intents; its margins, 
 softmax, give a confidence, so the flows can ask rather than guess. This is the usual strong
 baseline for short utterances: it trains in a fraction of a second on a few thousand examples
 (a logistic regression reads about as well here but trains twenty times slower), and is fast to
-apply.
+apply. What it reads is :func:`classifier_text`: the words, and the slots the gazetteer found.
 """
 
 from __future__ import annotations
@@ -17,6 +17,22 @@ import numpy as np
 from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
+
+from dialogs.understanding.negation import Scoped
+from dialogs.understanding.tokens import Token
+
+NOTHING = Scoped((), (), ())  # no slots found: the slot classifiers read the words alone
+
+
+def classifier_text(tokens: Sequence[Token], scoped: Scoped) -> str:
+    """What the classifier reads: the words, addresses as one token, and the slots found."""
+    parts = [
+        "@address" if t.kind == "address" else "@domain" if t.kind == "domain" else t.key
+        for t in tokens
+    ]
+    parts += [f"§{f.slot}" for f in scoped.said]
+    parts += [f"¬{f.slot}" for f in scoped.negated]
+    return " ".join(parts)
 
 
 class IntentClassifier:

@@ -169,7 +169,7 @@ def lint(knowledge: KnowledgeBase, data: TrainingData) -> list[str]:
                 f"{example.source}: also under {first.intent} ({first.source}): {example.text!r}"
             )
     layer = TrainedUnderstanding(knowledge, data)
-    cues = layer._cues
+    cues = layer.vocabulary.cues
     for example in data.examples:
         for mark in example.marks:
             opening = keys(example.words(mark))[:1]
@@ -179,7 +179,7 @@ def lint(knowledge: KnowledgeBase, data: TrainingData) -> list[str]:
                     f"word; mark the value alone: {example.text!r}"
                 )
     for example in data.examples:
-        tokens, scoped, _ = layer._prepare(example.text)
+        tokens, scoped, _ = layer.prepare(example.text)
         marked = [(m.start, m.end) for m in example.marks]
         for found in (*scoped.said, *scoped.negated):
             if found.slot == "role" or found.score < SURE_SCORE:
