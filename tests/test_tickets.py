@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import bot.tickets
 from bot.config import Settings, load_settings
-from bot.store import Requester, Store
+from bot.store import Requester, Store, TicketJob
 from bot.tickets import (
     Action,
     ActionRequest,
@@ -750,6 +750,38 @@ async def test_stop_hands_back_a_job_in_flight(db_url: str, clock: Clock) -> Non
     ]
     assert all(job.attempts == 0 for job in teams)
     assert all(job.next_attempt_at <= clock.now for job in teams)  # due at once on a restart
+    await desk.store.close()
+
+
+async def test_a_stop_while_jobs_are_being_claimed_hands_them_back(
+    db_url: str, clock: Clock
+) -> None:
+    # The claim has committed in the database, but the worker has not heard back yet when the
+    # stop cancels it: the jobs it took must be handed back, not left to wait out their lease.
+    desk = await make_desk(db_url, clock)
+    claim_jobs = desk.store.jobs.claim_jobs
+    committed = asyncio.Event()
+
+    async def slow_to_answer(*args: Any, **kwargs: Any) -> list[TicketJob]:
+        jobs = await claim_jobs(*args, **kwargs)
+        if jobs:
+            committed.set()
+            await asyncio.sleep(0.2)  # the answer is on its way back when the stop comes
+        return jobs
+
+    desk.store.jobs.claim_jobs = slow_to_answer  # type: ignore[method-assign]
+    await desk.open(dedupe="one")
+    await desk.escalations.start()
+    try:
+        await asyncio.wait_for(committed.wait(), 5)
+    finally:
+        await desk.escalations.stop()
+    pending = await desk.store.jobs.ticket_jobs(pending=True)
+    assert [(job.ticket_id, job.kind) for job in pending if job.target == "msteams"] == [
+        ("NDR-1001", "post_card")
+    ]
+    assert all(job.attempts == 0 for job in pending)
+    assert all(job.next_attempt_at <= clock.now for job in pending)  # due at once on a restart
     await desk.store.close()
 
 

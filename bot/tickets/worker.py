@@ -53,6 +53,7 @@ class JobWorker:
         self._webhook = webhook
         self.wake = asyncio.Event()  # set when a job is queued here: deliver at once
         self.in_flight: set[int] = set()
+        self._claiming: asyncio.Future[list[TicketJob]] | None = None
         self.session: aiohttp.ClientSession | None = None
 
     def targets(self) -> list[str]:
@@ -81,11 +82,15 @@ class JobWorker:
         """One pass: claim the due jobs first in line, deliver them (each target's in order,
         the targets side by side); return how many were tried."""
         lease = timedelta(seconds=self.timing.lease_seconds)
-        jobs = await self._store.jobs.claim_jobs(
-            self.targets(), lease=lease, limit=self.timing.batch
+        # The claim runs as a task of its own and is shielded: a stop that cancels this pass
+        # while the claim is committing must still learn which jobs it took, or they would wait
+        # out the lease (five minutes) before another process could deliver them.
+        claim = asyncio.ensure_future(
+            self._store.jobs.claim_jobs(self.targets(), lease=lease, limit=self.timing.batch)
         )
-        # Ours until delivered: a stop hands back the ones not done yet (see ``release``).
-        self.in_flight.update(job.id for job in jobs)
+        claim.add_done_callback(self._claimed)
+        self._claiming = claim
+        jobs = await asyncio.shield(claim)
         lanes: dict[str, list[TicketJob]] = {}
         for job in jobs:
             lanes.setdefault(job.target, []).append(job)
@@ -99,8 +104,18 @@ class JobWorker:
                 log.error("ticket job not recorded", exc_info=outcome)
         return len(jobs)
 
+    def _claimed(self, claim: asyncio.Future[list[TicketJob]]) -> None:
+        """Ours until delivered: a stop hands back the ones not done yet (see ``release``)."""
+        if not claim.cancelled() and claim.exception() is None:
+            self.in_flight.update(job.id for job in claim.result())
+
     async def release(self) -> None:
-        """Hand back the jobs being delivered (a stop), so the next start retries them."""
+        """Hand back the jobs being delivered (a stop), so the next start retries them; a claim
+        still committing when the stop came is waited for first."""
+        claiming, self._claiming = self._claiming, None
+        if claiming is not None:
+            with contextlib.suppress(Exception):
+                await claiming  # its callback has put what it took in ``in_flight``
         if self.in_flight:
             try:
                 await self._store.jobs.release_jobs(sorted(self.in_flight))
