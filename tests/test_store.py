@@ -188,14 +188,6 @@ async def test_insert_race_at_version_zero(database: Database) -> None:
     assert all(isinstance(r, StaleState) for r in results if r != 1)
 
 
-async def test_delete_state(store: Store) -> None:
-    await store.conversations.save_state("k", {"a": 1}, 0)
-    await store.conversations.delete_state("k")
-    await store.conversations.delete_state("k")  # deleting nothing is fine
-    assert await store.conversations.load_state("k") == Saved(state={}, version=0)
-    assert await store.conversations.save_state("k", {"a": 2}, 0) == 1
-
-
 async def test_negative_version_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="expected_version"):
         await store.conversations.save_state("k", {}, -1)

@@ -71,13 +71,6 @@ class ConversationStore(Aggregate):
             )
         return new_version
 
-    async def delete_state(self, conversation_key: str) -> None:
-        """Forget the conversation's state (no error if there is none)."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                conversations.delete().where(conversations.c.key == conversation_key)
-            )
-
     # -- profiles -----------------------------------------------------------------------------
 
     async def load_profile(self, user_key: str) -> dict[str, Any]:
