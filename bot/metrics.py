@@ -26,7 +26,7 @@ class Metrics:
         )
         self.flows_finished = Counter(
             "ndrbot_flows_finished_total",
-            "Turns that reached their answer (steps or the sender's note).",
+            "Conversations that reached their answer (steps or the sender's note).",
             ["channel"],
             registry=self.registry,
         )

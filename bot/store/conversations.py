@@ -1,4 +1,4 @@
-"""Turns: each one's state (versioned), each person's profile, and each conversation's
+"""Conversations: each one's state (versioned), each person's profile, and each conversation's
 reference on its platform.
 
 Its own room because this is what one turn reads and writes (``bot/turns.py``), and a
