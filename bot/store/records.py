@@ -23,7 +23,8 @@ from dialogs.messages import Platform
 TICKET_PREFIX: Final = "NDR-"
 TICKET_OFFSET: Final = 1000
 TICKET_STATUSES: Final = frozenset({"open", "assigned", "resolved"})
-JOB_TARGETS: Final = frozenset({Platform.TEAMS, Platform.SLACK, "webhook"})
+#: Where a job goes: a platform (its notifier delivers it), or the webhook to an outside tracker.
+JOB_TARGETS: Final = frozenset({*Platform, "webhook"})
 JOB_KINDS: Final = frozenset(
     {"post_card", "update_card", "note", "tell_requester", "remind", "event"}
 )
@@ -44,7 +45,7 @@ class Saved:
 class Requester:
     """Someone who asked for help on a ticket, and where to tell them about changes."""
 
-    platform: str  # "console" | "msteams" | "slack"
+    platform: str  # a Platform (dialogs/messages.py)
     user_id: str
     name: str
     conversation_key: str
@@ -116,7 +117,7 @@ class AdminChannel:
 class NewJob:
     """A job to enqueue for a ticket: deliver ``kind`` with ``payload`` to ``target``."""
 
-    target: str  # "msteams" | "slack" | "webhook"
+    target: str  # a Platform with a notifier, or "webhook"
     kind: str  # "post_card" | "update_card" | "note" | "tell_requester" | "remind" | "event"
     payload: dict[str, Any]
 

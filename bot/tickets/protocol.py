@@ -37,7 +37,7 @@ class Action(StrEnum):
 class Actor:
     """Someone acting on a ticket: an admin on a platform, or the terminal."""
 
-    platform: str  # "msteams" | "slack" | "console"
+    platform: str  # a Platform (dialogs/messages.py)
     user_id: str
     name: str
 
