@@ -37,8 +37,8 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 
 from bot.app import create_app
 from bot.channels import teams
+from bot.channels.teams import Labels, render_replies
 from bot.config import Settings, load_settings
-from bot.render.teams import Labels, render_replies
 from bot.runtime import open_runtime
 from dialogs.messages import Message
 

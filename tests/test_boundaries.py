@@ -1,7 +1,7 @@
 """The rooms of ARCHITECTURE.md: imports run bot/ -> dialogs/ -> knowledge/; the language layer
 (dialogs/understanding/) is the only part of dialogs/ that imports scikit-learn and rapidfuzz,
 and the flows reach it only through the seam (dialogs/reading.py); platform libraries stay in
-bot/channels/."""
+bot/channels/, the Bot Framework's in bot/channels/teams/."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORM = {"botbuilder", "botframework", "slack_bolt", "slack_sdk"}
+BOT_FRAMEWORK = {"botbuilder", "botframework", "msrest", "azure"}
 LANGUAGE_LIBRARIES = {"sklearn", "scipy", "numpy", "rapidfuzz"}
 # What each room may import besides the standard library and itself.
 ALLOWED = {
@@ -58,4 +59,14 @@ def test_platform_libraries_only_in_channels() -> None:
         if "channels" in path.relative_to(ROOT / "bot").parts:
             continue
         used = imports(path) & PLATFORM
+        assert not used, f"{path.relative_to(ROOT)} imports {sorted(used)}"
+
+
+@pytest.mark.parametrize("room", ["bot", "dialogs", "knowledge"])
+def test_only_the_teams_channel_imports_the_bot_framework(room: str) -> None:
+    teams = ROOT / "bot" / "channels" / "teams"
+    for path in sorted((ROOT / room).rglob("*.py")):
+        if path.is_relative_to(teams):
+            continue
+        used = imports(path) & BOT_FRAMEWORK
         assert not used, f"{path.relative_to(ROOT)} imports {sorted(used)}"

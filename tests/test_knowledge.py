@@ -641,9 +641,16 @@ def test_every_platform_text_the_code_uses_is_declared(kb: KnowledgeBase) -> Non
     assert not {key for key in CONVERSATION_TEXTS if key.startswith(("teams_", "slack_"))}
 
 
+def _module_source(name: str) -> str:
+    """A module's source; a package's (one ``TEXTS`` for all its modules) is all its modules'."""
+    path = Path(str(sys.modules[name].__file__))
+    files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+    return "\n".join(file.read_text(encoding="utf-8") for file in files)
+
+
 def test_each_module_declares_only_the_texts_it_uses() -> None:
     for name, keys in PLATFORM_DECLARATIONS.items():
-        source = Path(str(sys.modules[name].__file__)).read_text(encoding="utf-8")
+        source = _module_source(name)
         prefixes = tuple(PLATFORM_PREFIX.findall(source))
         unused = {key for key in keys if f'"{key}"' not in source and not key.startswith(prefixes)}
         assert not unused, f"{name} declares texts it does not look up: {sorted(unused)}"
@@ -664,10 +671,10 @@ def test_a_missing_platform_text_is_named_with_who_needs_it(data_copy: Path) -> 
     with pytest.raises(
         KnowledgeError,
         match=r"conversation\.yaml: texts: missing \['teams_ticket_title'\], needed by "
-        r"bot\.render\.teams",
+        r"bot\.channels\.teams",
     ):
         knowledge.conversation.require(
-            PLATFORM_DECLARATIONS["bot.render.teams"], "bot.render.teams"
+            PLATFORM_DECLARATIONS["bot.channels.teams"], "bot.channels.teams"
         )
     knowledge.conversation.require(PLATFORM_DECLARATIONS["bot.render.slack"], "bot.render.slack")
 

@@ -313,7 +313,7 @@ async def test_proactive_messages_and_updates_go_to_the_saved_conversation(bot: 
         f"msteams:{PERSONAL['id']}"
     )
     assert reference is not None
-    channel = bot.app[teams.TEAMS]
+    channel = bot.app[teams.TEAMS].sender
     before = bot.connector.attempts
     bot.connector.fail_next(503, retry_after="0")
     assert await channel.send_proactive(reference, [Text("Ticket NDR-1001 is resolved.")]) == 1

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from bot.teams_package import (
+from bot.channels.teams.package import (
     APP_ID_PLACEHOLDER,
     TEMPLATE_DIR,
     PackageError,
     build_package,
-    png_info,
 )
+from bot.channels.teams.package_icons import png_info
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "teams"

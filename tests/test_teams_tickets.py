@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.render.teams import (
+from bot.channels.teams import (
     MAX_ACTIVITY_BYTES,
     TICKET_REFRESH_VERB,
     TicketCardView,

@@ -1,0 +1,141 @@
+"""The Bot Connector clients the adapter sends through: one msrest ``ConnectorClient`` per
+service URL and audience, kept (:class:`ConnectorFactory`), each sending over the app's one
+aiohttp session (:class:`SessionSender`) with the bot's cached token.
+
+Its own room because it is msrest's plumbing, not Bot Framework policy: the authentication hands
+this factory to the adapter, and the sender reads :class:`ConnectorRefused` to retry.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Final
+
+import aiohttp
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import ConnectorFactory as BotbuilderConnectorFactory
+from botframework.connector.auth import MicrosoftAppCredentials
+from msrest.pipeline import Response
+from msrest.pipeline.async_abc import AsyncHTTPSender, AsyncPipeline
+from msrest.pipeline.universal import RawDeserializer
+from msrest.universal_http import ClientRequest
+from msrest.universal_http.async_abc import AsyncClientResponse
+
+from bot.channels.teams.options import TeamsOptions
+from bot.channels.teams.tokens import Answer, BotTokenPolicy, BotTokens, Call
+from bot.outbound import retry_after
+
+_JSON: Final = "application/json"
+_CONNECTOR_CLIENTS: Final = 256  # one per service URL and audience; Teams uses a handful
+ERROR_BODY_CHARS: Final = 300
+_USER_AGENT: Final = "Microsoft-BotFramework/3.1 (BotBuilder Python/4.17)"
+
+
+class ConnectorFactory(BotbuilderConnectorFactory):  # type: ignore[misc]
+    """One ConnectorClient per service URL and audience, kept: each sends over the app's aiohttp
+    session with the bot's cached token."""
+
+    def __init__(
+        self, tokens: BotTokens, session: aiohttp.ClientSession, options: TeamsOptions
+    ) -> None:
+        self._tokens = tokens
+        self._session = session
+        self._options = options
+        self._clients: OrderedDict[tuple[str, str | None], ConnectorClient] = OrderedDict()
+
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        key = (str(service_url or ""), audience)
+        client = self._clients.get(key)
+        if client is None:
+            client = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=key[0])
+            client.config.add_user_agent(_USER_AGENT)
+            # The pipeline AsyncBfPipeline builds, with our token policy and transport. Built
+            # here, after the client: msrest links a policy object into each pipeline made
+            # with it, and the client makes its default (`requests`) pipeline last.
+            client.config.pipeline = AsyncPipeline(
+                [
+                    client.config.user_agent_policy,
+                    BotTokenPolicy(self._tokens, audience),
+                    RawDeserializer(),
+                    client.config.http_logger_policy,
+                ],
+                SessionSender(self._session, self._options.request_timeout_seconds),
+            )
+            self._clients[key] = client
+            while len(self._clients) > _CONNECTOR_CLIENTS:
+                self._clients.popitem(last=False)
+        else:
+            self._clients.move_to_end(key)
+        return client
+
+
+class SessionSender(AsyncHTTPSender[ClientRequest, AsyncClientResponse]):
+    """msrest's transport over the app's aiohttp session (instead of ``requests`` in a thread)."""
+
+    def __init__(self, session: aiohttp.ClientSession, timeout: float) -> None:
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def __aenter__(self) -> SessionSender:
+        return self
+
+    async def __aexit__(self, *exc_details: object) -> None:
+        return None
+
+    async def send(self, request: Call, **config: Any) -> Answer:
+        http = request.http_request
+        async with self._session.request(
+            http.method, http.url, data=http.data, headers=http.headers, timeout=self._timeout
+        ) as got:
+            body = await got.read()
+            if got.status >= 300:
+                # Raised here, before msrest reads the body (which fails on a gateway's
+                # text/html page): the status and Retry-After are what the retries need.
+                raise ConnectorRefused(
+                    got.status,
+                    body[:ERROR_BODY_CHARS].decode(errors="replace"),
+                    retry_after(got.headers.get("Retry-After")),
+                )
+            headers = dict(got.headers)
+            if not body.strip() or "json" not in got.content_type:
+                # Taken, but with no JSON to read (a proxy's empty 201, say): the activity
+                # went out, and its id is unknown; msrest would fail on it, and a retry repeat it.
+                body, headers["Content-Type"] = b"{}", _JSON
+            answer = _ConnectorAnswer(http, got.status, headers, got.reason, body)
+        return Response(request, answer)
+
+
+class ConnectorRefused(Exception):
+    """The Bot Connector answered a call with an error status."""
+
+    def __init__(self, status: int, detail: str, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class _ConnectorAnswer(AsyncClientResponse):
+    def __init__(
+        self,
+        request: ClientRequest,
+        status: int,
+        headers: dict[str, str],
+        reason: str | None,
+        body: bytes,
+    ) -> None:
+        super().__init__(request, None)
+        self.internal_response = self  # what msrest's errors hand back as `.response`
+        self.status_code = status
+        self.headers = headers
+        self.reason = reason
+        self._body = body
+
+    def body(self) -> bytes:
+        return self._body
+
+    def raise_for_status(self) -> None:
+        return None  # error statuses never get this far: see SessionSender
+
+
+__all__ = ["ERROR_BODY_CHARS", "ConnectorFactory", "ConnectorRefused", "SessionSender"]

@@ -1,0 +1,243 @@
+"""One Teams turn (:class:`Turn`): the handler botbuilder's adapter runs for one activity.
+
+The activity is dispatched by a route table (:data:`ROUTES`) keyed by its type and, for an
+invoke, its name, in the shape of the Microsoft 365 Agents SDK's ``AgentApplication``: a message,
+a card's Universal Action (``invoke`` + ``adaptiveCard/action``), the bot added to a
+conversation, the app installed. A message is read into a neutral
+:class:`~dialogs.messages.Message`, the turn runs, and the rendered replies go out through the
+TurnContext (the adapter's ``ConnectorClient``), or, for ``expectReplies``, are left for the
+adapter to return in the response. "Typing..." shows when the turn takes more than a moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final
+
+from botbuilder.core import InvokeResponse, TurnContext
+from botbuilder.schema import Activity, ActivityTypes, DeliveryModes
+
+from bot.channels.teams.activities import (
+    adds_bot,
+    has_files,
+    in_group,
+    mentions_bot,
+    message_of,
+)
+from bot.channels.teams.cards import (
+    render_replies,
+    text_activity,
+    typing_activity,
+    welcome_activity,
+)
+from bot.channels.teams.channel import TeamsChannel
+from bot.channels.teams.failures import SendFailed
+from bot.channels.teams.sending import post_activity, to_activity
+from bot.channels.teams.tickets import TICKET_VERBS, invoke_message
+from bot.turns import TurnOutcome
+from dialogs.intent import is_register_admins
+from dialogs.replies import Reply
+
+log = logging.getLogger("bot.channels.teams")
+
+_SLOW_TEXT_CHARS: Final = 2000  # a pasted bounce: show "typing..." at once
+
+
+class Turn:
+    """The bot the adapter runs for one activity: reads the TurnContext's activity (the JSON it
+    arrived as, ``body``) into a Message, runs the turn, sends the replies through the
+    TurnContext."""
+
+    def __init__(self, channel: TeamsChannel, body: dict[str, Any]) -> None:
+        self.channel = channel
+        self.body = body
+        self.context: TurnContext | None = None
+        self.audience: str | None = None
+        self.turn_id = ""
+        self.deadline = 0.0
+
+    async def run(self, context: TurnContext) -> None:
+        """What the adapter calls: the route for this activity, if there is one."""
+        self.context = context
+        self.audience = context.turn_state.get(context.adapter.BOT_OAUTH_SCOPE_KEY)
+        self.deadline = time.monotonic() + self.channel.options.retry_budget_seconds
+        route = ROUTES.get(route_key(self.body))
+        if route is not None:
+            await route(self)
+
+    # -- the routes ---------------------------------------------------------------------------
+
+    async def on_message(self) -> None:
+        """A message: typed, pasted, a file, or an Action.Submit click (its ``value``)."""
+        await self._converse(self.body.get("value"))
+
+    async def on_card_action(self) -> None:
+        """A card's Universal Action: a ticket card's goes to the tickets; any other is read as
+        a click. No invoke response (the adapter answers 501) when it is not an action."""
+        value = self.body.get("value")
+        action = value.get("action") if isinstance(value, dict) else None
+        if not isinstance(action, dict):
+            return
+        data, verb = action.get("data"), action.get("verb")
+        answer: dict[str, Any]
+        if isinstance(data, dict) and data.get("ticket") and verb in TICKET_VERBS:
+            self.channel.admins.learn(self.body["from"])
+            answer = await self.channel.tickets.answer_action(self.body, str(verb), data)
+        else:
+            await self._converse(data)
+            answer = invoke_message("")
+        await self._context.send_activity(
+            Activity(
+                type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=answer)
+            )
+        )
+
+    async def on_conversation_update(self) -> None:
+        """The bot added to a personal chat, a group chat or a team: welcome."""
+        activity, channel = self.body, self.channel
+        if not adds_bot(activity):
+            return
+        await channel.remember(activity, force=True)
+        help_text = channel.runtime.knowledge.help_text
+        welcome = welcome_activity(help_text.greeting, help_text.capabilities, channel.labels)
+        await self.deliver([welcome], intent="welcome", reply=False)
+
+    async def on_installation_update(self) -> None:
+        """The app installed or upgraded: keep where the conversation lives."""
+        if self.body.get("action") in ("add", "add-upgrade"):
+            await self.channel.remember(self.body, force=True)
+
+    # -- a message ----------------------------------------------------------------------------
+
+    async def _converse(self, value: Any) -> None:
+        channel, activity = self.channel, self.body
+        message = message_of(activity, value=value)
+        clicked, text = message.value, message.text
+        if in_group(activity) and clicked is None and not mentions_bot(activity):
+            return  # channel chatter not meant for the bot
+        if await channel.seen_before(activity):
+            return
+        typing = _Typing(self, enabled=not self._expect_replies)
+        notices: list[Reply] = []
+        if has_files(activity) or len(text) > _SLOW_TEXT_CHARS:
+            typing.now()
+        files = await channel.read_files(activity, notices)
+        message = dataclasses.replace(message, files=files)
+        channel.admins.learn(activity["from"])
+        if clicked is None and not files and is_register_admins(text):
+            # A platform command, not a conversation: the dialogs never see it.
+            answer = await channel.tickets.register_admins(activity)
+            await typing.settle()
+            await channel.remember(activity, force=False)
+            await self.deliver([text_activity(answer)], intent="register_admins")
+            return
+        outcome: TurnOutcome | None = None
+        if text or files or clicked is not None or not notices:
+            typing.after(channel.options.typing_after_seconds)
+            try:
+                outcome = await channel.runtime.turns.handle(message)
+            finally:
+                typing.cancel_timer()
+            channel.metrics.observe_turn(message.platform, outcome)
+            self.turn_id = outcome.turn_id
+        await typing.settle()
+        replies = [*notices, *(outcome.replies if outcome else ())]
+        await channel.remember(activity, force=bool(outcome and outcome.escalated))
+        activities = render_replies(replies, channel.labels)
+        await self.deliver(activities, intent=outcome.intent if outcome else "file")
+
+    @property
+    def _expect_replies(self) -> bool:
+        return bool(self.body.get("deliveryMode") == DeliveryModes.expect_replies)
+
+    @property
+    def _context(self) -> TurnContext:
+        if self.context is None:
+            raise RuntimeError("the adapter has not started this turn")
+        return self.context
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def deliver(
+        self, activities: Sequence[dict[str, Any]], *, intent: str, reply: bool = True
+    ) -> int:
+        """Send the activities in order; log (with the turn id) and count any that fail."""
+        sent = 0
+        for activity in activities:
+            try:
+                await self.send(activity, reply=reply)
+                sent += 1
+            except SendFailed as failure:
+                self.channel.sender.failed(failure, turn_id=self.turn_id, intent=intent)
+        return sent
+
+    async def send(self, activity: dict[str, Any], *, reply: bool = True) -> None:
+        """One activity through the TurnContext (buffered there for expectReplies)."""
+        context = self._context
+        outgoing = to_activity(activity)
+        if self._expect_replies:
+            await context.send_activity(outgoing)
+            return
+        await self.channel.sender.retrying(
+            lambda: post_activity(context, outgoing, reply=reply),
+            what="POST",
+            audience=self.audience,
+            deadline=self.deadline,
+            turn_id=self.turn_id,
+        )
+
+    async def send_typing(self) -> None:
+        try:
+            await self.send(typing_activity())
+        except SendFailed as failure:
+            log.debug("typing indicator not sent", extra={"reason": str(failure)})
+
+
+#: What a turn does with an activity, by (type, invoke name); an activity not listed is ignored.
+ROUTES: Final[Mapping[tuple[str, str], Callable[[Turn], Awaitable[None]]]] = {
+    ("message", ""): Turn.on_message,
+    ("invoke", "adaptiveCard/action"): Turn.on_card_action,
+    ("conversationUpdate", ""): Turn.on_conversation_update,
+    ("installationUpdate", ""): Turn.on_installation_update,
+}
+
+
+def route_key(activity: Mapping[str, Any]) -> tuple[str, str]:
+    """The activity's key in :data:`ROUTES`: its type, and for an invoke its name."""
+    kind = str(activity["type"])
+    name = activity.get("name") if kind == "invoke" else ""
+    return kind, name if isinstance(name, str) else ""
+
+
+class _Typing:
+    """The "typing..." indicator of one turn: sent at once for known slow work, or when the turn
+    takes longer than a moment; always before the replies."""
+
+    def __init__(self, turn: Turn, *, enabled: bool) -> None:
+        self._turn = turn
+        self._enabled = enabled
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def now(self) -> None:
+        if self._enabled and self._task is None:
+            self._task = asyncio.create_task(self._turn.send_typing())
+
+    def after(self, seconds: float) -> None:
+        if self._enabled and self._task is None:
+            self._timer = asyncio.get_running_loop().call_later(seconds, self.now)
+
+    def cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    async def settle(self) -> None:
+        if self._task is not None:
+            await self._task
+
+
+__all__ = ["ROUTES", "Turn", "route_key"]
