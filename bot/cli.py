@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from bot import slack_manifest
 from bot.classify import classify_bytes
 from bot.config import DEFAULT_ENV_FILE, Settings, SettingsError, load_settings
 from bot.logs import configure_logging
@@ -22,7 +21,8 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 # The commands that run the bot (chat, tickets, serve) import the store, the channels and the
-# server when they run: classify, which scripts call once per message, starts without them.
+# server when they run, and ``manifest`` the platform packages (they import their SDKs):
+# classify, which scripts call once per message, starts without them.
 from knowledge.ndr import MAX_INPUT_BYTES, InputRejected, read_limited
 
 
@@ -191,7 +191,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    # Here, not at the top: importing the Teams package loads botbuilder, which classify skips.
+    # Here, not at the top: each platform's package loads its SDK, which classify goes without.
+    from bot.channels.slack import manifest as slack_manifest  # noqa: PLC0415
     from bot.channels.teams import package as teams_package  # noqa: PLC0415
 
     try:

@@ -73,7 +73,6 @@ def _require_platform_texts(knowledge: KnowledgeBase) -> None:
     here, not at the top: the channels import this module."""
     from bot.channels import slack as slack_channel  # noqa: PLC0415 - see the docstring
     from bot.channels import teams as teams_channel  # noqa: PLC0415
-    from bot.render import slack as slack_render  # noqa: PLC0415
 
-    for module in (teams_channel, slack_render, slack_channel):
+    for module in (teams_channel, slack_channel):
         knowledge.conversation.require(module.TEXTS, module.__name__)

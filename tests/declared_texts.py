@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from bot.channels import slack as slack_channel
 from bot.channels import teams as teams_channel
-from bot.render import slack as slack_render
 from knowledge.kb import CONVERSATION_TEXTS
 
 #: Each platform module that looks up texts of its own, with the texts it declares.
 PLATFORM_DECLARATIONS: dict[str, frozenset[str]] = {
-    module.__name__: module.TEXTS for module in (teams_channel, slack_render, slack_channel)
+    module.__name__: module.TEXTS for module in (teams_channel, slack_channel)
 }
 #: Every text some part of the code declares it needs.
 DECLARED_TEXTS: frozenset[str] = CONVERSATION_TEXTS.union(*PLATFORM_DECLARATIONS.values())

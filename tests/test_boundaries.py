@@ -1,7 +1,8 @@
 """The rooms of ARCHITECTURE.md: imports run bot/ -> dialogs/ -> knowledge/; the language layer
 (dialogs/understanding/) is the only part of dialogs/ that imports scikit-learn and rapidfuzz,
 and the flows reach it only through the seam (dialogs/reading.py); platform libraries stay in
-bot/channels/, the Bot Framework's in bot/channels/teams/."""
+bot/channels/: the Bot Framework's in bot/channels/teams/, slack-bolt and slack_sdk in
+bot/channels/slack/."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PLATFORM = {"botbuilder", "botframework", "slack_bolt", "slack_sdk"}
-BOT_FRAMEWORK = {"botbuilder", "botframework", "msrest", "azure"}
 LANGUAGE_LIBRARIES = {"sklearn", "scipy", "numpy", "rapidfuzz"}
 # What each room may import besides the standard library and itself.
 ALLOWED = {
@@ -54,19 +53,54 @@ def test_the_flows_reach_the_language_layer_only_through_the_seam() -> None:
         assert not layer, f"{path.relative_to(ROOT)} imports {sorted(layer)}"
 
 
-def test_platform_libraries_only_in_channels() -> None:
-    for path in sorted((ROOT / "bot").rglob("*.py")):
-        if "channels" in path.relative_to(ROOT / "bot").parts:
-            continue
-        used = imports(path) & PLATFORM
-        assert not used, f"{path.relative_to(ROOT)} imports {sorted(used)}"
+#: Each platform's SDKs, and the one package that may import them.
+SDKS = {
+    "teams": {"botbuilder", "botframework", "msrest", "azure"},
+    "slack": {"slack_bolt", "slack_sdk"},
+}
+#: The modules that draw replies and ticket cards: they are handed a TicketCard, never a record.
+DRAWING = [
+    *sorted((ROOT / "bot" / "render").glob("*.py")),
+    *(ROOT / "bot" / "channels" / "teams" / name for name in ("cards.py", "ticket_cards.py")),
+    ROOT / "bot" / "channels" / "teams" / "card_elements.py",
+    *(ROOT / "bot" / "channels" / "slack" / name for name in ("blocks.py", "ticket_blocks.py")),
+]
+#: Where neutral code may reach a platform's package: the composition roots (the app mounts each
+#: platform, the CLI builds their manifests) and the start-up check of the texts they declare.
+COMPOSITION_ROOTS = {"app.py", "cli.py", "runtime.py"}
 
 
+@pytest.mark.parametrize("platform", sorted(SDKS))
 @pytest.mark.parametrize("room", ["bot", "dialogs", "knowledge"])
-def test_only_the_teams_channel_imports_the_bot_framework(room: str) -> None:
-    teams = ROOT / "bot" / "channels" / "teams"
+def test_a_platform_sdk_is_imported_only_by_its_package(platform: str, room: str) -> None:
+    package = ROOT / "bot" / "channels" / platform
     for path in sorted((ROOT / room).rglob("*.py")):
-        if path.is_relative_to(teams):
+        if path.is_relative_to(package):
             continue
-        used = imports(path) & BOT_FRAMEWORK
+        used = imports(path) & SDKS[platform]
         assert not used, f"{path.relative_to(ROOT)} imports {sorted(used)}"
+
+
+def test_drawing_never_imports_the_store() -> None:
+    for path in DRAWING:
+        assert path.exists(), f"{path.relative_to(ROOT)} is gone: update DRAWING"
+        store = {m for m in imports(path, modules=True) if m.split(".")[:2] == ["bot", "store"]}
+        assert not store, f"{path.relative_to(ROOT)} imports {sorted(store)}"
+
+
+def test_neutral_code_reaches_a_platform_only_from_the_composition_roots() -> None:
+    channels = ROOT / "bot" / "channels"
+    for path in sorted((ROOT / "bot").rglob("*.py")):
+        if path.is_relative_to(channels) or path.name in COMPOSITION_ROOTS:
+            continue
+        reached = {m for m in imports(path, modules=True) if m.startswith("bot.channels")}
+        assert not reached, f"{path.relative_to(ROOT)} imports {sorted(reached)}"
+
+
+def test_no_platform_package_imports_another() -> None:
+    for platform in SDKS:
+        others = {f"bot.channels.{other}" for other in SDKS if other != platform}
+        for path in sorted((ROOT / "bot" / "channels" / platform).rglob("*.py")):
+            used = imports(path, modules=True)
+            reached = {m for m in used if any(m == o or m.startswith(f"{o}.") for o in others)}
+            assert not reached, f"{path.relative_to(ROOT)} imports {sorted(reached)}"

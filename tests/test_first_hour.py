@@ -27,8 +27,9 @@ from pathlib import Path
 
 import pytest
 
-import bot.channels.slack as slack_channel
+import bot.channels.slack.connection as slack_connection
 from bot.app import create_app
+from bot.channels.slack import SLACK
 from bot.config import load_settings
 from bot.logs import configure_logging
 from tests.fakes_slack import FakeSlackWebAPI, FakeSocketModeServer
@@ -475,7 +476,7 @@ async def test_bolt_does_not_warn_about_the_token_it_read_itself(
 async def test_socket_mode_is_not_said_on_while_auth_test_fails(
     database_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(slack_channel, "_AUTH_RETRY_FIRST_SECONDS", 0.05)
+    monkeypatch.setattr(slack_connection, "_AUTH_RETRY_FIRST_SECONDS", 0.05)
     caplog.set_level(logging.INFO)  # "Slack is on" would be an INFO line
     api = FakeSlackWebAPI()
     await api.start()
@@ -489,7 +490,7 @@ async def test_socket_mode_is_not_said_on_while_auth_test_fails(
         assert lines[0].startswith("Slack is not on yet: auth.test failed (")
         assert lines[0].endswith("; trying again in 0.05 s, then Socket Mode connects")
         assert not [line for line in lines if line.startswith("Slack is on")]
-        assert bot.app[slack_channel.SLACK]._socket_mode is None  # not connecting either
+        assert bot.app[SLACK].connection._socket_mode is None  # not connecting either
     finally:
         await bot.close()
 
@@ -497,7 +498,7 @@ async def test_socket_mode_is_not_said_on_while_auth_test_fails(
 async def test_slack_is_said_on_when_auth_test_answers_at_last(
     database_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(slack_channel, "_AUTH_RETRY_FIRST_SECONDS", 0.05)
+    monkeypatch.setattr(slack_connection, "_AUTH_RETRY_FIRST_SECONDS", 0.05)
     caplog.set_level(logging.INFO)
     api, sockets = FakeSlackWebAPI(), FakeSocketModeServer()
     await api.start()

@@ -676,7 +676,9 @@ def test_a_missing_platform_text_is_named_with_who_needs_it(data_copy: Path) -> 
         knowledge.conversation.require(
             PLATFORM_DECLARATIONS["bot.channels.teams"], "bot.channels.teams"
         )
-    knowledge.conversation.require(PLATFORM_DECLARATIONS["bot.render.slack"], "bot.render.slack")
+    knowledge.conversation.require(
+        PLATFORM_DECLARATIONS["bot.channels.slack"], "bot.channels.slack"
+    )
 
 
 def test_a_missing_dialog_text_still_fails_the_load(data_copy: Path) -> None:

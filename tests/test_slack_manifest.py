@@ -12,7 +12,12 @@ import pytest
 import yaml
 
 from bot.channels.slack import SHORTCUT_CALLBACK_ID, SLASH_COMMAND
-from bot.slack_manifest import ManifestError, load_template, render_manifest, request_url
+from bot.channels.slack.manifest import (
+    ManifestError,
+    load_template,
+    render_manifest,
+    request_url,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 _CLI = [sys.executable, "-m", "bot", "manifest", "slack"]

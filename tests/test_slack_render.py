@@ -1,5 +1,6 @@
-"""Block Kit rendering (bot/render/slack.py): buttons that carry the answer, the steps answer
-with its facts and PowerShell, a text fallback, and Slack's limits kept by splitting."""
+"""Block Kit rendering (bot/channels/slack/blocks.py and ticket_blocks.py): buttons that carry
+the answer, the steps answer with its facts and PowerShell, a text fallback, and Slack's limits
+kept by splitting."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from bot.render.slack import (
+from bot.channels.slack.blocks import (
     ANSWER_ACTION,
     MAX_BLOCKS,
     MAX_FALLBACK_TEXT,
@@ -17,8 +18,8 @@ from bot.render.slack import (
     home_view,
     mrkdwn,
     render_replies,
-    ticket_card,
 )
+from bot.channels.slack.ticket_blocks import ticket_card
 from bot.store import Requester, TicketRecord
 from bot.tickets import TicketCard
 from dialogs.replies import (

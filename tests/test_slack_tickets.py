@@ -17,7 +17,7 @@ import pytest
 
 from bot.app import RUNTIME
 from bot.channels.slack import SLACK, SlackTicketNotifier
-from bot.render.slack import ticket_card, ticket_modal
+from bot.channels.slack.ticket_blocks import ticket_card, ticket_modal
 from bot.store import Requester, TicketRecord
 from bot.tickets import CardRef, PermanentFailure, TicketCard, TicketTiming
 from dialogs.replies import Text

@@ -1,4 +1,8 @@
-"""``python -m bot manifest slack``: the Slack app manifest with the request URLs filled in."""
+"""``python -m bot manifest slack``: the Slack app manifest with the request URLs filled in.
+
+Its own room because it runs without the bot: no Slack library, no server, only the template in
+``manifest/slack/`` (the events path is the one ``endpoint.py`` serves).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-TEMPLATE: Final = Path(__file__).resolve().parents[1] / "manifest" / "slack" / "manifest.yml"
+TEMPLATE: Final = Path(__file__).resolve().parents[3] / "manifest" / "slack" / "manifest.yml"
 EVENTS_PATH: Final = "/slack/events"
 _HEADER: Final = (
     "# Slack app manifest of the NDR helpdesk bot, written by `python -m bot manifest slack`.\n"
