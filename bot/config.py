@@ -2,7 +2,9 @@
 
 ``load_settings()`` is the way in; it turns every problem into one line naming the env var. To add a
 setting, add one annotated field to ``Settings`` (secrets as ``SecretStr | None = None``); its env
-var is the field name in capitals, and ``describe`` masks it if it is a secret.
+var is the field name in capitals, and ``describe`` masks it if it is a secret. Every setting
+that is a URL is shown with its password and its query values hidden (a webhook's
+``?code=...&sig=...`` is its secret as much as TICKET_WEBHOOK_SECRET is).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///./ndrbot.db"
 DEFAULT_ENV_FILE: Final = Path(".env")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 NOT_SET: Final = "(not set)"
-MASK: Final = "**********"
+MASK: Final = "(set)"  # a secret, as the start-up log shows it: neither its value nor its length
+HIDDEN: Final = "***"  # a URL's password or query value, as logs show it
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -44,7 +47,6 @@ ADMIN_PLATFORMS: Final = tuple(Platform)
 _SLACK_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 # A SQLAlchemy URL, read without importing SQLAlchemy (classify starts without it).
 _DATABASE_URL = re.compile(r"^(?P<drivername>[A-Za-z][\w]*(?:\+\w+)?)://(?P<rest>.*)$", re.DOTALL)
-_PASSWORD_IN_URL = re.compile(r"^([^:/]+://[^:@/]*:)[^@/]*@")
 
 # Set while load_settings builds a Settings: only its values (and the .env file) count then.
 _reading_only_given_values: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -313,9 +315,9 @@ class Settings(BaseSettings):
         return value
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        """The usual repr, with the password in database_url hidden (SecretStr hides itself)."""
+        """The usual repr, with every URL's password and query hidden (SecretStr hides itself)."""
         for name, value in super().__repr_args__():
-            yield name, (_hide_password(value) if name == "database_url" else value)
+            yield name, (hide_url(value) if isinstance(value, str) else value)
 
 
 def env_var(field_name: str) -> str:
@@ -362,8 +364,8 @@ def describe(settings: Settings) -> dict[str, str]:
             text = NOT_SET
         elif isinstance(value, SecretStr):
             text = MASK if value.get_secret_value() else NOT_SET
-        elif name == "database_url":
-            text = _hide_password(value)
+        elif isinstance(value, str):
+            text = hide_url(value)
         elif isinstance(value, tuple):
             text = ",".join(str(part) for part in value) or NOT_SET
         else:
@@ -401,8 +403,33 @@ def _is_domain_name(domain: str) -> bool:
     )
 
 
-def _hide_password(url: str) -> str:
-    return _PASSWORD_IN_URL.sub(r"\g<1>***@", url)
+def hide_url(url: str) -> str:
+    """``url`` fit for logs: its password, every query value and any fragment hidden; text that
+    is no URL (no ``scheme://``) as it is.
+
+    The userinfo ends at the last ``@`` before the query, so a password holding ``@``, ``:`` or
+    ``/`` (raw or URL-encoded) is hidden whole, never cut at its first ``@``.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    rest, hash_mark, _fragment = rest.partition("#")
+    location, question_mark, query = rest.partition("?")
+    if "@" in location:
+        userinfo, _, host_and_path = location.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        location = f"{user}:{HIDDEN}@{host_and_path}" if colon else f"{user}@{host_and_path}"
+    shown = f"{scheme}://{location}"
+    if question_mark:
+        shown += "?" + "&".join(_hide_query_value(part) for part in query.split("&"))
+    if hash_mark:
+        shown += f"#{HIDDEN}"
+    return shown
+
+
+def _hide_query_value(part: str) -> str:
+    name, equals, _value = part.partition("=")
+    return f"{name}={HIDDEN}" if equals else HIDDEN
 
 
 __all__ = [
@@ -413,5 +440,6 @@ __all__ = [
     "SettingsError",
     "describe",
     "env_var",
+    "hide_url",
     "load_settings",
 ]

@@ -3,7 +3,9 @@ its tables, checking it answers, the store's errors, and the base each aggregate
 
 Its own room because it is the one module that tells the two databases apart: the aggregates
 write portable SQLAlchemy Core and ask ``Aggregate._insert`` for an INSERT that knows
-ON CONFLICT in the store's dialect.
+ON CONFLICT in the store's dialect. Its engines hide a statement's parameters
+(``hide_parameters``): a failed save's error, and so its log line, never carries the message
+text or the e-mail addresses it was saving.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.config import hide_url
 from bot.store.schema import metadata
 
 DEFAULT_URL: Final = "sqlite+aiosqlite:///./ndrbot.db"
@@ -129,9 +132,10 @@ def _readable(error: BaseException) -> str:
 
 
 def _safe_url(url: str | URL) -> str:
-    """The URL with any password hidden, fit for messages and logs."""
+    """The URL with its password and query values hidden (``hide_url``, the settings' own
+    rule), fit for messages and logs."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return hide_url(make_url(url).render_as_string(hide_password=False))
     except ArgumentError:
         return "<unparseable URL>"
 
@@ -151,12 +155,13 @@ def _create_engine(url: str, schema: str | None) -> AsyncEngine:
             raise StoreError(
                 f"cannot open the store at {_safe_url(parsed)}: there is no folder {folder}"
             )
-        engine = create_async_engine(parsed)
+        engine = create_async_engine(parsed, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _tune_sqlite_connection)
         return engine
     if backend == "postgresql":
         engine = create_async_engine(
             parsed,
+            hide_parameters=True,
             pool_size=5,
             max_overflow=10,
             pool_pre_ping=True,
