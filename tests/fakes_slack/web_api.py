@@ -3,8 +3,9 @@
 Every call is recorded with its parameters (form, JSON or query) and headers, so tests assert on
 what the bot sent; ``rate_limit`` makes the next calls of a method answer 429 with Retry-After,
 ``throttle`` makes every n-th call of a method answer so, ``fail`` makes the next calls answer an
-error, ``delay`` makes a method slow. ``members`` are the channels' members (conversations.members
-hands them out ``members_page`` at a time) and ``users`` the people's names (users.info).
+error, ``answer_page`` the next call a text that is not JSON, ``delay`` makes a method slow.
+``members`` are the channels' members (conversations.members hands them out ``members_page`` at
+a time) and ``users`` the people's names (users.info).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class FakeSlackWebAPI:
         self._throttles: dict[str, tuple[int, int, list[int]]] = {}
         self._failures: dict[str, list[tuple[int, str]]] = {}
         self._delays: dict[str, float] = {}
+        self._pages: dict[str, tuple[int, str]] = {}
         self._ts = itertools.count(1)
         self._changed = asyncio.Event()
         app = web.Application()
@@ -111,6 +113,11 @@ class FakeSlackWebAPI:
     def fail(self, method: str, error: str, *, times: int = 1, status: int = 200) -> None:
         """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
         self._failures[method] = [(status, error)] * times
+
+    def answer_page(self, method: str, *, status: int = 400, page: str = "Bad Request") -> None:
+        """The next call of ``method`` gets a plain text, not JSON (as a proxy in the way, or
+        aiohttp refusing a request line, answers)."""
+        self._pages[method] = (status, page)
 
     def delay(self, method: str, seconds: float) -> None:
         """Answer ``method`` only after ``seconds``."""
@@ -155,7 +162,9 @@ class FakeSlackWebAPI:
         peer = request.transport.get_extra_info("peername") if request.transport else None
         call = Call(method, params, dict(request.headers), peer)
         response = await self._respond(method, params, request)
-        call.answer = json.loads(response.text or "{}")
+        call.answer = (
+            json.loads(response.text or "{}") if response.content_type == "application/json" else {}
+        )
         self._record(call)
         return response
 
@@ -174,6 +183,9 @@ class FakeSlackWebAPI:
             if counts[1] > 0 and counts[0] % every == 0:
                 counts[1] -= 1
                 return self._ratelimited(retry_after)
+        if method in self._pages:
+            status, page = self._pages.pop(method)
+            return web.Response(status=status, text=page, content_type="text/plain")
         failures = self._failures.get(method)
         if failures:
             status, error = failures.pop(0)

@@ -137,7 +137,7 @@ class Connection:
             return False
         try:
             return self._verifier.is_valid_request(body, dict(headers))
-        except ValueError:  # a timestamp that is not a number, a body that is not UTF-8
+        except (ValueError, OverflowError):  # a timestamp not a number (or too big), not UTF-8
             return False
 
     def _switch_on(self) -> None:

@@ -175,7 +175,10 @@ def user_name(user: Mapping[str, Any]) -> str:
 def interaction_channel(body: Mapping[str, Any]) -> str:
     """The channel a button was clicked in; "" when the payload does not say."""
     container = body.get("container") or {}
-    return str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
+    channel = body.get("channel") or {}
+    if isinstance(channel, str):  # Slack writes a channel as an id or as an object
+        channel = {"id": channel}
+    return str(container.get("channel_id") or channel.get("id") or "")
 
 
 def clicked_button(body: Mapping[str, Any]) -> Any:

@@ -148,7 +148,11 @@ class Listeners:
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
     ) -> None:
         """A ticket modal submitted: refuse a blank field in the modal itself, else close it
-        and act in the background."""
+        and act in the background. A submission whose ``private_metadata`` is not ours (not
+        JSON, not an object, no ticket) gets the empty 200 all the same, and nothing is done:
+        for a view_submission Slack's contract makes the acknowledgement the answer (it closes
+        the modal), and any other status only shows the person a connection error in a modal
+        they cannot mend. Fields of the wrong type never get here: the endpoint answers 400."""
         submitted = ticket_modal_input(view)
         if submitted is None:
             await ack()

@@ -89,8 +89,15 @@ def web_client(
 def reason(error: object) -> str:
     """What a failed call says went wrong: Slack's error code, else the exception."""
     if isinstance(error, SlackApiError):
-        return str(error.response.get("error") or error)
+        return _error_code(error) or str(error)
     return str(error) or type(error).__name__
+
+
+def _error_code(error: SlackApiError) -> str:
+    """Slack's error code ("channel_not_found"); "" when the answer was not Slack's JSON (a
+    proxy's or a refusing server's page: its data is text, which has no code)."""
+    data = error.response.data
+    return str(data.get("error") or "") if isinstance(data, dict) else ""
 
 
 class WebAPI:
@@ -216,7 +223,7 @@ async def call_for_job(method: str, call: Awaitable[Any], metrics: Metrics) -> A
     except SlackApiError as error:
         metrics.errors.labels(Platform.SLACK, "send").inc()
         status = error.response.status_code
-        code = str(error.response.get("error") or f"HTTP {status}")
+        code = _error_code(error) or f"HTTP {status}"
         said = f"Slack {method}: {code}"
         log.warning("Slack API call failed", extra={"method": method, "reason": code})
         if status == 429 or status >= 500 or code in _TRANSIENT_ERRORS:

@@ -122,10 +122,10 @@ class Authentication(BotFrameworkAuthentication):  # type: ignore[misc]
                 # botbuilder's own cache fetches with a blocking `requests` call; ours awaits.
                 JwtTokenExtractor.metadataCache[url] = SigningKeys(url)
 
-    async def authenticate_request(
-        self, activity: Activity, auth_header: str
-    ) -> AuthenticateRequestResult:
-        """Validate the request's token (botbuilder's validation); refusals are 401s."""
+    def check_header(self, auth_header: str) -> None:
+        """Refuse (401) a request without a token when tokens are required, or with one in
+        local mode. It needs no activity, so the endpoint asks it before reading the body: a
+        caller with no token learns nothing about how a body is read."""
         if self.local:
             if auth_header:
                 raise Refused(
@@ -135,6 +135,12 @@ class Authentication(BotFrameworkAuthentication):  # type: ignore[misc]
                 )
         elif not auth_header:
             raise Refused(401, "the request carries no Authorization token", "auth")
+
+    async def authenticate_request(
+        self, activity: Activity, auth_header: str
+    ) -> AuthenticateRequestResult:
+        """Validate the request's token (botbuilder's validation); refusals are 401s."""
+        self.check_header(auth_header)
         try:
             result = await self._botbuilder.authenticate_request(activity, auth_header)
         except KeysUnavailable as error:

@@ -58,6 +58,7 @@ class TeamsChannel:
         self.local = not settings.teams_credentials
         self.labels = Labels.of(runtime.knowledge.conversation)
         auth = Authentication(settings, options, session)
+        self.auth = auth  # the endpoint checks the header before it reads the body
         self.adapter = CloudAdapter(auth)
         self.sender = Sender(
             self.adapter,

@@ -1,6 +1,7 @@
 """``POST /api/messages``: the Teams endpoint's HTTP contract. ``mount`` adds the route and builds
-the channel when the app starts; each request is checked (loopback only in local mode, JSON, the
-shape of an activity), handed to botbuilder's ``CloudAdapter`` (``process_activity``: it
+the channel when the app starts; each request is checked (loopback only in local mode, a token
+when one is needed and none in local mode, JSON not nested too deeply, the shape of an
+activity), handed to botbuilder's ``CloudAdapter`` (``process_activity``: it
 authenticates the request and runs our :class:`~bot.channels.teams.turn.Turn`), and answered
 with the status the adapter returns, or with a 4xx/5xx and a JSON reason (:class:`Refused`).
 
@@ -33,6 +34,7 @@ from dialogs.messages import Platform
 log = logging.getLogger("bot.channels.teams")
 
 _JSON: Final = "application/json"
+_CARD_ACTION: Final = "adaptiveCard/action"
 
 OPTIONS: Final = web.AppKey("teams_options", TeamsOptions)
 TEAMS: Final = web.AppKey("teams", TeamsChannel)
@@ -75,14 +77,15 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     try:
         if channel.local and not channel.settings.teams_local_allow_remote:
             _require_loopback(request)
+        header = request.headers.get("Authorization") or ""
+        channel.auth.check_header(header)  # no token where one is needed: 401, body unread
         body = await _read_activity(request)
         try:
             activity = Activity().deserialize(body)
-        except (DeserializationError, TypeError, ValueError):
+        except (DeserializationError, TypeError, ValueError, RecursionError):
             reason = "not an activity: a field has the wrong type"
             raise Refused(400, reason, "bad_request") from None
         turn = Turn(channel, body)
-        header = request.headers.get("Authorization") or ""
         answer = await channel.adapter.process_activity(header, activity, turn.run)
         return _response(answer)
     except Refused as refused:
@@ -123,6 +126,8 @@ async def _read_activity(request: web.Request) -> dict[str, Any]:
         activity = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise Refused(400, "the body is not valid JSON", "bad_request") from None
+    except RecursionError:  # Python's json recurses once per level: 5,000 "[" exhaust it
+        raise Refused(400, "the body is JSON nested too deeply", "bad_request") from None
     problem = shape_problem(activity)
     if problem:
         raise Refused(400, f"not an activity: {problem}", "bad_request")
@@ -140,22 +145,32 @@ def shape_problem(activity: Any) -> str | None:
     service_url = activity.get("serviceUrl")
     if not isinstance(service_url, str) or not service_url.startswith(("https://", "http://")):
         return "no serviceUrl"
+    # An empty id is no id: every reply to it would be refused by the Bot Connector.
     conversation = activity.get("conversation")
-    if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str):
+    if not isinstance(conversation, dict) or not _text(conversation.get("id")):
         return "no conversation.id"
     sender = activity.get("from")
-    if not isinstance(sender, dict) or not isinstance(sender.get("id"), str):
+    if not isinstance(sender, dict) or not _text(sender.get("id")):
         return "no from.id"
     for name in ("recipient", "channelData"):
         if activity.get(name) is not None and not isinstance(activity[name], dict):
             return f"{name} is not an object"
-    for name in ("text", "id", "channelId"):
+    for name in ("text", "id", "channelId", "name"):
         if activity.get(name) is not None and not isinstance(activity[name], str):
             return f"{name} is not a string"
     for name in ("entities", "attachments", "membersAdded"):
         if activity.get(name) is not None and not isinstance(activity[name], list):
             return f"{name} is not a list"
+    if activity["type"] == "invoke" and activity.get("name") == _CARD_ACTION:
+        # botbuilder's own handler of this invoke answers such a value 400 (BadRequest).
+        value = activity.get("value")
+        if not isinstance(value, dict) or not isinstance(value.get("action"), dict):
+            return "the card action has no value.action"
     return None
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
 
 
 def _response(answer: InvokeResponse | None) -> web.Response:
