@@ -317,7 +317,8 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """The usual repr, with every URL's password and query hidden (SecretStr hides itself)."""
         for name, value in super().__repr_args__():
-            yield name, (hide_url(value) if isinstance(value, str) else value)
+            keep_path = name not in _ADDRESSES_OF_OTHERS
+            yield name, (hide_url(value, path=keep_path) if isinstance(value, str) else value)
 
 
 def env_var(field_name: str) -> str:
@@ -365,7 +366,7 @@ def describe(settings: Settings) -> dict[str, str]:
         elif isinstance(value, SecretStr):
             text = MASK if value.get_secret_value() else NOT_SET
         elif isinstance(value, str):
-            text = hide_url(value)
+            text = hide_url(value, path=name not in _ADDRESSES_OF_OTHERS)
         elif isinstance(value, tuple):
             text = ",".join(str(part) for part in value) or NOT_SET
         else:
@@ -403,9 +404,15 @@ def _is_domain_name(domain: str) -> bool:
     )
 
 
-def hide_url(url: str) -> str:
+#: URL settings whose path is someone else's and may hold a secret: logged as scheme and host.
+_ADDRESSES_OF_OTHERS: Final = frozenset({"ticket_webhook_url"})
+
+
+def hide_url(url: str, *, path: bool = True) -> str:
     """``url`` fit for logs: its password, every query value and any fragment hidden; text that
-    is no URL (no ``scheme://``) as it is.
+    is no URL (no ``scheme://``) as it is. ``path=False`` hides the path too, for an address
+    someone else made up (a webhook's: Slack's incoming webhooks and many trackers put their
+    secret in the path).
 
     The userinfo ends at the last ``@`` before the query, so a password holding ``@``, ``:`` or
     ``/`` (raw or URL-encoded) is hidden whole, never cut at its first ``@``.
@@ -419,6 +426,9 @@ def hide_url(url: str) -> str:
         userinfo, _, host_and_path = location.rpartition("@")
         user, colon, _password = userinfo.partition(":")
         location = f"{user}:{HIDDEN}@{host_and_path}" if colon else f"{user}@{host_and_path}"
+    if not path:
+        host, slash, rest_of_path = location.partition("/")
+        location = f"{host}/{HIDDEN}" if slash and rest_of_path else host
     shown = f"{scheme}://{location}"
     if question_mark:
         shown += "?" + "&".join(_hide_query_value(part) for part in query.split("&"))

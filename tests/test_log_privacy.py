@@ -39,6 +39,7 @@ WORDS = "the quarterly pricing sheet for the Lisbon office"
 WEBHOOK_CODE = "webhook-code-7f3a9c"
 WEBHOOK_SIG = "webhook-sig-b81d44"
 WEBHOOK_SECRET = "webhook-hmac-key-55e0"  # noqa: S105 - a test value
+WEBHOOK_PATH = "T0HELP/B0DESK/path-secret-9d1c"  # as Slack's incoming webhooks carry theirs
 APP_PASSWORD = "teams-app-password-9c1e"  # noqa: S105 - a test value
 DB_PASSWORD = "p@ss:w/rd-1d2e"  # noqa: S105 - holds @, : and /
 ADMINS = "C0ADMINS01"
@@ -157,14 +158,14 @@ async def test_the_starting_line_shows_no_secret_no_password_and_no_query_value(
         "SLACK_APP_TOKEN": "xapp-1-secret-app-token",
         "TICKET_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
-    webhook = f"https://tracker.example/api/hook?code={WEBHOOK_CODE}&sig={WEBHOOK_SIG}"
+    webhook = f"https://tracker.example/api/{WEBHOOK_PATH}?code={WEBHOOK_CODE}&sig={WEBHOOK_SIG}"
     for url in (database, raw_database):
         settings = load_settings(
             {"DATABASE_URL": url, "TICKET_WEBHOOK_URL": webhook, **secrets}, env_file=None
         )
         shown = describe(settings)
         assert shown["DATABASE_URL"] == "postgresql+asyncpg://bot:***@db.internal:5432/ndrbot"
-        assert shown["TICKET_WEBHOOK_URL"] == "https://tracker.example/api/hook?code=***&sig=***"
+        assert shown["TICKET_WEBHOOK_URL"] == "https://tracker.example/***?code=***&sig=***"
         for name in secrets:
             assert shown[name] == "(set)"
         everything = f"{shown} {settings!r} {settings}"
@@ -172,6 +173,7 @@ async def test_the_starting_line_shows_no_secret_no_password_and_no_query_value(
             *secrets.values(),
             WEBHOOK_CODE,
             WEBHOOK_SIG,
+            "path-secret-9d1c",
             DB_PASSWORD,
             quote(DB_PASSWORD, safe=""),
             "w/rd",
