@@ -5,11 +5,9 @@ webhook on) logs none of its known secrets or the requester's address at INFO or
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -32,7 +30,7 @@ from knowledge.kb import default_knowledge
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.teams_harness import payload as teams_payload
 from tests.fakes_slack import BOT_USER_ID, FakeSlackWebAPI
-from tests.fakes_slack.harness import BOT_TOKEN, SIGNING_SECRET, SlackBot, corpus
+from tests.fakes_slack.harness import BOT_TOKEN, SIGNING_SECRET, SlackBot, corpus, until
 
 ADDRESS = "ana.secret@contoso.com"
 WORDS = "the quarterly pricing sheet for the Lisbon office"
@@ -61,15 +59,6 @@ def logged(records: list[logging.LogRecord], level: int = logging.INFO) -> str:
         for record in records
         if record.levelno >= level and record.name != "aiohttp.access"
     )
-
-
-async def until(what: str, condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-    return found
 
 
 # ---- a failed save ----------------------------------------------------------------------------

@@ -3,7 +3,6 @@ fake Slack Web API on 127.0.0.1 that records every call the bot makes."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import BACKGROUND
 from bot.channels.slack import SLACK
 from dialogs.replies import Text
 from knowledge.kb import default_knowledge
@@ -23,6 +21,7 @@ from tests.fakes_slack.harness import (
     buttons,
     corpus,
     payload,
+    settle,
 )
 
 BOUNCE = "en-new-5712-mailbox.txt"
@@ -61,14 +60,6 @@ async def click(
     response = await bot.interaction(bot.click(posted, label, user=user))
     assert response.status == 200
     return (await bot.api.wait_for("chat.postMessage", before + expect))[before:]
-
-
-async def settle(bot: SlackBot) -> None:
-    """Let background turns finish (so a test can assert that nothing more is sent)."""
-    for _ in range(100):
-        await asyncio.sleep(0.02)
-        if not len(bot.app[BACKGROUND]):
-            return
 
 
 def steps_message(calls: list[Call]) -> Call:

@@ -5,7 +5,6 @@ than any of Slack's) is a 400 that names the field; nothing logs an ERROR, nothi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -13,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import BACKGROUND
 from tests.fakes_slack import FakeSlackWebAPI
-from tests.fakes_slack.harness import SlackBot, payload
+from tests.fakes_slack.harness import SlackBot, payload, settle
 
 
 @pytest.fixture
@@ -32,14 +30,6 @@ async def bot(api: FakeSlackWebAPI, database_url: str) -> AsyncIterator[SlackBot
     await running.start()
     yield running
     await running.close()
-
-
-async def settle(bot: SlackBot) -> None:
-    """Let background work finish (so a test can assert that nothing failed or was sent)."""
-    for _ in range(100):
-        await asyncio.sleep(0.02)
-        if not len(bot.app[BACKGROUND]):
-            return
 
 
 def errors(caplog: pytest.LogCaptureFixture) -> list[str]:

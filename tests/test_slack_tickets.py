@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +22,7 @@ from bot.tickets import CardRef, PermanentFailure, TicketCard, TicketTiming
 from dialogs.replies import Text
 from knowledge.kb import default_knowledge
 from tests.fakes_slack import BOT_USER_ID, Call, FakeSlackWebAPI
-from tests.fakes_slack.harness import SlackBot, buttons, corpus
+from tests.fakes_slack.harness import SlackBot, buttons, corpus, until
 
 BOUNCE = "en-new-5712-mailbox.txt"
 ADMINS = "C0ADMINS01"
@@ -61,18 +60,6 @@ async def bot(api: FakeSlackWebAPI, database_url: str) -> AsyncIterator[SlackBot
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-
-
-async def until(what: str, condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """Poll ``condition`` until it is truthy (and return it); fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = condition()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def settle(bot: SlackBot, seconds: float = 0.5) -> None:

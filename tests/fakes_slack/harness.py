@@ -4,10 +4,11 @@ JSON in tests/payloads/slack/."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -16,7 +17,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.signature import SignatureVerifier
 
-from bot.app import TICKET_TIMING, create_app
+from bot.app import BACKGROUND, TICKET_TIMING, create_app
 from bot.config import load_settings
 from bot.tickets import TicketTiming
 from tests.fakes_slack.web_api import Call, FakeSlackWebAPI
@@ -246,3 +247,24 @@ def buttons(call: Call) -> list[str]:
 def all_text(call: Call) -> str:
     """Everything a posted message says: fallback text and every block's text."""
     return call.text + "\n" + json.dumps(call.blocks, ensure_ascii=False)
+
+
+async def until(what: str, condition: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Poll ``condition`` until it is truthy (and return it); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def settle(bot: SlackBot) -> None:
+    """Let the app's background work finish (so a test can assert that nothing more was sent, or
+    that nothing failed); gives up after two seconds."""
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if not len(bot.app[BACKGROUND]):
+            return
