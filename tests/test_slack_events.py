@@ -173,15 +173,18 @@ def test_a_button_that_is_not_an_answer_is_none(value: str) -> None:
 
 
 def test_a_ticket_button_says_its_action_ticket_and_version() -> None:
-    value = json.dumps({"ticket": "NDR-1001", "version": 3})
+    ref = "k3Jd9_x-Qm2LpA7z"
+    value = json.dumps({"ref": ref, "version": 3})
     found = ticket_button({"action_id": "ticket:assign_me", "value": value})
     assert found is not None
-    assert (found.action, found.ticket_id, found.version) == (Action.ASSIGN_ME, "NDR-1001", 3)
-    unversioned = ticket_button({"action_id": "ticket:reopen", "value": '{"ticket":"NDR-1"}'})
+    assert (found.action, found.ref, found.version) == (Action.ASSIGN_ME, ref, 3)
+    unversioned = ticket_button({"action_id": "ticket:reopen", "value": json.dumps({"ref": ref})})
     assert unversioned is not None
     assert unversioned.version is None
     assert ticket_button({"action_id": "ticket:explode", "value": value}) is None
     assert ticket_button({"action_id": "ticket:assign_me", "value": "{}"}) is None
+    number = json.dumps({"ticket": "NDR-1001", "version": 3})  # an older card's, or a forged one
+    assert ticket_button({"action_id": "ticket:assign_me", "value": number}) is None
 
 
 @pytest.mark.parametrize(

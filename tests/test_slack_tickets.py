@@ -543,6 +543,7 @@ def _record(**changes: Any) -> TicketRecord:
         created_at=at,
         updated_at=at,
         version=3,
+        ref="k3Jd9_x-Qm2LpA7z",
     )
     return replace(record, **changes)
 
@@ -565,14 +566,16 @@ def test_the_card_shows_the_ticket_escaped_with_the_buttons_its_status_allows() 
     note = next(b for b in blocks if b["type"] == "section" and "text" in b)["text"]["text"]
     assert note.endswith(">Urgent: &lt;b&gt;customer&lt;/b&gt; waits\n>second line")
     (actions,) = [b for b in blocks if b["type"] == "actions"]
-    assert actions["block_id"] == "ticket:NDR-1042:3"
+    assert actions["block_id"] == f"ticket:{_record().ref}:3"
     assert [b["action_id"] for b in actions["elements"]] == [
         "ticket:assign_me",
         "ticket:assign",
         "ticket:reply",
         "ticket:resolve",
     ]
-    assert {json.loads(b["value"])["version"] for b in actions["elements"]} == {3}
+    assert {b["value"] for b in actions["elements"]} == {
+        json.dumps({"ref": _record().ref, "version": 3}, separators=(",", ":"))
+    }, "the buttons name the ticket by its public reference, never its number"
     assert "NDR-1042" in card.text
     assert "sales@contoso.com" in card.text
     path = fields(Call("chat.postMessage", {"blocks": list(blocks)}, {}))["Path so far"]
@@ -596,12 +599,12 @@ def test_a_long_note_and_modal_titles_keep_within_slacks_limits() -> None:
         if block["type"] == "section" and "text" in block:
             assert len(block["text"]["text"]) <= 3000
     for action in ("assign", "reply", "resolve"):
-        view = ticket_modal(action, "NDR-1000042", 7, ADMINS, knowledge.conversation)
+        view = ticket_modal(action, "NDR-1000042", 7, ADMINS, knowledge.conversation, ref=long.ref)
         assert len(view["title"]["text"]) <= 24
         assert len(view["submit"]["text"]) <= 24
         assert json.loads(view["private_metadata"]) == {
             "action": action,
-            "ticket": "NDR-1000042",
+            "ref": long.ref,
             "version": 7,
             "channel": ADMINS,
         }

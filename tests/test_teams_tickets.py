@@ -198,7 +198,7 @@ async def test_a_ticket_from_opening_to_a_second_resolution(bot: TeamsBot) -> No
         "type": "Action.Execute",
         "title": "Refresh",
         "verb": TICKET_REFRESH_VERB,
-        "data": {"ticket": "NDR-1001", "version": 1},
+        "data": {"ref": (await ticket(bot)).ref, "version": 1},
     }
     # Ana (ADMIN_USERS, by her AAD id, known by her Teams id since she spoke) and the team.
     assert set(card["refresh"]["userIds"]) == {ANA["id"], MEGAN["id"]}
@@ -228,7 +228,7 @@ async def test_a_ticket_from_opening_to_a_second_resolution(bot: TeamsBot) -> No
     version = (await ticket(bot)).version
 
     # The card as each one sees it: admins get the buttons, Eve does not.
-    data = {"ticket": "NDR-1001", "version": version}
+    data = {"ref": (await ticket(bot)).ref, "version": version}
     ana_view = shown(await execute(bot, ANA, TICKET_REFRESH_VERB, data, card_id))
     assert titles(ana_view) == [
         "Assign to me",
@@ -271,7 +271,7 @@ async def test_a_ticket_from_opening_to_a_second_resolution(bot: TeamsBot) -> No
         (news,) = to(posted, chat["id"])
         assert (news.kind, news.text) == ("send", assigned), "a proactive message, not a reply"
     stale = data
-    data = {"ticket": "NDR-1001", "version": (await ticket(bot)).version}
+    data = {"ref": (await ticket(bot)).ref, "version": (await ticket(bot)).version}
 
     # Ana's card was out of date: "assign to me" is refused with the current state shown...
     answer = await execute(bot, ANA, "assign_me", stale, card_id)
@@ -298,7 +298,7 @@ async def test_a_ticket_from_opening_to_a_second_resolution(bot: TeamsBot) -> No
     relayed = say("ticket_reply", admin="Ana Ortiz", ticket="NDR-1001", text=reply)
     assert [p.text for p in to(posted, ALEX_CHAT["id"])] == [relayed]
     assert [p.text for p in to(posted, DIEGO_CHAT["id"])] == [relayed]
-    data = {"ticket": "NDR-1001", "version": (await ticket(bot)).version}
+    data = {"ref": (await ticket(bot)).ref, "version": (await ticket(bot)).version}
 
     # Megan resolves it with a note; the requesters are asked whether that fixed it.
     assert shown(await execute(bot, MEGAN, "resolve", {**data, "resolution": " "}, card_id))
@@ -331,7 +331,7 @@ async def test_a_ticket_from_opening_to_a_second_resolution(bot: TeamsBot) -> No
     ]
 
     # Resolved again, by Ana this time.
-    data = {"ticket": "NDR-1001", "version": (await ticket(bot)).version}
+    data = {"ref": (await ticket(bot)).ref, "version": (await ticket(bot)).version}
     fix = "The mailbox now accepts mail from outside; it can take an hour to apply."
     assert titles(
         shown(await execute(bot, ANA, "resolve", {**data, "resolution": fix}, card_id))
@@ -350,7 +350,11 @@ async def test_a_click_delivered_twice_is_applied_once(bot: TeamsBot) -> None:
     await register_admins(bot, ANA)
     await escalate(bot, ALEX, ALEX_CHAT)
     await drained(bot)
-    data = {"ticket": "NDR-1001", "version": (await ticket(bot)).version, "reply": "On it."}
+    data = {
+        "ref": (await ticket(bot)).ref,
+        "version": (await ticket(bot)).version,
+        "reply": "On it.",
+    }
     conversation = {**_MENTION["conversation"], "id": thread("act-1")}
     activity = bot.activity(
         "invoke_card_action",
@@ -371,7 +375,7 @@ async def test_assign_to_someone_offers_the_admins_known(bot: TeamsBot) -> None:
     await register_admins(bot, ANA)
     await escalate(bot, ALEX, ALEX_CHAT)
     (post,) = to(await drained(bot), CHANNEL)
-    data = {"ticket": "NDR-1001", "version": 1}
+    data = {"ref": (await ticket(bot)).ref, "version": 1}
     card = shown(await execute(bot, ANA, TICKET_REFRESH_VERB, data))
     form = next(a for a in card["actions"] if a["title"] == "Assign to someone")
     (choices,) = form["card"]["body"]
@@ -432,7 +436,7 @@ async def test_membership_is_asked_once_a_minute(bot: TeamsBot) -> None:
     await register_admins(bot, ANA)
     await escalate(bot, ALEX, ALEX_CHAT)
     await drained(bot)
-    data = {"ticket": "NDR-1001", "version": 1}
+    data = {"ref": (await ticket(bot)).ref, "version": 1}
     for _ in range(3):
         assert "actions" not in shown(await execute(bot, EVE, TICKET_REFRESH_VERB, data))
     assert bot.connector.member_lookups == 1
@@ -446,7 +450,7 @@ async def test_a_card_that_is_gone_is_given_up_and_the_next_job_goes_ahead(bot: 
     await escalate(bot, ALEX, ALEX_CHAT)
     (card,) = to(await drained(bot), CHANNEL)
     bot.connector.gone.add(card.new_id)
-    data = {"ticket": "NDR-1001", "version": 1}
+    data = {"ref": (await ticket(bot)).ref, "version": 1}
     shown(await execute(bot, ANA, "assign_me", data, card.new_id))
     posted = await drained(bot)
     assert to(posted, CHANNEL) == [], "the update was refused (404) and not retried"
@@ -478,8 +482,8 @@ async def test_a_burst_of_tickets_reaches_the_admins_channel_complete_and_in_ord
     posted = await wait_for(bot, lambda p: len(to(p, CHANNEL)) >= 50)
     await drained(bot, timeout=30)
     cards = [each.cards[0] for each in to(posted, CHANNEL)]
-    assert [card["refresh"]["action"]["data"]["ticket"] for card in cards] == [
-        f"NDR-{1001 + n}" for n in range(50)
+    assert [card["refresh"]["action"]["data"]["ref"] for card in cards] == [
+        (await ticket(bot, f"NDR-{1001 + n}")).ref for n in range(50)
     ]
     assert bot.connector.throttled >= 10, "the fake answered 429s, and they were retried"
     jobs = await bot.app[RUNTIME].store.jobs.ticket_jobs()

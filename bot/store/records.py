@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,9 @@ JOB_KINDS: Final = frozenset(
 
 _MAX_INT4: Final = 2**31 - 1
 _TICKET_ID = re.compile(r"\s*NDR-(\d{1,10})\s*", re.IGNORECASE)
+#: The bytes of randomness in a ticket's public reference (16 URL-safe characters).
+TICKET_REF_BYTES: Final = 12
+_TICKET_REF = re.compile(r"[A-Za-z0-9_-]{16,32}")
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ class TicketRecord:
     created_at: datetime
     updated_at: datetime
     version: int
+    # The public reference card payloads carry instead of the number (``new_ticket_ref``); every
+    # stored ticket has one, "" only in a record built by hand.
+    ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,17 @@ def known_number(ticket_id: str) -> int:
     return number
 
 
+def new_ticket_ref() -> str:
+    """A fresh public reference for a ticket: random, so that nobody outside can name a ticket
+    they were not shown (the numbers are sequential, and people see them)."""
+    return secrets.token_urlsafe(TICKET_REF_BYTES)
+
+
+def is_ticket_ref(value: object) -> bool:
+    """Whether ``value`` has the shape of a ticket's public reference (not whether one exists)."""
+    return isinstance(value, str) and _TICKET_REF.fullmatch(value) is not None
+
+
 def ticket_from_row(row: Row[Any]) -> TicketRecord:
     """The ticket as stored in a row of ``tickets``."""
     return TicketRecord(
@@ -206,6 +224,7 @@ def ticket_from_row(row: Row[Any]) -> TicketRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         version=int(row.version),
+        ref=str(row.ref),
     )
 
 
@@ -215,6 +234,7 @@ __all__ = [
     "KEEP",
     "TICKET_OFFSET",
     "TICKET_PREFIX",
+    "TICKET_REF_BYTES",
     "TICKET_STATUSES",
     "AdminChannel",
     "JobsFor",
@@ -226,7 +246,9 @@ __all__ = [
     "TicketEvent",
     "TicketJob",
     "TicketRecord",
+    "is_ticket_ref",
     "known_number",
+    "new_ticket_ref",
     "ticket_from_row",
     "ticket_id",
     "ticket_number",

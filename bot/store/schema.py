@@ -91,6 +91,11 @@ tickets = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("version", Integer, nullable=False),
+    # The ticket's public reference (``secrets.token_urlsafe``): what card payloads, button values
+    # and modal metadata carry, so a ticket cannot be named from outside by guessing its number.
+    # Last, where a migration adding it to an older database puts it too.
+    Column("ref", String(32), nullable=False),
+    UniqueConstraint("ref", name="uq_tickets_ref"),
     sqlite_autoincrement=True,  # never reuse a ticket number, even after a delete
 )
 

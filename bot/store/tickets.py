@@ -28,6 +28,8 @@ from bot.store.records import (
     TicketChange,
     TicketEvent,
     TicketRecord,
+    is_ticket_ref,
+    new_ticket_ref,
     ticket_from_row,
     ticket_number,
 )
@@ -88,6 +90,7 @@ class TicketStore(Aggregate):
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 tickets.insert().values(
+                    ref=new_ticket_ref(),
                     status="open",
                     requester=requester.as_json(),
                     conversation_key=conversation_key,
@@ -249,6 +252,15 @@ class TicketStore(Aggregate):
             return None
         async with self._engine.begin() as conn:
             row = await _ticket_row(conn, number)
+        return ticket_from_row(row) if row is not None else None
+
+    async def get_ticket_by_ref(self, ref: str) -> TicketRecord | None:
+        """The ticket with this public reference (what card payloads carry); None if there is
+        none, or ``ref`` is not shaped like one (a ticket number is not a reference)."""
+        if not is_ticket_ref(ref):
+            return None
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(select(tickets).where(tickets.c.ref == ref))).first()
         return ticket_from_row(row) if row is not None else None
 
     async def list_tickets(

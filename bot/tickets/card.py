@@ -29,7 +29,8 @@ class TicketCard:
     """Everything a ticket's card shows, on any platform; the words of the labels are the
     platform's own (its renderer has them)."""
 
-    id: str
+    id: str  # what people see and type ("NDR-1001")
+    ref: str  # what payloads carry (a card's buttons): random, never the number
     version: int
     status: str  # open | assigned | resolved
     code: str | None  # the bounce's status code ("5.7.12"): the card's title names it
@@ -59,6 +60,7 @@ class TicketCard:
         assignee = ticket.assignee
         return cls(
             id=ticket.id,
+            ref=ticket.ref,
             version=ticket.version,
             status=ticket.status,
             code=_fact(bounce, "status"),

@@ -157,6 +157,21 @@ class Tickets:
             log.warning("admins' channel membership unknown", exc_info=True)
             return False
 
+    async def by_ref(self, ref: object) -> TicketRecord | None:
+        """The ticket a card's payload names by its public reference; None for anything else
+        (a ticket number, a guess, not a string): payloads never name tickets by number."""
+        if not isinstance(ref, str):
+            return None
+        return await self.store.tickets.get_ticket_by_ref(ref)
+
+    async def may_see(self, actor: Actor, ticket: TicketRecord) -> bool:
+        """Whether ``actor`` may see the ticket in full (who asked, the address, the note): one
+        of its requesters (by the key their platform gives), or an admin."""
+        requesters = await self.store.tickets.ticket_requesters(ticket.id)
+        if any(requester.key == actor.key for requester in requesters):
+            return True
+        return await self.is_admin(actor)
+
     async def card(self, ticket: TicketRecord) -> TicketCard:
         """The ticket's card as it is now, with its requesters (a platform drawing it for an
         admin who clicked it)."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot.channels.slack import listeners, ticket_blocks
+from bot.channels.slack import listeners, ticket_actions, ticket_blocks
 from bot.channels.slack.channel import SlackChannel
 from bot.channels.slack.endpoint import SLACK, mount
 from bot.channels.slack.events import EVENTS_PATH, SHORTCUT_CALLBACK_ID, SLASH_COMMAND
@@ -36,7 +36,7 @@ from bot.channels.slack.ticket_notifier import SlackTicketNotifier
 
 #: The texts of conversation.yaml the package looks up (its modules' declarations together);
 #: checked when the bot starts.
-TEXTS: Final = listeners.TEXTS | ticket_blocks.TEXTS
+TEXTS: Final = listeners.TEXTS | ticket_blocks.TEXTS | ticket_actions.TEXTS
 
 __all__ = [
     "EVENTS_PATH",

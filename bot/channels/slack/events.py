@@ -248,10 +248,11 @@ def answer_click(body: dict[str, Any]) -> AnswerClick | None:
 
 @dataclass(frozen=True)
 class TicketButton:
-    """A ticket card's button: which action, on which ticket, at the version the card shows."""
+    """A ticket card's button: which action, on which ticket (its public reference), at the
+    version the card shows."""
 
     action: Action
-    ticket_id: str
+    ref: str
     version: int | None
 
 

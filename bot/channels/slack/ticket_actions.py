@@ -11,7 +11,7 @@ the dialogs never see them.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Final
 
 from bot.channels.slack.blocks import escape
 from bot.channels.slack.events import (
@@ -32,6 +32,9 @@ from dialogs.replies import Text
 from knowledge.kb import ConversationText
 
 log = logging.getLogger("bot.channels.slack")
+
+#: The texts of conversation.yaml this module looks up; checked when the bot starts.
+TEXTS: Final = frozenset({"ticket_not_found"})
 
 
 class TicketActions:
@@ -68,13 +71,11 @@ class TicketActions:
 
     async def button(self, body: dict[str, Any]) -> None:
         """A card's button: Assign to me and Reopen act at once; Assign to someone, Reply and
-        Resolve open their modal first (an admin's only: anyone else is told so)."""
+        Resolve open their modal first (an admin's only: anyone else is told so). The button
+        names its ticket by the public reference; one that names no known ticket is answered
+        "not found" and nothing is done."""
         button = clicked_button(body)
         if not isinstance(button, dict):
-            return
-        clicked = ticket_button(button)
-        if clicked is None:
-            log.warning("ignored a ticket button that is not one of ours")
             return
         trigger = body.get("trigger_id")
         if not await first_time(self._store, "action", trigger or button.get("action_ts")):
@@ -82,6 +83,12 @@ class TicketActions:
         user = body["user"]
         user_id = str(user["id"])
         channel = interaction_channel(body)
+        clicked = ticket_button(button)
+        ticket = None if clicked is None else await self._tickets.by_ref(clicked.ref)
+        if clicked is None or ticket is None:  # a number, a guess, an older card: not a ref
+            log.info("ticket button on no known ticket", extra={"channel": Platform.SLACK})
+            await self._tell_admin(channel, user_id, self._words.text("ticket_not_found"))
+            return
         if clicked.action.value in MODAL_ACTIONS:
             # The trigger lasts 3 seconds: no look-up of the name before the modal is open.
             if not await self._tickets.is_admin(Actor(Platform.SLACK, user_id, user_id)):
@@ -89,7 +96,12 @@ class TicketActions:
                 await self._tell_admin(channel, user_id, refused)
                 return
             view = ticket_modal(
-                clicked.action.value, clicked.ticket_id, clicked.version, channel, self._words
+                clicked.action.value,
+                ticket.id,
+                clicked.version,
+                channel,
+                self._words,
+                ref=ticket.ref,
             )
             await self._web.call(
                 "views.open", self._web.client.views_open(trigger_id=trigger, view=view)
@@ -97,12 +109,13 @@ class TicketActions:
             return
         name = await self._web.user_name(user_id, user_name(user))
         request = ActionRequest(
-            clicked.ticket_id, clicked.action, Actor(Platform.SLACK, user_id, name), clicked.version
+            ticket.id, clicked.action, Actor(Platform.SLACK, user_id, name), clicked.version
         )
         await self._after_action(channel, user_id, await self._tickets.act(request))
 
     async def submission(self, body: dict[str, Any], view: dict[str, Any]) -> None:
-        """A ticket modal, filled in and closed: act on the ticket with what it says."""
+        """A ticket modal, filled in and closed: act on the ticket with what it says (the one
+        its private_metadata names by public reference; "not found" to the admin if none)."""
         submitted = ticket_modal_input(view)
         if submitted is None:
             return
@@ -110,6 +123,11 @@ class TicketActions:
             return
         user = body["user"]
         user_id = str(user["id"])
+        ticket = await self._tickets.by_ref(submitted.ref)
+        if ticket is None:
+            log.info("ticket modal on no known ticket", extra={"channel": Platform.SLACK})
+            await self._tell_admin(submitted.channel, user_id, self._words.text("ticket_not_found"))
+            return
         actor = Actor(Platform.SLACK, user_id, await self._web.user_name(user_id, user_name(user)))
         assignee, text = None, None
         if submitted.action == "assign":
@@ -118,7 +136,7 @@ class TicketActions:
         else:
             text = submitted.value
         request = ActionRequest(
-            submitted.ticket_id,
+            ticket.id,
             Action(submitted.action),
             actor,
             submitted.version,

@@ -4,6 +4,10 @@ Drawn from ``bot.tickets.TicketCard`` (the one view of a ticket; the store is ne
 who asked, the bounce's facts, the path, the note, who has it, and the buttons its status allows;
 the modals of Assign to someone, Reply and Resolve, and what a submitted one asks for. Its own
 room because the cards are the admins' side, drawn with the replies' pieces (``blocks.py``).
+
+What Slack sends back (a button's value, its block id, a modal's private_metadata) names the
+ticket by its public reference (``TicketCard.ref``), never by its number: numbers are sequential
+and anyone could write one into a payload. People still see the number in the texts.
 """
 
 from __future__ import annotations
@@ -80,20 +84,22 @@ _STATUSES: Final = ("open", "assigned", "resolved")
 
 
 def ticket_value(ticket: TicketCard) -> str:
-    """What a card's buttons carry: the ticket and the version the card shows."""
-    return json.dumps({"ticket": ticket.id, "version": ticket.version}, separators=(",", ":"))
+    """What a card's buttons carry: the ticket's public reference and the version the card
+    shows."""
+    return json.dumps({"ref": ticket.ref, "version": ticket.version}, separators=(",", ":"))
 
 
 def parse_ticket_value(value: object) -> tuple[str, int | None] | None:
-    """``(ticket id, version)`` from a card button's value; None if it is not one of ours."""
+    """``(ticket ref, version)`` from a card button's value; None if it is not one of ours
+    (an older card's ``{"ticket": "NDR-1001"}`` is not: a number never names a ticket here)."""
     try:
         data = json.loads(str(value or ""))
     except ValueError:
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("ticket"), str):
+    if not isinstance(data, dict) or not isinstance(data.get("ref"), str):
         return None
     version = data.get("version")
-    return data["ticket"], version if isinstance(version, int) else None
+    return data["ref"], version if isinstance(version, int) else None
 
 
 def ticket_card(ticket: TicketCard, words: ConversationText) -> SlackMessage:
@@ -138,7 +144,7 @@ def ticket_card(ticket: TicketCard, words: ConversationText) -> SlackMessage:
         blocks.append(
             {
                 "type": "actions",
-                "block_id": f"{TICKET_ACTION}:{ticket.id}:{ticket.version}",
+                "block_id": f"{TICKET_ACTION}:{ticket.ref}:{ticket.version}",
                 "elements": buttons,
             }
         )
@@ -175,10 +181,18 @@ def _ticket_buttons(ticket: TicketCard, words: ConversationText) -> list[Block]:
 
 
 def ticket_modal(
-    action: str, ticket_id: str, version: int | None, channel: str, words: ConversationText
+    action: str,
+    ticket_id: str,
+    version: int | None,
+    channel: str,
+    words: ConversationText,
+    *,
+    ref: str,
 ) -> dict[str, Any]:
     """The modal of a card's Assign to someone (a user picker), Reply (a message for the
-    requester) or Resolve (the resolution note); what it is about rides in private_metadata."""
+    requester) or Resolve (the resolution note); what it is about rides in private_metadata
+    (the ticket's public reference ``ref``, the version the card showed); its title names the
+    ticket as people know it (``ticket_id``)."""
     if action not in MODAL_ACTIONS:
         raise ValueError(f"no modal for {action!r}")
     element: Block
@@ -199,7 +213,7 @@ def ticket_modal(
     }
     if action != "assign":
         block["hint"] = _plain(words.text(f"slack_modal_{action}_hint"), 2000)
-    metadata = {"action": action, "ticket": ticket_id, "version": version, "channel": channel}
+    metadata = {"action": action, "ref": ref, "version": version, "channel": channel}
     return {
         "type": "modal",
         "callback_id": TICKET_MODAL,
@@ -216,7 +230,7 @@ class ModalInput:
     """What a submitted ticket modal asks for."""
 
     action: str
-    ticket_id: str
+    ref: str  # the ticket's public reference
     version: int | None
     channel: str  # where the card is (for a refusal shown to the admin)
     value: str  # the text typed, or the user picked (an id)
@@ -231,15 +245,15 @@ def ticket_modal_input(view: dict[str, Any]) -> ModalInput | None:
         return None
     if not isinstance(metadata, dict) or metadata.get("action") not in MODAL_ACTIONS:
         return None
-    if not isinstance(metadata.get("ticket"), str):
-        return None
+    if not isinstance(metadata.get("ref"), str):
+        return None  # an older modal's ticket number (or a forged one) names no ticket
     values = ((view.get("state") or {}).get("values") or {}).get(TICKET_INPUT_BLOCK) or {}
     field = values.get(TICKET_INPUT_ACTION) or {}
     raw = field.get("selected_user") if metadata["action"] == "assign" else field.get("value")
     version = metadata.get("version")
     return ModalInput(
         action=str(metadata["action"]),
-        ticket_id=metadata["ticket"],
+        ref=metadata["ref"],
         version=version if isinstance(version, int) else None,
         channel=str(metadata.get("channel") or ""),
         value=str(raw or "").strip(),

@@ -1,7 +1,8 @@
 """The ticket's Adaptive Card in the admins' channel, drawn from a :class:`TicketCard`: the base
 view everyone sees (with a ``refresh`` for the admins known) and the admins' view, whose
 Universal Actions (Action.Execute, forms for who, a reply, a resolution note) carry
-``{ticket, version}`` so that a click on an out-of-date card is recognised.
+``{ref, version}``: the ticket's public reference (never its number, which anyone could guess)
+and the version, so that a click on an out-of-date card is recognised.
 
 Apart from the replies' cards (``cards.py``): it draws a ticket, not a turn's replies, with words
 of its own (``teams_ticket_*``), and the tickets' card actions read its inputs back.
@@ -110,8 +111,8 @@ class TicketCardView:
 def ticket_card(ticket: TicketCard, view: TicketCardView, labels: TicketLabels) -> Json:
     """The ticket's Adaptive Card (Universal Actions): the base view for everyone, or with
     ``view.actions`` the admins' view with its buttons. Every Action.Execute carries
-    ``{ticket, version}`` so a click on an out-of-date card is recognised."""
-    data = {"ticket": ticket.id, "version": ticket.version}
+    ``{ref, version}`` (see ``action_data``)."""
+    data = action_data(ticket)
     body: list[Json] = [_ticket_header(ticket, labels)]
     if view.notice:
         notice = text_block(view.notice, weight="Bolder")
@@ -144,6 +145,24 @@ def ticket_card(ticket: TicketCard, view: TicketCardView, labels: TicketLabels) 
     if view.actions:
         card["actions"] = _ticket_actions(ticket, view, labels, data)
     return _fit_ticket_card(card)
+
+
+def action_data(ticket: TicketCard) -> Json:
+    """What the card's Universal Actions carry: the ticket's public reference (the number is
+    sequential, so a payload naming it could be forged for any ticket) and the version shown."""
+    return {"ref": ticket.ref, "version": ticket.version}
+
+
+def notice_card(text: str) -> Json:
+    """A card that only says ``text``: what someone who may not see a ticket (or whose card
+    names no ticket known) is shown in its place. No refresh, no buttons, nothing of the ticket."""
+    return {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": CARD_VERSION,
+        "body": [text_block(text)],
+        "fallbackText": shorten(text, FALLBACK_CHARS),
+    }
 
 
 def ticket_activity(card: Json, summary: str) -> Json:
@@ -340,7 +359,9 @@ __all__ = [
     "TICKET_REFRESH_VERB",
     "TicketCardView",
     "TicketLabels",
+    "action_data",
     "assignee_value",
+    "notice_card",
     "read_assignee",
     "ticket_activity",
     "ticket_card",

@@ -32,12 +32,13 @@ from bot.channels.teams.ticket_cards import (
     INPUT_RESOLUTION,
     TICKET_REFRESH_VERB,
     TicketLabels,
+    notice_card,
     read_assignee,
     ticket_activity,
     ticket_summary,
 )
 from bot.runtime import Runtime
-from bot.store import Requester
+from bot.store import Requester, TicketRecord
 from bot.tickets import Action, ActionRequest, Actor, CardRef, PermanentFailure, TicketCard
 from dialogs.messages import Platform
 from dialogs.replies import Reply
@@ -45,7 +46,7 @@ from dialogs.replies import Reply
 log = logging.getLogger("bot.channels.teams")
 
 #: The texts of conversation.yaml this module looks up; checked when the bot starts.
-TEXTS: Final = frozenset({"teams_register_in_channel"})
+TEXTS: Final = frozenset({"teams_register_in_channel", "ticket_private", "ticket_not_found"})
 #: The verbs of a ticket card's Universal Actions.
 TICKET_VERBS: Final = frozenset(action.value for action in Action) | {TICKET_REFRESH_VERB}
 INVOKE_MESSAGE: Final = "application/vnd.microsoft.activity.message"
@@ -60,7 +61,10 @@ class TeamsTicketNotifier:
 
     The card in the channel is the base view (no buttons) with a ``refresh`` for the admins
     known (ADMIN_USERS, the channel's members, whoever acted): Teams asks each of them for
-    their own view (``ticketRefresh``), which has the buttons. Sends go through the channel's
+    their own view (``ticketRefresh``), which has the buttons. A refresh is answered in full
+    only to the ticket's requesters and the admins; anyone else sees a card that says so. The
+    card's actions name the ticket by its public reference, never its number: a payload that
+    names no known ticket is answered "not found". Sends go through the channel's
     retrying sender; a 4xx other than 401/408/429 raises PermanentFailure, anything else is
     left to the tickets' job worker to retry.
     """
@@ -161,29 +165,40 @@ class TeamsTicketNotifier:
         self, activity: Mapping[str, Any], verb: str, data: Mapping[str, Any]
     ) -> dict[str, Any]:
         """The invoke response to a ticket card's Universal Action: the card as the user
-        should see it now (``ticketRefresh``), or the action applied by the tickets service
-        and the card with what came of it; a refusal to a non-admin as a message."""
+        may see it now (``ticketRefresh``), or the action applied by the tickets service
+        and the card with what came of it; a refusal to a non-admin as a message. The ticket
+        is the one the payload's public reference names (``ref``); a number or an unknown
+        reference is answered "not found", and nothing is done."""
         actor = actor_of(activity)
-        ticket_id = str(data.get("ticket") or "")
+        ticket = await self.runtime.tickets.by_ref(data.get("ref"))
+        if ticket is None:
+            log.info("card action on no known ticket", extra={"channel": Platform.TEAMS})
+            text = self.runtime.knowledge.conversation.text("ticket_not_found")
+            if verb == TICKET_REFRESH_VERB:
+                return _invoke_card(notice_card(text))
+            return invoke_message(text)
         if verb != TICKET_REFRESH_VERB:
             event = f"{Platform.TEAMS}:{activity['conversation']['id']}:{activity.get('id')}"
             if not activity.get("id") or await self.runtime.store.seen.first_time_seen(event):
-                return await self._act(actor, Action(verb), ticket_id, data)
+                return await self._act(actor, Action(verb), ticket, data)
             log.info("card action delivered twice; applied once", extra={"channel": Platform.TEAMS})
-        return await self._view(actor, ticket_id)
+        return await self._view(actor, ticket)
 
-    async def _view(self, actor: Actor, ticket_id: str) -> dict[str, Any]:
-        texts = self.runtime.knowledge.conversation
-        ticket = await self.runtime.store.tickets.get_ticket(ticket_id)
-        if ticket is None:
-            return invoke_message(texts.text("ticket_refused_unknown", ticket=ticket_id))
-        admin = await self.runtime.tickets.is_admin(actor)
-        card = await self.runtime.tickets.card(ticket)
+    async def _view(self, actor: Actor, ticket: TicketRecord) -> dict[str, Any]:
+        """The card as ``actor`` may see it: the admins' view with its buttons, a requester's
+        without; to anyone else only that the ticket is not theirs to see."""
+        tickets = self.runtime.tickets
+        if not await tickets.may_see(actor, ticket):
+            log.info("ticket card refused: not a requester or an admin", extra={"actor": actor.key})
+            text = self.runtime.knowledge.conversation.text("ticket_private")
+            return _invoke_card(notice_card(text))
+        admin = await tickets.is_admin(actor)
+        card = await tickets.card(ticket)
         roster = await self.admins.roster_of(card)
         return _invoke_card(await self.admins.card(card, actions=admin, roster=roster))
 
     async def _act(
-        self, actor: Actor, action: Action, ticket_id: str, data: Mapping[str, Any]
+        self, actor: Actor, action: Action, ticket: TicketRecord, data: Mapping[str, Any]
     ) -> dict[str, Any]:
         assignee = None
         if action is Action.ASSIGN:
@@ -193,7 +208,7 @@ class TeamsTicketNotifier:
         field = {Action.REPLY: INPUT_REPLY, Action.RESOLVE: INPUT_RESOLUTION}.get(action)
         text = str(data.get(field) or "") if field else None
         request = ActionRequest(
-            ticket_id=ticket_id,
+            ticket_id=ticket.id,
             action=action,
             actor=actor,
             seen_version=_version(data.get("version")),
@@ -203,9 +218,9 @@ class TeamsTicketNotifier:
         result = await self.runtime.tickets.act(request)
         if result.ticket is None:
             return invoke_message(result.message)
-        ticket = await self.runtime.tickets.card(result.ticket)
-        roster = await self.admins.roster_of(ticket)
-        card = await self.admins.card(ticket, actions=True, notice=result.message, roster=roster)
+        now = await self.runtime.tickets.card(result.ticket)
+        roster = await self.admins.roster_of(now)
+        card = await self.admins.card(now, actions=True, notice=result.message, roster=roster)
         return _invoke_card(card)
 
 

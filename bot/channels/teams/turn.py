@@ -84,7 +84,10 @@ class Turn:
             return
         data, verb = action.get("data"), action.get("verb")
         answer: dict[str, Any]
-        if isinstance(data, dict) and data.get("ticket") and verb in TICKET_VERBS:
+        # A ticket card's payload names its ticket by "ref"; an older one (or a forged one) by
+        # "ticket": both go to the tickets, which answer "not found" to anything but a ref.
+        named = isinstance(data, dict) and (data.get("ref") or data.get("ticket"))
+        if isinstance(data, dict) and named and verb in TICKET_VERBS:
             self.channel.admins.learn(self.body["from"])
             answer = await self.channel.tickets.answer_action(self.body, str(verb), data)
         else:
