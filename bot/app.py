@@ -9,10 +9,19 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot.appkeys import BACKGROUND, METRICS, RUNTIME, SETTINGS, TICKET_TIMING
+from bot.appkeys import (
+    BACKGROUND,
+    METRICS,
+    PURGE,
+    PURGE_TIMING,
+    RUNTIME,
+    SETTINGS,
+    TICKET_TIMING,
+)
 from bot.background import BackgroundTasks
 from bot.channels import slack, teams
 from bot.config import Settings, describe
+from bot.housekeeping import Purge, PurgeTiming
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.runtime import open_runtime
 from bot.store import StoreError
@@ -21,11 +30,22 @@ from knowledge.kb import KnowledgeError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BACKGROUND", "METRICS", "RUNTIME", "SETTINGS", "TICKET_TIMING", "create_app", "run"]
+__all__ = [
+    "BACKGROUND",
+    "METRICS",
+    "PURGE",
+    "PURGE_TIMING",
+    "RUNTIME",
+    "SETTINGS",
+    "TICKET_TIMING",
+    "create_app",
+    "run",
+]
 
 # Requests carry a chat message (a pasted bounce is tens of KB); files are fetched separately.
 _MAX_REQUEST_BYTES = 2 * 1024 * 1024
 _SHUTDOWN_GRACE_SECONDS = 25.0
+_READY_WITHIN_SECONDS = 1.5  # /readyz answers within 2 s, whatever the database does
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -35,7 +55,9 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app[BACKGROUND] = BackgroundTasks()
     app[TICKET_TIMING] = TicketTiming()
+    app[PURGE_TIMING] = PurgeTiming()
     app.cleanup_ctx.append(_runtime)
+    app.cleanup_ctx.append(_purge)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
@@ -55,6 +77,17 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         # Shutting down: requests in flight were drained by aiohttp; let background turns end.
         await app[BACKGROUND].wait(_SHUTDOWN_GRACE_SECONDS)
     log.info("stopped")
+
+
+async def _purge(app: web.Application) -> AsyncIterator[None]:
+    """The retention purge (``RETENTION_DAYS``), at start and then every hour."""
+    purge = Purge(app[RUNTIME].store, app[SETTINGS].retention_days, app[PURGE_TIMING])
+    app[PURGE] = purge
+    purge.start()
+    try:
+        yield
+    finally:
+        await purge.stop()
 
 
 async def _ticket_work(app: web.Application) -> AsyncIterator[None]:
@@ -149,8 +182,10 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
+    """200 when the database answers; 503 with the reason when it fails or does not answer
+    within a moment and a half (a stalled database: a load balancer must hear it in time)."""
     try:
-        await request.app[RUNTIME].store.ping()
+        await request.app[RUNTIME].store.ping(within=_READY_WITHIN_SECONDS)
     except (StoreError, KeyError) as error:
         return web.json_response({"status": "unavailable", "reason": str(error)}, status=503)
     return web.json_response({"status": "ready"})

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.background import BackgroundTasks
 from bot.config import Settings
+from bot.housekeeping import Purge, PurgeTiming
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.tickets import TicketTiming
@@ -19,3 +20,5 @@ METRICS = web.AppKey("metrics", Metrics)
 RUNTIME = web.AppKey("runtime", Runtime)
 BACKGROUND = web.AppKey("background", BackgroundTasks)
 TICKET_TIMING = web.AppKey("ticket_timing", TicketTiming)
+PURGE_TIMING = web.AppKey("purge_timing", PurgeTiming)
+PURGE = web.AppKey("purge", Purge)

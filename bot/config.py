@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     )
 
     database_url: str = DEFAULT_DATABASE_URL
+    # The longest any wait on the database lasts (a connection, a statement, a lock): a stalled
+    # database fails a turn in seconds, and the user is asked to try again in a moment.
+    database_timeout_seconds: float = 5.0
+    # Seen event ids, conversations idle and tickets resolved longer ago are purged; 0 keeps all.
+    retention_days: int = 30
     org_domains: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: LogLevel = "INFO"
     host: str = "127.0.0.1"
@@ -141,6 +146,20 @@ class Settings(BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise PydanticCustomError("url", "must start with https:// (or http:// for tests)")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_timeout_seconds")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if not 0 < value <= 120:
+            raise PydanticCustomError("timeout", "must be more than 0 and at most 120 seconds")
+        return value
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value < 0:
+            raise PydanticCustomError("retention", "must be 0 (keep everything) or more days")
+        return value
 
     @field_validator("file_max_bytes", "escalation_remind_minutes")
     @classmethod

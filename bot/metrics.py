@@ -1,16 +1,38 @@
 """Prometheus metrics of one app: turns, intents, finished flows, escalations, errors, latency.
 
 Each app has its own registry (no module-level collectors), so tests build as many as they like.
+Label values come from a known set: a channel or intent the bot does not know (a made-up
+``channelId`` in local mode) is counted as ``other``, so no request can add series without end.
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bot.turns import TurnOutcome
+from dialogs.intent import IntentName
+from dialogs.messages import Platform
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+OTHER: Final = "other"
+"""The label of any channel or intent not in the known sets below."""
+_CHANNELS: Final = frozenset(Platform)
+_INTENTS: Final = frozenset(IntentName) | {"error", "welcome", "file"}
+"""The dialogs' intents, and what the channels report for a turn that is none of them."""
+
+
+def channel_label(channel: str) -> str:
+    """``channel`` if it is a platform the bot knows, else ``other``."""
+    return channel if channel in _CHANNELS else OTHER
+
+
+def intent_label(intent: str) -> str:
+    """``intent`` if it is one the bot knows, else ``other``."""
+    return intent if intent in _INTENTS else OTHER
 
 
 class Metrics:
@@ -57,8 +79,13 @@ class Metrics:
         )
 
     def observe_turn(self, channel: str, outcome: TurnOutcome) -> None:
-        """Count one turn and its result."""
-        self.turns.labels(channel, outcome.intent).inc()
+        """Count one turn and its result; one the database did not let through is an error
+        (kind ``database``), not a turn handled."""
+        if outcome.unavailable:
+            self.unavailable(channel)
+            return
+        channel = channel_label(channel)
+        self.turns.labels(channel, intent_label(outcome.intent)).inc()
         self.turn_seconds.labels(channel).observe(outcome.seconds)
         if outcome.finished:
             self.flows_finished.labels(channel).inc()
@@ -66,6 +93,10 @@ class Metrics:
             self.escalations.labels(channel).inc()
         if outcome.failed:
             self.errors.labels(channel, "turn").inc()
+
+    def unavailable(self, channel: str) -> None:
+        """Count a turn that could not be handled because the database did not answer."""
+        self.errors.labels(channel_label(channel), "database").inc()
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""

@@ -52,7 +52,7 @@ async def open_runtime(
                 "ms": round((time.perf_counter() - started) * 1000),
             },
         )
-    store = await Store.open(settings.database_url)
+    store = await Store.open(settings.database_url, timeout=settings.database_timeout_seconds)
     try:
         tickets = Tickets(store, knowledge, settings, timing=ticket_timing)
         context = DialogContext(

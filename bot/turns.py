@@ -3,8 +3,12 @@
 State is saved with its version: when two turns of one conversation race (two processes behind a
 load balancer, a double click), the later save fails, and that turn is run again on the newer
 state. A failure inside the dialogs is logged with the turn id, the user is told, and the state
-is left as it was, so the conversation can go on. The keys a conversation's state and a
-person's profile are kept by (``conversation_key``, ``user_key``) are written here too.
+is left as it was, so the conversation can go on. A database that stalls or is gone (the store's
+timeouts end the wait in seconds) is not a bug: the turn is logged once at WARNING, without the
+SQL or its parameters, the user is asked to try again in a moment, and the outcome says
+``unavailable`` so that the channel counts it as an error, not as a turn handled. The keys a
+conversation's state and a person's profile are kept by (``conversation_key``, ``user_key``)
+are written here too.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ import uuid
 from dataclasses import dataclass
 
 from bot.logs import turn_context
-from bot.store import StaleState, Store
-from dialogs.conversation import TurnResult, error_reply, handle_turn
+from bot.store import StaleState, Store, failure_reason, unavailable
+from dialogs.conversation import TurnResult, error_reply, handle_turn, unavailable_reply
 from dialogs.messages import Message
 from dialogs.replies import Reply
 from dialogs.turn import DialogContext
@@ -46,7 +50,16 @@ class TurnOutcome:
     finished: bool = False
     escalated: bool = False
     failed: bool = False
+    unavailable: bool = False  # the database did not answer: nothing was done
     seconds: float = 0.0
+
+
+def log_unavailable(error: BaseException) -> None:
+    """The one line a turn that met a stalled or missing database logs (in the turn's context):
+    the driver's reason, no SQL, no parameters, no traceback."""
+    log.warning(
+        "turn not handled: the database is unavailable", extra={"reason": failure_reason(error)}
+    )
 
 
 class Turns:
@@ -63,7 +76,17 @@ class Turns:
         started = time.perf_counter()
         try:
             result = await self._run(message)
-        except Exception:
+        except Exception as error:
+            if unavailable(error):
+                log_unavailable(error)
+                return TurnOutcome(
+                    turn_id,
+                    (unavailable_reply(self.context),),
+                    intent="error",
+                    failed=True,
+                    unavailable=True,
+                    seconds=time.perf_counter() - started,
+                )
             log.exception("turn failed")
             return TurnOutcome(
                 turn_id,
@@ -89,6 +112,10 @@ class Turns:
             escalated=result.escalated,
             seconds=seconds,
         )
+
+    def unavailable_reply(self) -> Reply:
+        """The try-again text, for a channel whose own database call failed before a turn."""
+        return unavailable_reply(self.context)
 
     async def _run(self, message: Message) -> TurnResult:
         key, who = conversation_key(message), user_key(message)

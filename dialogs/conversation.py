@@ -91,6 +91,12 @@ def error_reply(context: DialogContext) -> Reply:
     return Text(context.knowledge.conversation.text("turn_error"))
 
 
+def unavailable_reply(context: DialogContext) -> Reply:
+    """What to say when the turn could not be handled because the bot's database did not
+    answer (nothing was done: the same message a moment later will work)."""
+    return Text(context.knowledge.conversation.text("turn_unavailable"))
+
+
 # ---- one turn ---------------------------------------------------------------------------------
 
 

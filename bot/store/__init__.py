@@ -15,7 +15,16 @@ from __future__ import annotations
 
 from bot.store.channels import ChannelStore
 from bot.store.conversations import ConversationStore
-from bot.store.engine import DEFAULT_URL, StaleState, StoreError, UnknownTicket
+from bot.store.engine import (
+    DEFAULT_TIMEOUT_SECONDS,
+    DEFAULT_URL,
+    StaleState,
+    StoreError,
+    StoreUnavailable,
+    UnknownTicket,
+    failure_reason,
+    unavailable,
+)
 from bot.store.jobs import JobQueue
 from bot.store.records import (
     JOB_KINDS,
@@ -38,12 +47,14 @@ from bot.store.records import (
     ticket_number,
 )
 from bot.store.reminders import ReminderStore
+from bot.store.retention import Retention
 from bot.store.schema import metadata
 from bot.store.seen import SeenEvents
 from bot.store.store import Store
 from bot.store.tickets import TicketStore
 
 __all__ = [
+    "DEFAULT_TIMEOUT_SECONDS",
     "DEFAULT_URL",
     "JOB_KINDS",
     "JOB_TARGETS",
@@ -60,18 +71,22 @@ __all__ = [
     "NewJob",
     "ReminderStore",
     "Requester",
+    "Retention",
     "Saved",
     "SeenEvents",
     "StaleState",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "TicketChange",
     "TicketEvent",
     "TicketJob",
     "TicketRecord",
     "TicketStore",
     "UnknownTicket",
+    "failure_reason",
     "metadata",
     "ticket_id",
     "ticket_number",
+    "unavailable",
 ]

@@ -6,6 +6,12 @@ write portable SQLAlchemy Core and ask ``Aggregate._insert`` for an INSERT that 
 ON CONFLICT in the store's dialect. Its engines hide a statement's parameters
 (``hide_parameters``): a failed save's error, and so its log line, never carries the message
 text or the e-mail addresses it was saving.
+
+Every wait on the database is bounded by one timeout (``DATABASE_TIMEOUT_SECONDS``): a
+connection taken from the pool, a connect, a statement (asyncpg's command timeout and the
+server's ``statement_timeout``), a lock SQLite waits for (its busy timeout). A database that
+stalls or is gone then fails a turn within seconds, and ``unavailable`` tells such a failure
+from a bug, so the channels can say "try again in a moment" rather than hang.
 """
 
 from __future__ import annotations
@@ -15,10 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Table, event, func, select, text
+from sqlalchemy import ColumnElement, Table, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.config import hide_url
@@ -26,8 +39,8 @@ from bot.store.schema import metadata
 
 DEFAULT_URL: Final = "sqlite+aiosqlite:///./ndrbot.db"
 
-_SQLITE_BUSY_TIMEOUT_MS: Final = 5000
-_PG_CONNECT_TIMEOUT_S: Final = 10
+DEFAULT_TIMEOUT_SECONDS: Final = 5.0
+"""The longest the store waits for the database (a connection, a statement, a lock)."""
 _PG_CREATE_LOCK: Final = 0x4E4452  # advisory lock id ("NDR") held while creating tables
 
 
@@ -41,6 +54,62 @@ class StaleState(StoreError):
 
 class UnknownTicket(StoreError):
     """No ticket has that id."""
+
+
+class StoreUnavailable(StoreError):
+    """The database did not answer in time, or not at all: try again in a moment."""
+
+
+_GONE_KINDS: Final = frozenset(
+    {
+        # asyncpg: the server's statement_timeout, a connection lost or refused, a server going
+        "QueryCanceledError",
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "CannotConnectNowError",
+        "TooManyConnectionsError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+    }
+)
+_SQLITE_BUSY: Final = ("database is locked", "database table is locked", "disk i/o error")
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) says the database is stalled or gone, rather than
+    a bug: a pool or statement timeout, a refused or broken connection, SQLite's lock. A bad
+    statement (no such table, a constraint) is not: that is a bug to log with its traceback."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, StoreUnavailable | PoolTimeout | InterfaceError):
+            return True
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(cause, OSError | TimeoutError) and _raised_in_the_driver(cause):
+            return True  # a refused connect, asyncpg's command timeout (asyncio's TimeoutError)
+        if type(cause).__name__ in _GONE_KINDS:
+            return True
+        if isinstance(cause, OperationalError) and str(cause.orig).lower().startswith(_SQLITE_BUSY):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+_DRIVERS: Final = ("sqlalchemy", "asyncpg", "aiosqlite", "sqlite3")
+
+
+def _raised_in_the_driver(error: BaseException) -> bool:
+    """Whether ``error`` came through the database's code: asyncpg raises a refused connect or
+    its own timeout as they are, and an aiohttp download's OSError must not pass for one."""
+    trace = error.__traceback__
+    while trace is not None:
+        module = str(trace.tb_frame.f_globals.get("__name__", ""))
+        if module.split(".", 1)[0] in _DRIVERS:
+            return True
+        trace = trace.tb_next
+    return False
 
 
 def utcnow() -> datetime:
@@ -67,14 +136,32 @@ class Aggregate:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
+    async def _delete_where(
+        self, table: Table, where: ColumnElement[bool], limit: int | None
+    ) -> int:
+        """Delete the rows of ``table`` that match, at most ``limit`` of them (by primary key:
+        a batch keeps each transaction, and the locks it holds, short); return how many."""
+        if limit is None:
+            statement = table.delete().where(where)
+        else:
+            (key,) = table.primary_key.columns
+            statement = table.delete().where(key.in_(select(key).where(where).limit(limit)))
+        async with self._engine.begin() as conn:
+            result = await conn.execute(statement)
+        return int(result.rowcount)
 
-async def open_engine(url: str, schema: str | None) -> AsyncEngine:
+
+async def open_engine(
+    url: str, schema: str | None, timeout: float = DEFAULT_TIMEOUT_SECONDS
+) -> AsyncEngine:
     """Create the engine and any missing tables (idempotent); StoreError saying why not.
 
     SQLite connections get WAL, foreign keys and a busy timeout. ``schema`` (PostgreSQL only)
-    puts the tables in that schema, created if missing.
+    puts the tables in that schema, created if missing. ``timeout`` bounds every wait.
     """
-    engine = _create_engine(url, schema)
+    if not timeout > 0:
+        raise StoreError("the database timeout must be a positive number of seconds")
+    engine = _create_engine(url, schema, timeout)
     try:
         await _create_tables(engine, schema)
     except (SQLAlchemyError, OSError, TimeoutError) as error:
@@ -89,12 +176,14 @@ async def open_engine(url: str, schema: str | None) -> AsyncEngine:
 
 
 async def ping_engine(engine: AsyncEngine) -> None:
-    """Check the database answers; raise StoreError saying why not."""
+    """Check the database answers; raise StoreUnavailable saying why not. On SQLite it reads
+    the schema, which needs the file (``SELECT 1`` would not even open it)."""
+    probe = "SELECT count(*) FROM sqlite_master" if engine.dialect.name == "sqlite" else "SELECT 1"
     try:
         async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+            await conn.execute(text(probe))
     except (SQLAlchemyError, OSError, TimeoutError) as error:
-        raise StoreError(
+        raise StoreUnavailable(
             f"the store at {_safe_url(engine.url)} is unreachable: {_readable(error)}"
         ) from error
 
@@ -119,6 +208,12 @@ async def _create_tables(engine: AsyncEngine, schema: str | None) -> None:
                 raise
 
 
+def failure_reason(error: BaseException) -> str:
+    """One line about a database failure, fit for a log line at WARNING: the driver's own
+    words (or the error's kind), never the SQL nor its parameters."""
+    return _readable(error)
+
+
 def _readable(error: BaseException) -> str:
     """One line about a driver error, without SQLAlchemy's background link and the SQL."""
     cause: BaseException = error
@@ -140,7 +235,7 @@ def _safe_url(url: str | URL) -> str:
         return "<unparseable URL>"
 
 
-def _create_engine(url: str, schema: str | None) -> AsyncEngine:
+def _create_engine(url: str, schema: str | None, timeout: float) -> AsyncEngine:
     try:
         parsed = make_url(url)
     except ArgumentError as error:
@@ -155,8 +250,11 @@ def _create_engine(url: str, schema: str | None) -> AsyncEngine:
             raise StoreError(
                 f"cannot open the store at {_safe_url(parsed)}: there is no folder {folder}"
             )
-        engine = create_async_engine(parsed, hide_parameters=True)
-        event.listen(engine.sync_engine, "connect", _tune_sqlite_connection)
+        pooled = {"pool_timeout": timeout} if parsed.database not in (None, "", ":memory:") else {}
+        engine = create_async_engine(
+            parsed, hide_parameters=True, connect_args={"timeout": timeout}, **pooled
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_tuning(timeout))
         return engine
     if backend == "postgresql":
         engine = create_async_engine(
@@ -166,7 +264,13 @@ def _create_engine(url: str, schema: str | None) -> AsyncEngine:
             max_overflow=10,
             pool_pre_ping=True,
             pool_recycle=1800,
-            connect_args={"timeout": _PG_CONNECT_TIMEOUT_S},
+            pool_timeout=timeout,
+            connect_args={
+                "timeout": timeout,  # to connect
+                "command_timeout": timeout,  # asyncpg: each statement, from the client's side
+                # and from the server's: a statement the client gave up on does not run on
+                "server_settings": {"statement_timeout": str(max(1, round(timeout * 1000)))},
+            },
         )
         if schema is not None:
             engine = engine.execution_options(schema_translate_map={None: schema})
@@ -176,23 +280,33 @@ def _create_engine(url: str, schema: str | None) -> AsyncEngine:
     )
 
 
-def _tune_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
-    finally:
-        cursor.close()
+def _sqlite_tuning(timeout: float) -> Callable[[Any, Any], None]:
+    """What each new SQLite connection is set to: WAL, foreign keys, and a busy timeout."""
+    busy_ms = max(1, round(timeout * 1000))
+
+    def tune(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")  # first: WAL itself may wait
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    return tune
 
 
 __all__ = [
+    "DEFAULT_TIMEOUT_SECONDS",
     "DEFAULT_URL",
     "Aggregate",
     "StaleState",
     "StoreError",
+    "StoreUnavailable",
     "UnknownTicket",
+    "failure_reason",
     "open_engine",
     "ping_engine",
+    "unavailable",
     "utcnow",
 ]

@@ -134,13 +134,12 @@ class JobQueue(Aggregate):
             rows = (await conn.execute(query)).all()
         return [_job(row) for row in rows]
 
-    async def forget_jobs_done_before(self, cutoff: datetime) -> int:
-        """Delete jobs done before ``cutoff`` (timezone-aware); return how many."""
+    async def forget_jobs_done_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
+        """Delete jobs done before ``cutoff`` (timezone-aware), at most ``limit`` of them;
+        return how many."""
         if cutoff.tzinfo is None:
             raise ValueError("cutoff must be timezone-aware")
-        async with self._engine.begin() as conn:
-            result = await conn.execute(ticket_jobs.delete().where(ticket_jobs.c.done_at < cutoff))
-        return int(result.rowcount)
+        return await self._delete_where(ticket_jobs, ticket_jobs.c.done_at < cutoff, limit)
 
 
 async def insert_jobs(

@@ -27,13 +27,12 @@ class SeenEvents(Aggregate):
             result = await conn.execute(insert)
         return result.rowcount == 1
 
-    async def forget_seen_before(self, cutoff: datetime) -> int:
-        """Delete event ids first seen before ``cutoff`` (timezone-aware); return how many."""
+    async def forget_seen_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
+        """Delete event ids first seen before ``cutoff`` (timezone-aware), at most ``limit`` of
+        them; return how many."""
         if cutoff.tzinfo is None:
             raise ValueError("cutoff must be timezone-aware")
-        async with self._engine.begin() as conn:
-            result = await conn.execute(seen_events.delete().where(seen_events.c.seen_at < cutoff))
-        return int(result.rowcount)
+        return await self._delete_where(seen_events, seen_events.c.seen_at < cutoff, limit)
 
 
 __all__ = ["SeenEvents"]

@@ -2,11 +2,13 @@
 
 Its own room because opening (engine, tables), pinging and closing are the whole life of the
 database connection, while what is stored is the aggregates' business: ``store.conversations``,
-``store.tickets``, ``store.channels``, ``store.reminders``, ``store.jobs`` and ``store.seen``.
+``store.tickets``, ``store.channels``, ``store.reminders``, ``store.jobs``, ``store.seen`` and
+``store.retention`` (what the background purge forgets).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
@@ -16,9 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.channels import ChannelStore
 from bot.store.conversations import ConversationStore
-from bot.store.engine import DEFAULT_URL, open_engine, ping_engine, utcnow
+from bot.store.engine import (
+    DEFAULT_TIMEOUT_SECONDS,
+    DEFAULT_URL,
+    StoreUnavailable,
+    open_engine,
+    ping_engine,
+    utcnow,
+)
 from bot.store.jobs import JobQueue
 from bot.store.reminders import ReminderStore
+from bot.store.retention import Retention
 from bot.store.seen import SeenEvents
 from bot.store.tickets import TicketStore
 
@@ -40,6 +50,8 @@ class Store:
         self.reminders = ReminderStore(engine, self._clock)
         self.jobs = JobQueue(engine, self._clock)
         self.seen = SeenEvents(engine, self._clock)
+        self.retention = Retention(engine, self._clock)
+        self._ping: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -48,13 +60,15 @@ class Store:
         *,
         schema: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> Store:
         """Create the engine and any missing tables (idempotent).
 
         SQLite connections get WAL, foreign keys and a busy timeout. ``schema`` (PostgreSQL only)
         puts the tables in that schema, created if missing. ``clock`` returns aware UTC "now".
+        ``timeout`` bounds every wait on the database (pool, connect, statement, lock).
         """
-        return cls(await open_engine(url, schema), clock=clock)
+        return cls(await open_engine(url, schema, timeout), clock=clock)
 
     async def close(self) -> None:
         """Close every pooled connection."""
@@ -71,13 +85,30 @@ class Store:
     ) -> None:
         await self.close()
 
-    async def ping(self) -> None:
-        """Check the database answers; raise StoreError saying why not."""
-        await ping_engine(self._engine)
+    async def ping(self, within: float | None = None) -> None:
+        """Check the database answers; raise StoreUnavailable saying why not, at the latest
+        after ``within`` seconds when given.
+
+        Callers share one ping in flight, and one given up on runs on to its own timeout
+        rather than being cancelled: a stalled database then holds one connection for the
+        probes, however often /readyz is asked, and no connection is left half-used."""
+        if self._ping is None or self._ping.done():
+            self._ping = asyncio.create_task(ping_engine(self._engine), name="store ping")
+            self._ping.add_done_callback(_retrieved)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ping), within)
+        except TimeoutError:
+            raise StoreUnavailable(f"the database did not answer within {within:g} s") from None
 
     def now(self) -> datetime:
         """The store's clock: aware UTC now (a test's clock under test)."""
         return self._clock()
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    """Take a ping's failure when nobody waits for it any more (asyncio would log it)."""
+    if not task.cancelled():
+        task.exception()
 
 
 __all__ = ["Store"]

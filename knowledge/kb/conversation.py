@@ -86,6 +86,7 @@ CONVERSATION_TEXTS: frozenset[str] = frozenset(
         "facts_source",
         "sender_note_heading",
         "turn_error",
+        "turn_unavailable",
         "file_refused",
         "escalate_ask_note",
         "escalate_ask_about",

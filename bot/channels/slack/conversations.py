@@ -4,14 +4,18 @@ becomes one turn of the conversation, its replies posted where it was asked; and
 The listeners (``listeners.py``) have acknowledged already: this is the work done afterwards on
 the app's background tasks. Each turn is dropped when Slack delivers it again (``repeats.py``),
 downloads the files it shares first (``files.py``), and runs one at a time per conversation in
-this process, so that replies come out in order. Its own room because it is where Slack meets
-the dialogs (``bot.turns.Turns``).
+this process, so that replies come out in order. A turn that meets a stalled or missing
+database (before the turn, while dropping repeats, or in it) is answered with a request to try
+again in a moment, counted as an error. Its own room because it is where Slack meets the
+dialogs (``bot.turns.Turns``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from bot.channels.slack.blocks import answered_blocks, home_view
@@ -27,9 +31,9 @@ from bot.channels.slack.files import FileRefused, SlackFiles
 from bot.channels.slack.repeats import first_time
 from bot.channels.slack.web_api import WebAPI
 from bot.metrics import Metrics
-from bot.store import Store
+from bot.store import Store, unavailable
 from bot.tickets import TicketCard
-from bot.turns import Turns
+from bot.turns import Turns, log_unavailable
 from dialogs.messages import Message, Platform
 from knowledge.kb import KnowledgeBase
 
@@ -68,38 +72,41 @@ class SlackConversations:
         conversation_id: str,
     ) -> None:
         """A DM or a mention (``text`` already read), with the files it shares."""
-        if not await first_time(self._store, "event", body.get("event_id")):
-            return
-        try:
-            files = await self._files.download(event.get("files"))
-        except FileRefused as refused:
-            await self._web.post(target, [refused.reply()])
-            return
-        await self._turn(event_message(event, text, conversation_id, files), target)
+        async with self._unless_unavailable(target):
+            if not await first_time(self._store, "event", body.get("event_id")):
+                return
+            try:
+                files = await self._files.download(event.get("files"))
+            except FileRefused as refused:
+                await self._web.post(target, [refused.reply()])
+                return
+            await self._turn(event_message(event, text, conversation_id, files), target)
 
     async def command_turn(self, body: dict[str, Any]) -> None:
         """``/ndr``, answered in the user's DM."""
-        if not await first_time(self._store, "trigger", body.get("trigger_id")):
-            return
-        dm = await self._web.dm(str(body["user_id"]))
-        if dm is None:
-            return
-        await self._turn(command_message(body, dm), Target(dm))
+        async with self._unless_unavailable(user=str(body["user_id"])):
+            if not await first_time(self._store, "trigger", body.get("trigger_id")):
+                return
+            dm = await self._web.dm(str(body["user_id"]))
+            if dm is None:
+                return
+            await self._turn(command_message(body, dm), Target(dm))
 
     async def shortcut_turn(self, body: dict[str, Any]) -> None:
         """The message shortcut on someone's message, answered in the user's DM."""
-        if not await first_time(self._store, "trigger", body.get("trigger_id")):
-            return
-        dm = await self._web.dm(str(body["user"]["id"]))
-        if dm is None:
-            return
-        target = Target(dm)
-        try:
-            files = await self._files.download(shared_files(body))
-        except FileRefused as refused:
-            await self._web.post(target, [refused.reply()])
-            return
-        await self._turn(shortcut_message(body, dm, files), target)
+        async with self._unless_unavailable(user=str(body["user"]["id"])):
+            if not await first_time(self._store, "trigger", body.get("trigger_id")):
+                return
+            dm = await self._web.dm(str(body["user"]["id"]))
+            if dm is None:
+                return
+            target = Target(dm)
+            try:
+                files = await self._files.download(shared_files(body))
+            except FileRefused as refused:
+                await self._web.post(target, [refused.reply()])
+                return
+            await self._turn(shortcut_message(body, dm, files), target)
 
     async def answer_turn(self, body: dict[str, Any]) -> None:
         """An answer button: the buttons give way to the choice, then the turn with it."""
@@ -107,11 +114,31 @@ class SlackConversations:
         if click is None:
             log.warning("ignored a button click without an answer")
             return
-        if not await first_time(self._store, "action", click.delivery_id):
-            return
-        user = click.message.user_id
-        await self._show_choice(click.channel, click.clicked, click.block_id, click.label, user)
-        await self._turn(click.message, click.target)
+        async with self._unless_unavailable(click.target):
+            if not await first_time(self._store, "action", click.delivery_id):
+                return
+            user = click.message.user_id
+            await self._show_choice(click.channel, click.clicked, click.block_id, click.label, user)
+            await self._turn(click.message, click.target)
+
+    @asynccontextmanager
+    async def _unless_unavailable(
+        self, target: Target | None = None, *, user: str | None = None
+    ) -> AsyncIterator[None]:
+        """Ask the user (at ``target``, or in a DM with ``user``) to try again in a moment when
+        the work inside fails on a stalled or missing database; count and log it once."""
+        try:
+            yield
+        except Exception as error:
+            if not unavailable(error):
+                raise
+            log_unavailable(error)
+            self._metrics.unavailable(Platform.SLACK)
+            if target is None and user is not None:
+                dm = await self._web.dm(user)
+                target = Target(dm) if dm is not None else None
+            if target is not None:
+                await self._web.post(target, [self._turns.unavailable_reply()])
 
     async def publish_home(self, user: str) -> None:
         """The App Home tab: how to use the bot, and the user's tickets still open."""

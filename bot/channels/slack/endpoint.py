@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, Final
+from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
@@ -84,6 +85,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
     body bolt or the listeners could not read is a 400 with the reason."""
     channel = request.app[SLACK]
     raw = await request.read()  # over the app's client_max_size: 413, as for any route
+    if ssl_check(raw, request.content_type):
+        return web.Response(status=200)
     if not channel.connection.signed(raw, request.headers):
         channel.metrics.errors.labels(Platform.SLACK, "signature").inc()
         return web.json_response({"error": "invalid signature"}, status=401)
@@ -103,6 +106,20 @@ async def _events(request: web.Request) -> web.StreamResponse:
     if response.status == 401:
         channel.metrics.errors.labels(Platform.SLACK, "signature").inc()
     return response
+
+
+def ssl_check(raw: bytes, content_type: str) -> bool:
+    """Whether the body is Slack's ``ssl_check``: a form with ``ssl_check=1`` (and a token)
+    that Slack sends to a slash command's Request URL to check its certificate. It wants a 200
+    and nothing else; bolt answers it before the signature check too (``SslCheck``), since
+    nothing is read or done."""
+    if content_type != "application/x-www-form-urlencoded" or b"ssl_check" not in raw:
+        return False
+    try:
+        form = parse_qs(raw.decode("utf-8"), max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return form.get("ssl_check") == ["1"] and "payload" not in form and "command" not in form
 
 
 # ---- the shapes bolt and the listeners read ---------------------------------------------------

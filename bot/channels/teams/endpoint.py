@@ -35,6 +35,7 @@ log = logging.getLogger("bot.channels.teams")
 
 _JSON: Final = "application/json"
 _CARD_ACTION: Final = "adaptiveCard/action"
+_RETRY_AFTER: Final = {"Retry-After": "5"}
 
 OPTIONS: Final = web.AppKey("teams_options", TeamsOptions)
 TEAMS: Final = web.AppKey("teams", TeamsChannel)
@@ -87,8 +88,16 @@ async def _messages(request: web.Request) -> web.StreamResponse:
             raise Refused(400, reason, "bad_request") from None
         turn = Turn(channel, body)
         answer = await channel.adapter.process_activity(header, activity, turn.run)
+        if turn.unavailable and not turn.expects_replies:
+            # Told in the chat to try again; the status says the activity was not handled.
+            # (expectReplies carries that text in the answer itself: it stays a 200.)
+            raise Refused(503, "the bot's database is unavailable; try again", "unavailable")
         return _response(answer)
     except Refused as refused:
+        if refused.kind == "unavailable":  # counted and logged once, by the turn
+            return web.json_response(
+                {"error": refused.reason}, status=refused.status, headers=_RETRY_AFTER
+            )
         channel.metrics.errors.labels(Platform.TEAMS, refused.kind).inc()
         log.warning(
             "request refused",

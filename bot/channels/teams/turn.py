@@ -7,6 +7,10 @@ conversation, the app installed. A message is read into a neutral
 :class:`~dialogs.messages.Message`, the turn runs, and the rendered replies go out through the
 TurnContext (the adapter's ``ConnectorClient``), or, for ``expectReplies``, are left for the
 adapter to return in the response. "Typing..." shows when the turn takes more than a moment.
+
+A turn that meets a stalled or missing database (the store gives up within its timeout) tells
+the user, in their chat, to try again in a moment, and marks itself :attr:`Turn.unavailable`:
+the endpoint then answers 503, since the activity was not handled.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from bot.channels.teams.channel import TeamsChannel
 from bot.channels.teams.failures import SendFailed
 from bot.channels.teams.sending import post_activity, to_activity
 from bot.channels.teams.tickets import TICKET_VERBS, invoke_message
-from bot.turns import TurnOutcome
+from bot.store import unavailable
+from bot.turns import TurnOutcome, log_unavailable
 from dialogs.intent import is_register_admins
 from dialogs.replies import Reply
 
@@ -59,6 +64,7 @@ class Turn:
         self.audience: str | None = None
         self.turn_id = ""
         self.deadline = 0.0
+        self.unavailable = False  # the database did not answer: the user was asked to retry
 
     async def run(self, context: TurnContext) -> None:
         """What the adapter calls: the route for this activity, if there is one."""
@@ -66,8 +72,18 @@ class Turn:
         self.audience = context.turn_state.get(context.adapter.BOT_OAUTH_SCOPE_KEY)
         self.deadline = time.monotonic() + self.channel.options.retry_budget_seconds
         route = ROUTES.get(route_key(self.body))
-        if route is not None:
+        if route is None:
+            return
+        try:
             await route(self)
+        except Exception as error:
+            if not unavailable(error) or self.unavailable:
+                raise
+            log_unavailable(error)
+            self.channel.metrics.unavailable(str(self.body.get("channelId") or ""))
+            self.unavailable = True
+            if self.body["type"] in ("message", "invoke"):  # someone asked: tell them
+                await self._say_unavailable()
 
     # -- the routes ---------------------------------------------------------------------------
 
@@ -124,7 +140,7 @@ class Turn:
             return  # channel chatter not meant for the bot
         if await channel.seen_before(activity):
             return
-        typing = _Typing(self, enabled=not self._expect_replies)
+        typing = _Typing(self, enabled=not self.expects_replies)
         notices: list[Reply] = []
         if has_files(activity) or len(text) > _SLOW_TEXT_CHARS:
             typing.now()
@@ -147,14 +163,25 @@ class Turn:
                 typing.cancel_timer()
             channel.metrics.observe_turn(message.platform, outcome)
             self.turn_id = outcome.turn_id
+            if outcome.unavailable:  # the reply asks to try again; nothing more to store
+                await typing.settle()
+                await self._say_unavailable(outcome.replies)
+                return
         await typing.settle()
         replies = [*notices, *(outcome.replies if outcome else ())]
         await channel.remember(activity, force=bool(outcome and outcome.escalated))
         activities = render_replies(replies, channel.labels)
         await self.deliver(activities, intent=outcome.intent if outcome else "file")
 
+    async def _say_unavailable(self, replies: Sequence[Reply] = ()) -> None:
+        """Ask the user to try again in a moment (the database did not answer)."""
+        self.unavailable = True
+        said = replies or (self.channel.runtime.turns.unavailable_reply(),)
+        await self.deliver(render_replies(list(said), self.channel.labels), intent="error")
+
     @property
-    def _expect_replies(self) -> bool:
+    def expects_replies(self) -> bool:
+        """Whether the replies go back in the HTTP answer (``expectReplies``), not posted."""
         return bool(self.body.get("deliveryMode") == DeliveryModes.expect_replies)
 
     @property
@@ -182,7 +209,7 @@ class Turn:
         """One activity through the TurnContext (buffered there for expectReplies)."""
         context = self._context
         outgoing = to_activity(activity)
-        if self._expect_replies:
+        if self.expects_replies:
             await context.send_activity(outgoing)
             return
         await self.channel.sender.retrying(
