@@ -112,7 +112,9 @@ def run(app: web.Application, settings: Settings) -> int:
         log.warning(
             "LOCAL MODE: no MICROSOFT_APP_ID is set, so /api/messages accepts unauthenticated "
             "requests for the Agents Playground%s",
-            "" if settings.teams_local_allow_remote else ", from loopback addresses only",
+            ""
+            if settings.teams_local_allow_remote
+            else ", from and to loopback addresses only (Host and serviceUrl included)",
         )
     try:
         sockets = _listen(settings.host, settings.port)

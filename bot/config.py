@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as _PydanticSettingsError
 
+from bot.hosts import HostEntryError, parse_entry
 from dialogs.messages import Platform
 
 DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///./ndrbot.db"
@@ -36,6 +37,20 @@ MASK: Final = "(set)"  # a secret, as the start-up log shows it: neither its val
 HIDDEN: Final = "***"  # a URL's password or query value, as logs show it
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+#: Where Teams files come from: OneDrive and SharePoint (a file.download.info's downloadUrl,
+#: <tenant>.sharepoint.com and <tenant>-my.sharepoint.com), the Bot Connector's attachments
+#: (smba.trafficmanager.net/<region>/v3/attachments/...) and Teams' media store behind them
+#: (us-api.asm.skype.com/v1/objects/...), and Bot Framework channels' (Direct Line, Web Chat).
+TEAMS_ATTACHMENT_HOSTS: Final = (
+    ".sharepoint.com",
+    "smba.trafficmanager.net",
+    ".asm.skype.com",
+    ".botframework.com",
+)
+#: Where Slack files come from: files.slack.com (url_private, url_private_download) and the
+#: workspaces' own hosts it may redirect to. SLACK_API_URL's host is allowed besides.
+SLACK_FILE_HOSTS: Final = (".slack.com",)
 
 # The async driver each supported database needs, by SQLAlchemy backend name.
 _ASYNC_DRIVERS: Final = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
@@ -100,8 +115,11 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None  # set: Socket Mode instead of /slack/events
     slack_api_url: str = "https://slack.com/api/"
 
-    # Files people send (a bounce saved as .eml): the largest the bot downloads.
+    # Files people send (a bounce saved as .eml): the largest the bot downloads, and the only
+    # hosts it downloads them from (bot/hosts.py: ".domain", "host[:port]", "http://host:port").
     file_max_bytes: int = 5 * 1024 * 1024
+    teams_attachment_hosts: Annotated[tuple[str, ...], NoDecode] = TEAMS_ATTACHMENT_HOSTS
+    slack_file_hosts: Annotated[tuple[str, ...], NoDecode] = SLACK_FILE_HOSTS
 
     # Tickets. ADMIN_USERS: "platform:user_id" or bare user ids, comma or space separated;
     # they may act on tickets from anywhere (besides the members of the admins' channel).
@@ -167,6 +185,30 @@ class Settings(BaseSettings):
         if value < 1:
             raise PydanticCustomError("positive", "must be a positive number")
         return value
+
+    @field_validator("teams_attachment_hosts", "slack_file_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in _LIST_SEPARATORS.split(value) if part]
+        return value
+
+    @field_validator("teams_attachment_hosts", "slack_file_hosts")
+    @classmethod
+    def _valid_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        problems = []
+        for entry in value:
+            try:
+                parse_entry(entry)
+            except HostEntryError as error:
+                problems.append(str(error))
+        if problems:
+            raise PydanticCustomError(
+                "hosts",
+                "{problems}; write .example.com, host[:port] or http://host:port, comma-separated",
+                {"problems": "; ".join(problems)},
+            )
+        return tuple(dict.fromkeys(entry.strip().lower() for entry in value))
 
     @field_validator("admin_users", mode="before")
     @classmethod

@@ -148,7 +148,12 @@ async def teams_bot(
     """Start the server (local mode, or with ``app_id`` and a fake issuer) and its fakes."""
     connector = await FakeBotConnector().start()
     issuer = await FakeOpenIdIssuer().start() if app_id else None
-    values = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'teams.db'}", **(env or {})}
+    values = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'teams.db'}",
+        # The fake connector serves the files (as the Bot Connector serves attachments).
+        "TEAMS_ATTACHMENT_HOSTS": connector.url,
+        **(env or {}),
+    }
     if app_id:
         values |= {"MICROSOFT_APP_ID": app_id, "MICROSOFT_APP_PASSWORD": "not-a-real-secret"}
     app = create_app(load_settings(values, env_file=None))

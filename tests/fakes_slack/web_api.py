@@ -4,8 +4,9 @@ Every call is recorded with its parameters (form, JSON or query) and headers, so
 what the bot sent; ``rate_limit`` makes the next calls of a method answer 429 with Retry-After,
 ``throttle`` makes every n-th call of a method answer so, ``fail`` makes the next calls answer an
 error, ``answer_page`` the next call a text that is not JSON, ``delay`` makes a method slow.
-``members`` are the channels' members (conversations.members hands them out ``members_page`` at
-a time) and ``users`` the people's names (users.info).
+``redirect`` makes a file's address answer 302 to another. ``members`` are the channels'
+members (conversations.members hands them out ``members_page`` at a time) and ``users`` the
+people's names (users.info).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class FakeSlackWebAPI:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.redirects: dict[str, str] = {}  # a file's name -> where its address redirects
         self.socket_mode_url: str | None = None
         self.members: dict[str, list[str]] = {}
         self.members_page = 2
@@ -126,6 +128,11 @@ class FakeSlackWebAPI:
     def add_file(self, name: str, content: bytes, content_type: str = "message/rfc822") -> str:
         """Serve a file; return its url_private."""
         self.files[name] = (content, content_type)
+        return f"{self.base_url}/files/{name}"
+
+    def redirect(self, name: str, to: str) -> str:
+        """Make a file's address answer 302 to ``to``; return the address."""
+        self.redirects[name] = to
         return f"{self.base_url}/files/{name}"
 
     def view_id(self, opened: Call) -> str:
@@ -269,6 +276,8 @@ class FakeSlackWebAPI:
     async def _file(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         self._record(Call("files.download", {"name": name}, dict(request.headers)))
+        if name in self.redirects:
+            raise web.HTTPFound(self.redirects[name])
         if name not in self.files:
             return web.Response(status=404)
         content, content_type = self.files[name]

@@ -3,23 +3,24 @@ downloaded with the bot token into ``Attachment``\\ s, each size-capped.
 
 The download itself is ``bot.outbound.download`` (the cap, the web page refused); what is Slack's
 here is where a file's address comes from (the event, else ``files.info``), that the token goes
-to Slack's own file servers only, and the sentence a person reads when a file cannot be handed
-on. Its own room because it is the one part of a turn that fetches before the turn runs.
+to Slack's own file servers only (SLACK_FILE_HOSTS and SLACK_API_URL's host, every redirect
+checked), and the sentence a person reads when a file cannot be handed on. Its own room because
+it is the one part of a turn that fetches before the turn runs.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.slack.web_api import API_ERRORS, reason
 from bot.config import Settings
+from bot.hosts import AllowedHosts
 from bot.metrics import Metrics
-from bot.outbound import Downloaded, DownloadProblem, download
+from bot.outbound import Downloaded, DownloadProblem, download, origin_of
 from dialogs.messages import Attachment, Platform
 from dialogs.replies import Reply, Text
 from knowledge.kb import ConversationText
@@ -52,14 +53,15 @@ class SlackFiles:
         words: ConversationText,
     ) -> None:
         """Fetch on ``session`` with ``token`` (``client`` for files.info), up to the settings'
-        ``file_max_bytes`` a file, from Slack's hosts and the configured API's."""
+        ``file_max_bytes`` a file, from SLACK_FILE_HOSTS and the configured API's origin (the
+        token goes there anyway)."""
         self._session = session
         self._client = client
         self._token = token
         self._metrics = metrics
         self._words = words
         self._cap = settings.file_max_bytes
-        self._hosts = {"slack.com", urlsplit(settings.slack_api_url).hostname or ""}
+        self._hosts = AllowedHosts((*settings.slack_file_hosts, origin_of(settings.slack_api_url)))
 
     async def download(self, files: Any) -> tuple[Attachment, ...]:
         """The files shared with a message, downloaded with the bot token, each size-capped;
@@ -92,13 +94,10 @@ class SlackFiles:
         return Attachment(name, content, mimetype)
 
     async def _fetch(self, url: str, name: str, cap: int, *, html_expected: bool) -> bytes:
-        host = (urlsplit(url).hostname or "").lower()
-        if not (host in self._hosts or host.endswith(".slack.com")):
-            # The bot token goes to Slack's own file servers only.
-            raise self._download_failed(name, f"not a Slack file address ({host})")
         got = await download(
             self._session,
             url,
+            allowed=self._hosts,  # the bot token goes to Slack's own file servers only
             max_bytes=cap,
             timeout_seconds=_DOWNLOAD_TIMEOUT_SECONDS,
             headers={"Authorization": f"Bearer {self._token}"},

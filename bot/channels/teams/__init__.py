@@ -8,8 +8,10 @@ Cards and sent back through the Bot Connector, retried on throttling. Tickets ar
 in the admins' channel and worked through their Universal Actions.
 
 With no MICROSOFT_APP_ID the endpoint runs in local mode for the Agents Playground and the Bot
-Framework Emulator: no token is checked, and only loopback addresses are served (unless
+Framework Emulator: no token is checked, and only loopback is served and answered: the peer's
+address, the ``Host`` it names, the ``serviceUrl`` replies go to (unless
 TEAMS_LOCAL_ALLOW_REMOTE). A request that carries a token anyway is refused, as is a bad one.
+Files come only from TEAMS_ATTACHMENT_HOSTS, in every mode.
 
 The rooms, in the order an activity meets them:
 

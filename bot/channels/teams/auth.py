@@ -110,7 +110,12 @@ class Authentication(BotFrameworkAuthentication):  # type: ignore[misc]
         self.tokens = BotTokens(
             settings, options, None if self.local else self.credentials_factory, self.login_url
         )
-        self._connectors = SessionConnectorFactory(self.tokens, session, options)
+        self._connectors = SessionConnectorFactory(
+            self.tokens,
+            session,
+            options,
+            loopback_only=self.local and not settings.teams_local_allow_remote,
+        )
         self._user_token_clients: dict[str | None, UserTokenClient] = {}
         for url in (
             overrides.get("TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL"),

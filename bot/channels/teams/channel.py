@@ -25,6 +25,7 @@ from bot.channels.teams.rosters import Admins
 from bot.channels.teams.sending import Sender
 from bot.channels.teams.tickets import TeamsTicketNotifier
 from bot.config import Settings
+from bot.hosts import AllowedHosts
 from bot.metrics import Metrics
 from bot.outbound import DownloadFailed, DownloadProblem, download
 from bot.runtime import Runtime
@@ -57,6 +58,7 @@ class TeamsChannel:
         self.session = session
         self.local = not settings.teams_credentials
         self.labels = Labels.of(runtime.knowledge.conversation)
+        self.file_hosts = AllowedHosts(settings.teams_attachment_hosts)
         auth = Authentication(settings, options, session)
         self.auth = auth  # the endpoint checks the header before it reads the body
         self.adapter = CloudAdapter(auth)
@@ -88,12 +90,14 @@ class TeamsChannel:
     async def read_files(
         self, activity: Mapping[str, Any], notices: list[Reply]
     ) -> tuple[Attachment, ...]:
-        """Download the message's files (capped in size); a file not read becomes a notice."""
+        """Download the message's files (capped in size, from TEAMS_ATTACHMENT_HOSTS only: the
+        URLs are the sender's to write); a file not read becomes a notice."""
         files = []
         for name, url, content_type in file_links(activity):
             got = await download(
                 self.session,
                 url,
+                allowed=self.file_hosts,
                 max_bytes=self.settings.file_max_bytes,
                 timeout_seconds=self.options.download_timeout_seconds,
             )

@@ -3,7 +3,9 @@ service URL and audience, kept (:class:`ConnectorFactory`), each sending over th
 aiohttp session (:class:`SessionSender`) with the bot's cached token.
 
 Its own room because it is msrest's plumbing, not Bot Framework policy: the authentication hands
-this factory to the adapter, and the sender reads :class:`ConnectorRefused` to retry.
+this factory to the adapter, and the sender reads :class:`ConnectorRefused` to retry. In local
+mode the transport sends to loopback only, whatever URL a reply or a saved reference names: the
+endpoint refuses such activities first, this holds for proactive messages too.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http import ClientRequest
 from msrest.universal_http.async_abc import AsyncClientResponse
 
+from bot.channels.teams.failures import SendFailed
 from bot.channels.teams.options import TeamsOptions
 from bot.channels.teams.tokens import Answer, BotTokenPolicy, BotTokens, Call
-from bot.outbound import retry_after
+from bot.outbound import is_loopback_url, origin_of, retry_after
 
 _JSON: Final = "application/json"
 _CONNECTOR_CLIENTS: Final = 256  # one per service URL and audience; Teams uses a handful
@@ -36,11 +39,17 @@ class ConnectorFactory(BotbuilderConnectorFactory):  # type: ignore[misc]
     session with the bot's cached token."""
 
     def __init__(
-        self, tokens: BotTokens, session: aiohttp.ClientSession, options: TeamsOptions
+        self,
+        tokens: BotTokens,
+        session: aiohttp.ClientSession,
+        options: TeamsOptions,
+        *,
+        loopback_only: bool = False,
     ) -> None:
         self._tokens = tokens
         self._session = session
         self._options = options
+        self._loopback_only = loopback_only
         self._clients: OrderedDict[tuple[str, str | None], ConnectorClient] = OrderedDict()
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
@@ -59,7 +68,11 @@ class ConnectorFactory(BotbuilderConnectorFactory):  # type: ignore[misc]
                     RawDeserializer(),
                     client.config.http_logger_policy,
                 ],
-                SessionSender(self._session, self._options.request_timeout_seconds),
+                SessionSender(
+                    self._session,
+                    self._options.request_timeout_seconds,
+                    loopback_only=self._loopback_only,
+                ),
             )
             self._clients[key] = client
             while len(self._clients) > _CONNECTOR_CLIENTS:
@@ -72,9 +85,12 @@ class ConnectorFactory(BotbuilderConnectorFactory):  # type: ignore[misc]
 class SessionSender(AsyncHTTPSender[ClientRequest, AsyncClientResponse]):
     """msrest's transport over the app's aiohttp session (instead of ``requests`` in a thread)."""
 
-    def __init__(self, session: aiohttp.ClientSession, timeout: float) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, timeout: float, *, loopback_only: bool = False
+    ) -> None:
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._loopback_only = loopback_only
 
     async def __aenter__(self) -> SessionSender:
         return self
@@ -84,6 +100,13 @@ class SessionSender(AsyncHTTPSender[ClientRequest, AsyncClientResponse]):
 
     async def send(self, request: Call, **config: Any) -> Answer:
         http = request.http_request
+        if self._loopback_only and not is_loopback_url(http.url):
+            # Local mode: nothing vouches for a service URL. 403: as permanent as the Bot
+            # Connector's own refusal, so that no retry and no outbox tries it again.
+            raise SendFailed(
+                f"local mode sends to loopback service URLs only, not {origin_of(http.url)}",
+                status=403,
+            )
         async with self._session.request(
             http.method, http.url, data=http.data, headers=http.headers, timeout=self._timeout
         ) as got:

@@ -1,9 +1,10 @@
 """``POST /api/messages``: the Teams endpoint's HTTP contract. ``mount`` adds the route and builds
-the channel when the app starts; each request is checked (loopback only in local mode, a token
-when one is needed and none in local mode, JSON not nested too deeply, the shape of an
-activity), handed to botbuilder's ``CloudAdapter`` (``process_activity``: it
-authenticates the request and runs our :class:`~bot.channels.teams.turn.Turn`), and answered
-with the status the adapter returns, or with a 4xx/5xx and a JSON reason (:class:`Refused`).
+the channel when the app starts; each request is checked (in local mode: from loopback, addressed
+to a loopback ``Host``, replying to a loopback ``serviceUrl``; a token when one is needed and
+none in local mode, JSON not nested too deeply, the shape of an activity), handed to
+botbuilder's ``CloudAdapter`` (``process_activity``: it authenticates the request and runs our
+:class:`~bot.channels.teams.turn.Turn`), and answered with the status the adapter returns, or
+with a 4xx/5xx and a JSON reason (:class:`Refused`).
 
 Its own room because it is the only part of the channel that sees HTTP: everything behind it
 works on activities.
@@ -29,6 +30,8 @@ from bot.channels.teams.failures import Refused
 from bot.channels.teams.options import TeamsOptions
 from bot.channels.teams.turn import Turn
 from bot.config import Settings
+from bot.hosts import is_loopback_authority
+from bot.outbound import is_loopback_url
 from dialogs.messages import Platform
 
 log = logging.getLogger("bot.channels.teams")
@@ -76,11 +79,15 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     """Answer one POST /api/messages."""
     channel = request.app[TEAMS]
     try:
-        if channel.local and not channel.settings.teams_local_allow_remote:
+        loopback_only = channel.local and not channel.settings.teams_local_allow_remote
+        if loopback_only:
             _require_loopback(request)
+            _require_loopback_host(request)
         header = request.headers.get("Authorization") or ""
         channel.auth.check_header(header)  # no token where one is needed: 401, body unread
         body = await _read_activity(request)
+        if loopback_only:
+            _require_loopback_service_url(body)
         try:
             activity = Activity().deserialize(body)
         except (DeserializationError, TypeError, ValueError, RecursionError):
@@ -123,6 +130,32 @@ def _require_loopback(request: web.Request) -> None:
             403,
             "local mode (no MICROSOFT_APP_ID) serves loopback addresses only; "
             "set TEAMS_LOCAL_ALLOW_REMOTE=true to allow others",
+            "refused",
+        )
+
+
+def _require_loopback_host(request: web.Request) -> None:
+    """In local mode, only requests addressed to this machine by name: a web page whose DNS
+    name is rebound to 127.0.0.1 reaches the bot from loopback, but with its own ``Host``."""
+    if not is_loopback_authority(request.headers.get("Host")):
+        raise Refused(
+            421,
+            "local mode (no MICROSOFT_APP_ID) answers requests addressed to localhost, "
+            "127.0.0.1 or [::1] only (the Host header); set TEAMS_LOCAL_ALLOW_REMOTE=true "
+            "to allow others",
+            "refused",
+        )
+
+
+def _require_loopback_service_url(activity: dict[str, Any]) -> None:
+    """In local mode, replies go to this machine only: without a token nothing vouches for the
+    ``serviceUrl``, and whoever wrote it would have the bot post to any address it names."""
+    service_url = activity.get("serviceUrl")
+    if isinstance(service_url, str) and service_url and not is_loopback_url(service_url):
+        raise Refused(
+            403,
+            "local mode (no MICROSOFT_APP_ID) replies to loopback service URLs only "
+            "(localhost, 127.0.0.0/8, [::1]); set TEAMS_LOCAL_ALLOW_REMOTE=true to allow others",
             "refused",
         )
 
