@@ -73,6 +73,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     log.info("starting", extra={"settings": describe(settings)})
     async with open_runtime(settings, ticket_timing=app[TICKET_TIMING]) as runtime:
         app[RUNTIME] = runtime
+        runtime.tenants.announce()
         yield
         # Shutting down: requests in flight were drained by aiohttp; let background turns end.
         await app[BACKGROUND].wait(_SHUTDOWN_GRACE_SECONDS)

@@ -57,8 +57,15 @@ _ASYNC_DRIVERS: Final = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 _DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _TOP_LEVEL = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 _LIST_SEPARATORS = re.compile(r"[,\s]+")
-# Who may be named in ADMIN_USERS with a prefix; a bare id is that user on any platform.
-ADMIN_PLATFORMS: Final = tuple(Platform)
+# The platforms an ADMIN_USERS or ALLOWED_TENANTS entry names: every entry says which one.
+ADMIN_PLATFORMS: Final = (Platform.TEAMS, Platform.SLACK)
+TENANT_PLATFORMS: Final = ADMIN_PLATFORMS
+ANY_TENANT: Final = "*"  # ALLOWED_TENANTS=* (or msteams:*, slack:*): any tenant, said on purpose
+# A Teams tenant id (an Entra ID directory's GUID) and a Slack team id, as a bare
+# ALLOWED_TENANTS entry is recognised; anything else needs its platform: prefix.
+_GUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_SLACK_TEAM_ID = re.compile(r"T[A-Z0-9]{2,}")
+_TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SLACK_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 # A SQLAlchemy URL, read without importing SQLAlchemy (classify starts without it).
 _DATABASE_URL = re.compile(r"^(?P<drivername>[A-Za-z][\w]*(?:\+\w+)?)://(?P<rest>.*)$", re.DOTALL)
@@ -121,8 +128,13 @@ class Settings(BaseSettings):
     teams_attachment_hosts: Annotated[tuple[str, ...], NoDecode] = TEAMS_ATTACHMENT_HOSTS
     slack_file_hosts: Annotated[tuple[str, ...], NoDecode] = SLACK_FILE_HOSTS
 
-    # Tickets. ADMIN_USERS: "platform:user_id" or bare user ids, comma or space separated;
-    # they may act on tickets from anywhere (besides the members of the admins' channel).
+    # Who may use the bot: Teams tenant ids and Slack team ids, comma or space separated, each
+    # "msteams:<id>" or "slack:<id>" (a bare GUID is a Teams tenant, a bare T... a Slack
+    # team); "*" any. Unset: the app's own tenant where it knows one (see ``Tenants``).
+    allowed_tenants: Annotated[tuple[str, ...], NoDecode] = ()
+
+    # Tickets. ADMIN_USERS: "platform:user_id" (msteams:<AAD object id>, slack:U0123), comma or
+    # space separated; they may act on tickets from anywhere (besides the admins' channel).
     admin_users: Annotated[tuple[str, ...], NoDecode] = ()
     slack_admin_channel: str | None = None  # a channel id (C0123ABC): the Slack admins' channel
     escalation_remind_minutes: int = 60  # an open ticket nobody took is announced again
@@ -210,9 +222,9 @@ class Settings(BaseSettings):
             )
         return tuple(dict.fromkeys(entry.strip().lower() for entry in value))
 
-    @field_validator("admin_users", mode="before")
+    @field_validator("admin_users", "allowed_tenants", mode="before")
     @classmethod
-    def _split_admins(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = [part for part in _LIST_SEPARATORS.split(value) if part]
         return value
@@ -220,17 +232,35 @@ class Settings(BaseSettings):
     @field_validator("admin_users")
     @classmethod
     def _valid_admins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [user for user in value if not user.strip() or user.endswith(":")]
+        """Every entry names its platform: a bare id would be anyone's on another channel
+        (Web Chat lets the client choose its user id), so it is refused, not guessed."""
+        entries = [user.strip() for user in value]
+        bad = [user for user in entries if _admin_entry(user) is None]
         if bad:
             raise PydanticCustomError(
                 "admin_users",
-                "{users}: expected platform:user_id (platform one of {platforms}) or a user id",
+                "{users}: each entry must be platform:user_id, e.g. msteams:<AAD object id> "
+                "or slack:U0123ABC (platform one of {platforms})",
                 {
                     "users": ", ".join(f'"{user}"' for user in bad),
                     "platforms": ", ".join(ADMIN_PLATFORMS),
                 },
             )
-        return tuple(dict.fromkeys(user.strip() for user in value))
+        return tuple(dict.fromkeys(entries))
+
+    @field_validator("allowed_tenants")
+    @classmethod
+    def _valid_tenants(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        entries = [entry.strip() for entry in value]
+        bad = [entry for entry in entries if tenant_entry(entry) is None]
+        if bad:
+            raise PydanticCustomError(
+                "allowed_tenants",
+                "{entries}: each entry must be msteams:<tenant id>, slack:<team id>, a bare "
+                "Teams tenant GUID, a bare Slack team id (T0123ABC), or *",
+                {"entries": ", ".join(f'"{entry}"' for entry in bad)},
+            )
+        return tuple(dict.fromkeys(entries))
 
     @field_validator("slack_admin_channel", mode="before")
     @classmethod
@@ -265,15 +295,25 @@ class Settings(BaseSettings):
         return value
 
     def is_listed_admin(self, platform: str, user_id: str) -> bool:
-        """Whether ADMIN_USERS names this user (as platform:user_id, or by the bare id)."""
-        for entry in self.admin_users:
-            prefix, _, rest = entry.partition(":")
-            if prefix in ADMIN_PLATFORMS and rest:
-                if prefix == platform and rest == user_id:
-                    return True
-            elif entry == user_id:
-                return True
-        return False
+        """Whether ADMIN_USERS names this user on this platform (``platform:user_id``)."""
+        return bool(user_id) and f"{platform}:{user_id}" in self.admin_users
+
+    def listed_admins(self, platform: str) -> tuple[str, ...]:
+        """The user ids ADMIN_USERS names on ``platform``."""
+        return tuple(
+            rest
+            for prefix, _, rest in (entry.partition(":") for entry in self.admin_users)
+            if prefix == platform
+        )
+
+    def listed_tenants(self) -> dict[str, frozenset[str]]:
+        """The tenants ALLOWED_TENANTS names, per platform (``*`` for any); a platform it does
+        not name is absent (its default applies: see ``bot.tenants.Tenants``)."""
+        listed: dict[str, set[str]] = {}
+        for entry in self.allowed_tenants:
+            for platform, tenant in tenant_entry(entry) or ():
+                listed.setdefault(platform, set()).add(tenant)
+        return {platform: frozenset(tenants) for platform, tenants in listed.items()}
 
     def configured_admin_channels(self) -> dict[str, dict[str, Any]]:
         """The admins' channels the settings name, per platform (SLACK_ADMIN_CHANNEL, as
@@ -380,6 +420,32 @@ class Settings(BaseSettings):
         for name, value in super().__repr_args__():
             keep_path = name not in _ADDRESSES_OF_OTHERS
             yield name, (hide_url(value, path=keep_path) if isinstance(value, str) else value)
+
+
+def _admin_entry(entry: str) -> tuple[str, str] | None:
+    """(platform, user id) of an ADMIN_USERS entry; None when it names no known platform."""
+    prefix, colon, rest = entry.partition(":")
+    if colon and prefix in ADMIN_PLATFORMS and rest.strip() and rest == rest.strip():
+        return prefix, rest
+    return None
+
+
+def tenant_entry(entry: str) -> tuple[tuple[str, str], ...] | None:
+    """The (platform, tenant) pairs an ALLOWED_TENANTS entry stands for; None if it is not
+    one. ``*`` is any tenant on every platform; a bare GUID is a Teams tenant, a bare
+    ``T...`` a Slack team: the two cannot be mistaken."""
+    if entry == ANY_TENANT:
+        return tuple((platform, ANY_TENANT) for platform in TENANT_PLATFORMS)
+    prefix, colon, rest = entry.partition(":")
+    if colon:
+        if prefix in TENANT_PLATFORMS and (rest == ANY_TENANT or _TENANT_ID.fullmatch(rest)):
+            return ((prefix, rest.lower() if prefix == Platform.TEAMS else rest),)
+        return None
+    if _GUID.fullmatch(entry):
+        return ((Platform.TEAMS, entry.lower()),)
+    if _SLACK_TEAM_ID.fullmatch(entry):
+        return ((Platform.SLACK, entry),)
+    return None
 
 
 def env_var(field_name: str) -> str:

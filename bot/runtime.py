@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.store import Store
+from bot.tenants import Tenants
 from bot.tickets import StoreTicketDesk, Tickets, TicketTiming
 from bot.turns import Turns
 from dialogs.turn import DialogContext
@@ -31,6 +32,11 @@ class Runtime:
     store: Store
     turns: Turns
     tickets: Tickets
+
+    @property
+    def tenants(self) -> Tenants:
+        """Which tenants may use the bot (the tickets service's, so both sides ask one)."""
+        return self.tickets.tenants
 
 
 @asynccontextmanager

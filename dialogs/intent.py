@@ -180,12 +180,14 @@ _RULES: tuple[_Rule, ...] = (
 PLATFORM_COMMANDS = frozenset({IntentName.REGISTER_ADMINS})
 
 # The whole message, nothing more: "register admins" is a command, "please register admins for
-# me" a sentence (read by the dialogs). Trailing punctuation and spaces are allowed.
+# me" a sentence (read by the dialogs). Trailing punctuation and spaces are allowed, and the
+# one-time code the server printed at start ("register admins 123-456").
 _REGISTER_ADMINS = _Rule(
     IntentName.REGISTER_ADMINS,
     0,
     _patterns(
-        r"^\s*register\s+(?:the\s+)?(?:helpdesk\s+)?admins?(?:'|\u2019)?(?:\s+channel)?\W*\Z",
+        r"^\s*register\s+(?:the\s+)?(?:helpdesk\s+)?admins?(?:'|\u2019)?(?:\s+channel)?"
+        r"(?:\s*[:,]?\s+(?P<code>\d{3}[-\s]?\d{3}))?\W*\Z",
     ),
 )
 
@@ -193,8 +195,18 @@ _REGISTER_ADMINS = _Rule(
 def is_register_admins(text: str) -> bool:
     """Whether a message (its readable text, the bot's @mention taken out) is the "register
     admins" command: "register admins", "register the admins", "register helpdesk admins",
-    "register admins channel", "Register admins." and the like, and nothing longer."""
+    "register admins channel", "Register admins." and the like, with or without the one-time
+    code ("register admins 123-456"), and nothing longer."""
     return _matches(_REGISTER_ADMINS, text)
+
+
+def register_admins_code(text: str) -> str | None:
+    """The one-time code a "register admins" command carries ("123-456"), or None."""
+    for pattern in _REGISTER_ADMINS.patterns:
+        found = pattern.search(text)
+        if found is not None:
+            return found.group("code")
+    return None
 
 
 _NEGATIVE_FEEDBACK = re.compile(

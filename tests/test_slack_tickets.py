@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -417,14 +419,28 @@ async def test_a_click_on_an_out_of_date_card_is_refused_or_applied_to_the_curre
 # ---- the admins' channel ----------------------------------------------------------------------
 
 
+def logged_code(caplog: pytest.LogCaptureFixture) -> str:
+    """The one-time registration code the server printed at start (its WARNING line)."""
+    found = [
+        match.group(1)
+        for record in caplog.records
+        if record.levelno == logging.WARNING
+        for match in [re.search(r'"register admins (\d{3}-\d{3})"', record.getMessage())]
+        if match
+    ]
+    assert len(found) == 1, f"expected one code in the log, found {found}"
+    return found[0]
+
+
 async def test_register_admins_makes_a_channel_the_admins_channel(
-    api: FakeSlackWebAPI, database_url: str
+    api: FakeSlackWebAPI, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     api.members["C0HELP0001"] = [ROBIN]
-    bot = SlackBot(api, database_url, timing=FAST)  # no SLACK_ADMIN_CHANNEL
+    bot = SlackBot(api, database_url, timing=FAST)  # no SLACK_ADMIN_CHANNEL, no ADMIN_USERS
     await bot.start()
     try:
-        envelope = bot.mention(f"<@{BOT_USER_ID}> register admins", user=ROBIN)
+        code = logged_code(caplog)
+        envelope = bot.mention(f"<@{BOT_USER_ID}> register admins {code}", user=ROBIN)
         assert (await bot.event(envelope)).status == 200
         (answer,) = await api.wait_for("chat.postMessage")
         assert answer.params["channel"] == "C0HELP0001"
@@ -452,7 +468,8 @@ async def test_register_helpdesk_admins_is_understood_as_on_teams(
     api: FakeSlackWebAPI, database_url: str
 ) -> None:
     api.members["C0HELP0001"] = [ROBIN]
-    bot = SlackBot(api, database_url, timing=FAST)  # no SLACK_ADMIN_CHANNEL
+    # No SLACK_ADMIN_CHANNEL; Robin is in ADMIN_USERS, so he needs no code.
+    bot = SlackBot(api, database_url, env={"ADMIN_USERS": f"slack:{ROBIN}"}, timing=FAST)
     await bot.start()
     try:
         envelope = bot.mention(f"<@{BOT_USER_ID}> register helpdesk admins", user=ROBIN)

@@ -407,7 +407,7 @@ async def test_register_admins_in_a_channel_only_and_then_only_by_an_admin(bot: 
     assert await bot.app[RUNTIME].tickets.admin_channels() == {}
 
     # ADMIN_USERS is set: only Ana may register the first one.
-    assert await register_admins(bot, EVE) == say("admins_refused")
+    assert await register_admins(bot, EVE) == say("admins_refused_not_listed")
     assert await register_admins(bot, ANA) == say("admins_registered")
     channel = (await bot.app[RUNTIME].tickets.admin_channels())["msteams"]
     assert channel["conversation"] == {"id": CHANNEL}

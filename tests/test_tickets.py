@@ -46,7 +46,7 @@ KNOWLEDGE = default_knowledge()
 ANA = Actor("msteams", "29:ana", "Ana")  # a member of the Teams admins' channel
 BO = Actor("msteams", "29:bo", "Bo")  # another member
 EVE = Actor("msteams", "29:eve", "Eve")  # not an admin
-SAM = Actor("slack", "U0SAM", "Sam")  # listed in ADMIN_USERS
+SAM = Actor("slack", "U0SAM", "Sam", tenant="T0TEAM")  # listed in ADMIN_USERS
 ALICE = Requester("msteams", "29:alice", "Alice", "msteams:a:alice")
 BOB = Requester("slack", "U0BOB", "Bob", "slack:D0BOB")
 BOUNCE = {"status": "5.7.12", "recipients": ["sales@fabrikam.com"], "text": "550 5.7.12 ..."}
@@ -167,7 +167,11 @@ class Desk:
 
 
 def settings(**env: str) -> Settings:
-    base = {"ADMIN_USERS": "slack:U0SAM", "SLACK_ADMIN_CHANNEL": "C0ADMINS"}
+    base = {
+        "ADMIN_USERS": "slack:U0SAM",
+        "SLACK_ADMIN_CHANNEL": "C0ADMINS",
+        "ALLOWED_TENANTS": "slack:T0TEAM",
+    }
     return load_settings({**base, **env}, env_file=None)
 
 
@@ -249,8 +253,12 @@ async def test_without_an_admins_channel_nothing_is_posted_until_one_is_register
         await desk.open()
         await desk.drain()
         assert desk.teams.calls == desk.slack.calls == []
+        code = await desk.escalations.issue_registration_code()
+        assert code is not None
         reply = await desk.escalations.register_admin_channel("msteams", TEAMS_CHANNEL, EVE)
-        assert reply == say("admins_registered")  # the first registration is anyone's
+        assert reply == say("admins_refused_code"), "the first registration needs the code"
+        reply = await desk.escalations.register_admin_channel("msteams", TEAMS_CHANNEL, EVE, code)
+        assert reply == say("admins_registered")
         result = await desk.act(Action.ASSIGN_ME, BO)  # a member of the new channel
         assert result.applied
         await desk.drain()
@@ -285,13 +293,32 @@ async def test_only_admins_may_act_and_a_refusal_changes_nothing(desk: Desk) -> 
     assert ticket.assignee == {"platform": "slack", "user_id": "U0SAM", "name": "Sam"}
 
 
-async def test_a_bare_admin_id_counts_on_any_platform(db_url: str, clock: Clock) -> None:
-    desk = await make_desk(db_url, clock, settings(ADMIN_USERS="29:eve"))
+async def test_an_admin_id_counts_on_its_own_platform_only(db_url: str, clock: Clock) -> None:
+    desk = await make_desk(db_url, clock, settings(ADMIN_USERS="msteams:29:eve"))
     try:
         await desk.open()
+        # The same id on another channel is someone else: Web Chat lets the client choose it.
+        for platform in ("webchat", "directline", "slack"):
+            impostor = Actor(platform, "29:eve", "Eve", tenant="T0TEAM")
+            assert not (await desk.act(Action.ASSIGN_ME, impostor)).applied
+        assert await desk.version() == 1
         assert (await desk.act(Action.ASSIGN_ME, EVE)).applied
-        # Sam is not listed any more and there is no Slack member check: refused.
-        assert not (await desk.act(Action.ASSIGN_ME, SAM)).applied
+    finally:
+        await desk.store.close()
+
+
+async def test_an_actor_of_a_foreign_tenant_is_no_admin(db_url: str, clock: Clock) -> None:
+    desk = await make_desk(db_url, clock)
+    try:
+        await desk.open()
+        outsider = Actor("slack", "U0SAM", "Sam", tenant="T0OTHER")  # Sam's id, another team
+        assert not await desk.escalations.is_admin(outsider)
+        assert not (await desk.act(Action.ASSIGN_ME, outsider)).applied
+        assert await desk.escalations.register_admin_channel(
+            "slack", {"channel": "C0ELSEWHERE"}, outsider
+        ) == say("tenant_refused")
+        assert await desk.version() == 1
+        assert "slack" not in await desk.store.channels.admin_channels()
     finally:
         await desk.store.close()
 
@@ -300,16 +327,17 @@ async def test_registering_the_admins_channel(db_url: str, clock: Clock) -> None
     desk = await make_desk(db_url, clock, settings(ADMIN_USERS="slack:U0SAM"), register=False)
     try:
         elsewhere = {"conversation": {"id": "19:other@thread.tacv2"}}
-        # With ADMIN_USERS set, even the first registration is theirs only.
-        assert await desk.escalations.register_admin_channel("msteams", TEAMS_CHANNEL, EVE) == say(
-            "admins_refused"
-        )
+        # With ADMIN_USERS set, even the first registration is theirs only (no code helps).
+        assert await desk.escalations.issue_registration_code() is None
+        assert await desk.escalations.register_admin_channel(
+            "msteams", TEAMS_CHANNEL, EVE, "123-456"
+        ) == say("admins_refused_not_listed")
         assert await desk.store.channels.admin_channels() == {}
         sam_on_teams = Actor("msteams", "U0SAM", "Sam")
         assert await desk.escalations.register_admin_channel(
             "msteams", TEAMS_CHANNEL, sam_on_teams
-        ) == say("admins_refused")
-        desk_admin = Actor("slack", "U0SAM", "Sam")
+        ) == say("admins_refused_not_listed")
+        desk_admin = SAM
         assert await desk.escalations.register_admin_channel(
             "msteams", TEAMS_CHANNEL, desk_admin
         ) == say("admins_registered")
@@ -330,7 +358,7 @@ async def test_registering_the_admins_channel(db_url: str, clock: Clock) -> None
         assert channels["msteams"].registered_by == "msteams:29:ana"
         # SLACK_ADMIN_CHANNEL is a registered channel: a stranger cannot move it.
         slack_elsewhere = {"channel": "C0OTHER"}
-        eve_on_slack = Actor("slack", "U0EVE", "Eve")
+        eve_on_slack = Actor("slack", "U0EVE", "Eve", tenant="T0TEAM")
         assert await desk.escalations.register_admin_channel(
             "slack", slack_elsewhere, eve_on_slack
         ) == say("admins_refused")

@@ -7,13 +7,14 @@ shown is this one.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.store.engine import Aggregate
 from bot.store.records import AdminChannel, known_number, ticket_number
-from bot.store.schema import admin_channels, ticket_cards
+from bot.store.schema import admin_channels, admin_codes, ticket_cards
 
 
 class ChannelStore(Aggregate):
@@ -44,6 +45,38 @@ class ChannelStore(Aggregate):
             )
             for row in rows
         }
+
+    async def issue_admin_code(self, code_hash: str, expires_at: datetime) -> None:
+        """Keep a one-time registration code (its hash only) until ``expires_at``."""
+        now = self._clock()
+        values = {"code_hash": code_hash, "issued_at": now, "expires_at": expires_at}
+        insert = (
+            self._insert(admin_codes)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[admin_codes.c.code_hash])
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(admin_codes.delete().where(admin_codes.c.expires_at <= now))
+            await conn.execute(insert)
+
+    async def use_admin_code(self, code_hash: str) -> bool:
+        """Use up a registration code: True once, for a code issued and not expired; every
+        process sharing the store agrees (one guarded DELETE)."""
+        used = delete(admin_codes).where(
+            admin_codes.c.code_hash == code_hash, admin_codes.c.expires_at > self._clock()
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(used)
+        return result.rowcount == 1
+
+    async def drop_admin_codes(self, code_hash: str | None = None) -> None:
+        """Forget one registration code (a process stopping), or all of them (a channel is
+        registered: the codes have done their work)."""
+        dropped = admin_codes.delete()
+        if code_hash is not None:
+            dropped = dropped.where(admin_codes.c.code_hash == code_hash)
+        async with self._engine.begin() as conn:
+            await conn.execute(dropped)
 
     async def save_card(self, ticket_id: str, platform: str, ref: dict[str, Any]) -> None:
         """Remember where the ticket's card was posted on ``platform``."""

@@ -149,6 +149,16 @@ admin_channels = Table(
     Column("registered_at", UTCDateTime, nullable=False),
 )
 
+# The one-time codes that let the first "register admins" through when ADMIN_USERS is empty:
+# only their SHA-256 is kept, one per process that printed one, each used at most once.
+admin_codes = Table(
+    "admin_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
 # Where each ticket's card was posted, per platform, so it can be updated in place.
 ticket_cards = Table(
     "ticket_cards",
@@ -201,6 +211,7 @@ ticket_reminders = Table(
 __all__ = [
     "UTCDateTime",
     "admin_channels",
+    "admin_codes",
     "conversation_refs",
     "conversations",
     "metadata",

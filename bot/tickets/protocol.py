@@ -35,11 +35,15 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class Actor:
-    """Someone acting on a ticket: an admin on a platform, or the terminal."""
+    """Someone acting on a ticket: an admin on a platform, or the terminal; who they are is
+    (platform, tenant, user id), each read from where the activity really came from (the
+    channel it came on, the Teams tenant or Slack team it came from), never from what the
+    sender could choose."""
 
-    platform: str  # a Platform (dialogs/messages.py)
+    platform: str  # a Platform (dialogs/messages.py), or another Bot Framework channel's id
     user_id: str
     name: str
+    tenant: str = ""  # the Teams tenant id or Slack team id; "" where there is none (terminal)
 
     @property
     def key(self) -> str:

@@ -28,6 +28,7 @@ from bot.store import (
     TicketChange,
     TicketRecord,
 )
+from bot.tenants import Tenants
 from bot.tickets.card import TicketCard
 from bot.tickets.news import RequesterNews
 from bot.tickets.protocol import (
@@ -37,6 +38,7 @@ from bot.tickets.protocol import (
     Actor,
     TicketNotifier,
 )
+from bot.tickets.registration import Registration
 from bot.tickets.reminders import Reminders
 from bot.tickets.rules import ActionRules, Plan
 from bot.tickets.timing import TicketTiming
@@ -60,11 +62,14 @@ class Tickets:
         settings: Settings,
         *,
         timing: TicketTiming | None = None,
+        tenants: Tenants | None = None,
     ) -> None:
         self.store = store
         self.knowledge = knowledge
         self.settings = settings
+        self.tenants = tenants or Tenants(settings)
         self._notifiers: dict[str, TicketNotifier] = {}
+        self._registration = Registration(store, settings, self.admin_channels)
         self._rules = ActionRules(knowledge.conversation, settings.configured_admin_channels())
         self._news = RequesterNews(store, knowledge)
         self._worker = JobWorker(
@@ -114,37 +119,60 @@ class Tickets:
         return channels
 
     async def register_admin_channel(
-        self, platform: str, channel: dict[str, Any], actor: Actor
+        self, platform: str, channel: dict[str, Any], actor: Actor, code: str | None = None
     ) -> str:
         """``register admins`` in a channel: make it the platform's admins' channel; return the
-        answer. The first one is anyone's to register (only ADMIN_USERS' when that is set);
-        after that only an admin may move it. Only a platform whose notifier is added here has
-        admins' channels (its notifier says which channel a registration names)."""
+        answer. The first one is for someone in ADMIN_USERS, or, with ADMIN_USERS empty, for
+        whoever gives the one-time ``code`` this process printed at start; after that only an
+        admin may move it. Only a platform whose notifier is added here has admins' channels
+        (its notifier says which channel a registration names)."""
         notifier = self._notifiers.get(platform)
         if notifier is None:
             raise ValueError(f"no admins' channel on {platform!r}")
+        if not self.tenants.allows(actor.platform, actor.tenant):
+            log.info("admins' channel registration refused: foreign tenant")
+            return self._text("tenant_refused")
         current = (await self.admin_channels()).get(platform)
         identity = notifier.channel_identity
         if current is not None and identity(current) == identity(channel):
             return self._text("admins_already")
-        if current is None:
-            allowed = not self.settings.admin_users or self.settings.is_listed_admin(
-                actor.platform, actor.user_id
-            )
-        else:
-            allowed = await self.is_admin(actor)
-        if not allowed:
+        refused = await self._registration_refused(actor, current is None, code)
+        if refused is not None:
             log.info("admins' channel registration refused", extra={"actor": actor.key})
-            return self._text("admins_refused")
+            return self._text(refused)
         await self.store.channels.save_admin_channel(platform, channel, actor.key)
+        await self._registration.registered()
         log.info("admins' channel registered", extra={"platform": platform, "actor": actor.key})
         return self._text("admins_registered" if current is None else "admins_moved")
 
+    async def _registration_refused(
+        self, actor: Actor, first: bool, code: str | None
+    ) -> str | None:
+        """Why ``actor`` may not register the channel (the text to say), or None if they may."""
+        if not first:
+            return None if await self.is_admin(actor) else "admins_refused"
+        if self.settings.is_listed_admin(actor.platform, actor.user_id):
+            return None
+        if not self._registration.codes_accepted:
+            return "admins_refused_not_listed"
+        if await self._registration.use(code):
+            return None
+        return "admins_refused_code"
+
+    async def issue_registration_code(self) -> str | None:
+        """With ADMIN_USERS empty and a platform of this process without an admins' channel:
+        make the one-time code that lets the first ``register admins`` through, and print it
+        once in the log (see ``registration.py``); the code, or None when none is needed."""
+        return await self._registration.issue(self._notifiers)
+
     async def is_admin(self, actor: Actor) -> bool:
         """Listed in ADMIN_USERS, a member of the admins' channel on the actor's platform, or the
-        terminal (whoever runs the CLI can read the database anyway)."""
+        terminal (whoever runs the CLI can read the database anyway); never someone of a tenant
+        the bot does not serve."""
         if actor.platform == TERMINAL:
             return True
+        if not self.tenants.allows(actor.platform, actor.tenant):
+            return False
         if self.settings.is_listed_admin(actor.platform, actor.user_id):
             return True
         channel = (await self.admin_channels()).get(actor.platform)
@@ -316,9 +344,11 @@ class Tickets:
     # -- the background work ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the job worker and the reminders in the background (the server's startup)."""
+        """Start the job worker and the reminders in the background (the server's startup);
+        print the one-time registration code first when the admins' channel needs one."""
         if self._tasks:
             return
+        await self.issue_registration_code()
         self._worker.session = aiohttp.ClientSession()
         self._tasks = [
             asyncio.create_task(self.run_jobs(), name="ticket-jobs"),
@@ -332,6 +362,7 @@ class Tickets:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._worker.release()
+        await self._registration.stop()
         if self._worker.session is not None:
             await self._worker.session.close()
             self._worker.session = None

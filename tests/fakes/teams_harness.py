@@ -143,11 +143,20 @@ async def teams_bot(
     env: Mapping[str, str] | None = None,
     middlewares: tuple[Any, ...] = (),
     ticket_timing: TicketTiming | None = None,
+    endorsements: tuple[str, ...] | None = None,
     **options: Any,
 ) -> AsyncIterator[TeamsBot]:
-    """Start the server (local mode, or with ``app_id`` and a fake issuer) and its fakes."""
+    """Start the server (local mode, or with ``app_id`` and a fake issuer whose key is endorsed
+    for ``endorsements``, the issuer's default channels if None) and its fakes."""
     connector = await FakeBotConnector().start()
-    issuer = await FakeOpenIdIssuer().start() if app_id else None
+    issuer = None
+    if app_id:
+        fake = (
+            FakeOpenIdIssuer()
+            if endorsements is None
+            else FakeOpenIdIssuer(endorsements=endorsements)
+        )
+        issuer = await fake.start()
     values = {
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'teams.db'}",
         # The fake connector serves the files (as the Bot Connector serves attachments).

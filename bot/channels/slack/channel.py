@@ -26,8 +26,10 @@ from bot.channels.slack.web_api import WebAPI, web_client
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.store import Store
+from bot.tenants import Tenants
 from bot.tickets import Tickets
 from bot.turns import Turns
+from dialogs.messages import Platform
 from dialogs.replies import Reply
 from knowledge.kb import KnowledgeBase
 
@@ -46,9 +48,12 @@ class SlackChannel:
         metrics: Metrics,
         background: BackgroundTasks,
         tickets: Tickets | None = None,
+        tenants: Tenants | None = None,
     ) -> None:
         """Build the Web API client on the shared session, and the bolt app with its listeners.
-        With ``tickets``, admins work tickets from their cards and ``register admins``."""
+        With ``tickets``, admins work tickets from their cards and ``register admins``.
+        ``tenants`` says which Slack teams may use the bot (default: the settings', with the
+        bot's own team learnt from auth.test)."""
         self.settings = settings
         self.session = session
         self.turns = turns
@@ -57,6 +62,7 @@ class SlackChannel:
         self.metrics = metrics
         self.background = background
         self.tickets = tickets
+        self.tenants = tenants or (tickets.tenants if tickets is not None else Tenants(settings))
         words = knowledge.conversation
         token = secret(settings.slack_bot_token) or ""
         self.web = WebAPI(settings, session=session, metrics=metrics, words=words, token=token)
@@ -66,6 +72,7 @@ class SlackChannel:
             token=token,
             signing_secret=secret(settings.slack_signing_secret) or "",
             app_token=secret(settings.slack_app_token),
+            on_identity=lambda identity: self.tenants.learn_own(Platform.SLACK, identity.team_id),
         )
         files = SlackFiles(
             settings,
@@ -95,6 +102,7 @@ class SlackChannel:
             web=self.web,
             words=words,
             background=background,
+            tenants=self.tenants,
         )
         listen(self.connection.bolt, listeners)
 

@@ -63,10 +63,13 @@ class Connection:
         token: str,
         signing_secret: str,
         app_token: str | None,
+        on_identity: Callable[[Identity], None] | None = None,
     ) -> None:
         """``client`` (with the bot token) asks auth.test and serves Socket Mode; bolt gets
         ``bolt_client`` (no token: the token comes from ``authorize``; a client with a token
-        next to an authorize function makes bolt warn at every start)."""
+        next to an authorize function makes bolt warn at every start). ``on_identity`` hears
+        who the bot is once auth.test answers (its team is the app's own tenant)."""
+        self._on_identity = on_identity
         self._client = client
         self._token = token
         self._signing_secret = signing_secret
@@ -98,6 +101,11 @@ class Connection:
         if self._signing_secret:
             return "Socket Mode (SLACK_SIGNING_SECRET is not used in Socket Mode)"
         return "Socket Mode"
+
+    @property
+    def team_id(self) -> str | None:
+        """The bot's own team (workspace), once auth.test has answered."""
+        return self._identity.team_id if self._identity else None
 
     @property
     def bot_user_id(self) -> str | None:
@@ -184,6 +192,8 @@ class Connection:
             team_id=found.get("team_id"),
             enterprise_id=found.get("enterprise_id"),
         )
+        if self._on_identity is not None:
+            self._on_identity(self._identity)
         return None
 
     def _authorize_function(self) -> Callable[[], Awaitable[AuthorizeResult]]:

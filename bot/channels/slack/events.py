@@ -47,6 +47,29 @@ def conversation_target(conversation_id: str) -> Target:
 # ---- events -----------------------------------------------------------------------------------
 
 
+def team_of(body: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> str:
+    """The Slack team (workspace) the person behind a payload belongs to: theirs as the event
+    or the interaction says it (``user_team``, ``team``, ``user.team_id``: in a channel shared
+    with another organisation it is that one), else the payload's (``team_id``, ``team.id``,
+    ``authorizations[].team_id``); "" when it says none."""
+    user = body.get("user")
+    team = body.get("team")
+    authorizations = body.get("authorizations")
+    first = authorizations[0] if isinstance(authorizations, list) and authorizations else None
+    for value in (
+        (event or {}).get("user_team"),
+        (event or {}).get("team"),
+        user.get("team_id") if isinstance(user, dict) else None,
+        body.get("user_team_id"),
+        body.get("team_id"),
+        team.get("id") if isinstance(team, dict) else team,
+        first.get("team_id") if isinstance(first, dict) else None,
+    ):
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
 def from_a_person(event: Mapping[str, Any], me: str | None) -> bool:
     """Not the bot itself (user id ``me``), not another bot, not an edit or a deletion."""
     user = event.get("user")

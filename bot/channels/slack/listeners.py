@@ -10,6 +10,7 @@ else. Its own room so that what the bot hears can be read at a glance.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final
@@ -17,15 +18,18 @@ from typing import Any, Final
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.background import BackgroundTasks
-from bot.channels.slack.blocks import ANSWER_ACTION
+from bot.channels.slack.blocks import ANSWER_ACTION, escape
 from bot.channels.slack.connection import Connection
 from bot.channels.slack.conversations import SlackConversations
 from bot.channels.slack.events import (
     SHORTCUT_CALLBACK_ID,
     SLASH_COMMAND,
+    Target,
     direct_message,
     home_opened_by,
+    interaction_channel,
     mention,
+    team_of,
 )
 from bot.channels.slack.ticket_actions import TicketActions
 from bot.channels.slack.ticket_blocks import (
@@ -35,11 +39,16 @@ from bot.channels.slack.ticket_blocks import (
     ticket_modal_input,
 )
 from bot.channels.slack.web_api import WebAPI
-from dialogs.intent import is_register_admins
+from bot.tenants import Tenants
+from dialogs.intent import is_register_admins, register_admins_code
+from dialogs.messages import Platform
+from dialogs.replies import Text
 from knowledge.kb import ConversationText
 
 #: The texts of conversation.yaml this module looks up; checked when the bot starts.
-TEXTS: Final = frozenset({"slack_modal_required"})
+TEXTS: Final = frozenset({"slack_modal_required", "tenant_refused"})
+
+log = logging.getLogger("bot.channels.slack")
 
 Listener = Callable[..., Awaitable[None]]
 """A bolt listener: bolt passes its arguments by parameter name (``ack``, ``body``, ...)."""
@@ -61,9 +70,12 @@ class Listeners:
         web: WebAPI,
         words: ConversationText,
         background: BackgroundTasks,
+        tenants: Tenants,
     ) -> None:
         """The work goes to ``conversations`` (and ``ticket_actions``, when the tickets service
-        is there) on ``background``."""
+        is there) on ``background``; a payload from a team ``tenants`` does not allow gets a
+        short refusal instead, and nothing else is done with it."""
+        self._tenants = tenants
         self._conversations = conversations
         self._tickets = ticket_actions
         self._connection = connection
@@ -93,6 +105,9 @@ class Listeners:
         found = direct_message(event, self._connection.bot_user_id)
         if found is not None:
             text, target = found
+            if self._foreign(body, event):
+                self._spawn(self._refuse(target), "refused")
+                return
             self._spawn(
                 self._conversations.event_turn(body, event, text, target, target.channel), "dm"
             )
@@ -103,25 +118,35 @@ class Listeners:
         found = mention(event, self._connection.bot_user_id)
         if found is None:
             return
+        if self._foreign(body, event):
+            self._spawn(self._refuse(found.target), "refused")
+            return
         if self._tickets is not None and is_register_admins(found.text):
             # A platform command, not a conversation: the dialogs never see it.
-            self._spawn(self._tickets.register_admins(body, event, found.target), "register")
+            code = register_admins_code(found.text)
+            work = self._tickets.register_admins(body, event, found.target, code)
+            self._spawn(work, "register")
             return
         turn = self._conversations.event_turn(
             body, event, found.text, found.target, found.conversation_id
         )
         self._spawn(turn, "mention")
 
-    async def on_home_opened(self, ack: AsyncAck, event: dict[str, Any]) -> None:
-        """The App Home's Home tab opened: published afresh."""
+    async def on_home_opened(
+        self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]
+    ) -> None:
+        """The App Home's Home tab opened: published afresh (not for another team's user)."""
         await ack()
         user = home_opened_by(event)
-        if user is not None:
+        if user is not None and not self._foreign(body, event):
             self._spawn(self._conversations.publish_home(user), "home")
 
     async def on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """``/ndr``: answered in the user's DM (said so when typed anywhere else)."""
         user, channel = str(body.get("user_id", "")), str(body.get("channel_id", ""))
+        if self._foreign(body):
+            await ack(text=self._words.text("tenant_refused"), response_type="ephemeral")
+            return
         if self._web.known_dm(user) == channel:
             await ack()
         else:
@@ -131,16 +156,25 @@ class Listeners:
     async def on_shortcut(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """The message shortcut: a turn with the message it was used on."""
         await ack()
+        if self._foreign(body):
+            self._spawn(self._refuse_in_dm(body), "refused")
+            return
         self._spawn(self._conversations.shortcut_turn(body), "shortcut")
 
     async def on_answer(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """An answer button: a turn with the choice."""
         await ack()
+        if self._foreign(body):
+            self._spawn(self._refuse_in_dm(body), "refused")
+            return
         self._spawn(self._conversations.answer_turn(body), "answer")
 
     async def on_ticket_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """A ticket card's button."""
         await ack()
+        if self._foreign(body):
+            self._spawn(self._refuse_in_dm(body), "refused")
+            return
         if self._tickets is not None:
             self._spawn(self._tickets.button(body), "ticket-action")
 
@@ -157,6 +191,10 @@ class Listeners:
         if submitted is None:
             await ack()
             return
+        if self._foreign(body):
+            errors = {TICKET_INPUT_BLOCK: self._words.text("tenant_refused")}
+            await ack(response_action="errors", errors=errors)
+            return
         if not submitted.value:
             errors = {TICKET_INPUT_BLOCK: self._words.text("slack_modal_required")}
             await ack(response_action="errors", errors=errors)
@@ -168,6 +206,31 @@ class Listeners:
     async def ignore(self, ack: AsyncAck) -> None:
         """Anything else: acknowledged, nothing done."""
         await ack()
+
+    def _foreign(self, body: dict[str, Any], event: dict[str, Any] | None = None) -> bool:
+        """Whether the person behind the payload is of a team the bot does not serve."""
+        if self._tenants.allows(Platform.SLACK, team_of(body, event)):
+            return False
+        log.info("payload refused: foreign team", extra={"channel": Platform.SLACK})
+        return True
+
+    async def _refuse(self, target: Target) -> None:
+        """The refusal, where the answer would have gone."""
+        await self._web.post(target, [Text(self._words.text("tenant_refused"))])
+
+    async def _refuse_in_dm(self, body: dict[str, Any]) -> None:
+        """The refusal for a click or a shortcut: ephemeral where it was clicked, else in a DM."""
+        user = str((body.get("user") or {}).get("id") or "")
+        channel = interaction_channel(body)
+        text = self._words.text("tenant_refused")
+        if channel and await self._web.call(
+            "chat.postEphemeral",
+            self._web.client.chat_postEphemeral(channel=channel, user=user, text=escape(text)),
+        ):
+            return
+        dm = await self._web.dm(user) if user else None
+        if dm is not None:
+            await self._refuse(Target(dm))
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         self._background.spawn(work, name=f"slack-{name}")

@@ -19,6 +19,7 @@ from bot.channels.slack.events import (
     clicked_button,
     interaction_channel,
     profile_name,
+    team_of,
     ticket_button,
     user_name,
 )
@@ -50,19 +51,22 @@ class TicketActions:
         self._words = words
 
     async def register_admins(
-        self, body: dict[str, Any], event: dict[str, Any], target: Target
+        self,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        target: Target,
+        code: str | None = None,
     ) -> None:
-        """``@bot register admins`` in a channel: the service decides; its answer goes in the
-        thread."""
+        """``@bot register admins`` in a channel (with the one-time ``code`` when it carries
+        one): the service decides; its answer goes in the thread."""
         if not await first_time(self._store, "event", body.get("event_id")):
             return
         user = str(event["user"])
-        actor = Actor(
-            Platform.SLACK, user, await self._web.user_name(user, profile_name(event) or user)
-        )
+        name = await self._web.user_name(user, profile_name(event) or user)
+        actor = Actor(Platform.SLACK, user, name, tenant=team_of(body, event))
         try:
             answer = await self._tickets.register_admin_channel(
-                Platform.SLACK, {"channel": target.channel}, actor
+                Platform.SLACK, {"channel": target.channel}, actor, code
             )
         except Exception:
             log.exception("registering the admins' channel failed")
@@ -82,6 +86,7 @@ class TicketActions:
             return
         user = body["user"]
         user_id = str(user["id"])
+        team = team_of(body)
         channel = interaction_channel(body)
         clicked = ticket_button(button)
         ticket = None if clicked is None else await self._tickets.by_ref(clicked.ref)
@@ -91,7 +96,7 @@ class TicketActions:
             return
         if clicked.action.value in MODAL_ACTIONS:
             # The trigger lasts 3 seconds: no look-up of the name before the modal is open.
-            if not await self._tickets.is_admin(Actor(Platform.SLACK, user_id, user_id)):
+            if not await self._tickets.is_admin(Actor(Platform.SLACK, user_id, user_id, team)):
                 refused = self._words.text("ticket_refused_not_admin")
                 await self._tell_admin(channel, user_id, refused)
                 return
@@ -108,9 +113,8 @@ class TicketActions:
             )
             return
         name = await self._web.user_name(user_id, user_name(user))
-        request = ActionRequest(
-            ticket.id, clicked.action, Actor(Platform.SLACK, user_id, name), clicked.version
-        )
+        actor = Actor(Platform.SLACK, user_id, name, tenant=team)
+        request = ActionRequest(ticket.id, clicked.action, actor, clicked.version)
         await self._after_action(channel, user_id, await self._tickets.act(request))
 
     async def submission(self, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -128,7 +132,8 @@ class TicketActions:
             log.info("ticket modal on no known ticket", extra={"channel": Platform.SLACK})
             await self._tell_admin(submitted.channel, user_id, self._words.text("ticket_not_found"))
             return
-        actor = Actor(Platform.SLACK, user_id, await self._web.user_name(user_id, user_name(user)))
+        name = await self._web.user_name(user_id, user_name(user))
+        actor = Actor(Platform.SLACK, user_id, name, tenant=team_of(body))
         assignee, text = None, None
         if submitted.action == "assign":
             picked = submitted.value

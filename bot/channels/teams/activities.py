@@ -130,17 +130,48 @@ def message_of(
         user_id=str(user.get("aadObjectId") or user["id"]),
         user_name=str(user.get("name") or ""),
         conversation_id=str(activity["conversation"]["id"]),
-        platform=str(activity.get("channelId") or Platform.TEAMS),
+        platform=channel_of(activity),
         value=button_value(value),
         raw=activity,
     )
 
 
+def channel_of(activity: Mapping[str, Any]) -> str:
+    """The Bot Framework channel the activity came on (``msteams``, ``webchat``, ...): the
+    Bot Connector sets it, the client does not."""
+    return str(activity.get("channelId") or Platform.TEAMS)
+
+
+def from_teams(activity: Mapping[str, Any]) -> bool:
+    """Whether the activity came from Teams itself: only there does Teams vouch for who sent
+    it (in Web Chat and Direct Line the client picks ``from.id``)."""
+    return channel_of(activity) == Platform.TEAMS
+
+
+def tenant_of(activity: Mapping[str, Any]) -> str:
+    """The Entra ID tenant the activity came from (``channelData.tenant.id``, else
+    ``conversation.tenantId``), lower-case; "" when it says none, or two that differ."""
+    data = activity.get("channelData")
+    tenant = data.get("tenant") if isinstance(data, dict) else None
+    said = {
+        str(value).strip().lower()
+        for value in (
+            tenant.get("id") if isinstance(tenant, dict) else None,
+            (activity.get("conversation") or {}).get("tenantId"),
+        )
+        if isinstance(value, str) and value.strip()
+    }
+    return said.pop() if len(said) == 1 else ""
+
+
 def actor_of(activity: Mapping[str, Any]) -> Actor:
-    """Who sent the activity, as the tickets know people (by AAD object id when Teams says)."""
+    """Who sent the activity, as the tickets know people: (the channel it came on, its
+    tenant, the AAD object id when Teams says, else ``from.id``). An activity from another
+    channel than Teams is an actor of that channel, never of ``msteams``."""
     user = activity["from"]
     user_id = str(user.get("aadObjectId") or user["id"])
-    return Actor(Platform.TEAMS, user_id, str(user.get("name") or user_id))
+    name = str(user.get("name") or user_id)
+    return Actor(channel_of(activity), user_id, name, tenant=tenant_of(activity))
 
 
 def base_conversation_id(conversation: Mapping[str, Any]) -> str:
@@ -169,11 +200,14 @@ __all__ = [
     "base_conversation_id",
     "bot_mentions",
     "button_value",
+    "channel_of",
     "file_links",
+    "from_teams",
     "has_files",
     "in_group",
     "mentions_bot",
     "message_of",
     "readable_text",
     "reference_of",
+    "tenant_of",
 ]

@@ -9,7 +9,6 @@ it, the card actions the acting admin's view; and the turn teaches it the MRIs i
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -25,7 +24,6 @@ from bot.channels.teams.ticket_cards import (
     TicketLabels,
     ticket_card,
 )
-from bot.config import ADMIN_PLATFORMS
 from bot.runtime import Runtime
 from bot.tickets import PermanentFailure, TicketCard
 from dialogs.messages import Platform
@@ -35,7 +33,6 @@ log = logging.getLogger("bot.channels.teams")
 _ADMIN_EVENTS: Final = frozenset({"assigned", "replied", "resolved", "reopened"})
 _MEMBERSHIP_SECONDS: Final = 60.0
 _REMEMBERED: Final = 10_000
-_TEAMS_USER_ID = re.compile(r"29:\S+|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 #: Where the members of an admins' channel are asked: a conversation reference and the roster's id.
 Roster = tuple[Mapping[str, Any], str]
@@ -132,12 +129,8 @@ class Admins:
         assignee = ticket.assignee
         if assignee is not None and assignee.platform == Platform.TEAMS:
             add(assignee.user_id, assignee.name)
-        for entry in self.runtime.settings.admin_users:
-            platform, colon, rest = entry.partition(":")
-            if colon and platform == Platform.TEAMS:
-                add(rest)
-            elif platform not in ADMIN_PLATFORMS and _TEAMS_USER_ID.fullmatch(entry):
-                add(entry)  # a bare id that is a Teams one (an MRI or an AAD object id)
+        for user_id in self.runtime.settings.listed_admins(Platform.TEAMS):
+            add(user_id)
         if roster is not None and roster[1]:
             for member in await self._members(*roster):
                 self.learn(member)

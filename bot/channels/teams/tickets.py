@@ -18,7 +18,9 @@ from typing import Any, Final, TypeVar
 from bot.channels.teams.activities import (
     actor_of,
     base_conversation_id,
+    from_teams,
     in_group,
+    readable_text,
     reference_of,
 )
 from bot.channels.teams.card_elements import CARD_CONTENT_TYPE
@@ -40,13 +42,16 @@ from bot.channels.teams.ticket_cards import (
 from bot.runtime import Runtime
 from bot.store import Requester, TicketRecord
 from bot.tickets import Action, ActionRequest, Actor, CardRef, PermanentFailure, TicketCard
+from dialogs.intent import register_admins_code
 from dialogs.messages import Platform
 from dialogs.replies import Reply
 
 log = logging.getLogger("bot.channels.teams")
 
 #: The texts of conversation.yaml this module looks up; checked when the bot starts.
-TEXTS: Final = frozenset({"teams_register_in_channel", "ticket_private", "ticket_not_found"})
+TEXTS: Final = frozenset(
+    {"teams_register_in_channel", "teams_tickets_teams_only", "ticket_private", "ticket_not_found"}
+)
 #: The verbs of a ticket card's Universal Actions.
 TICKET_VERBS: Final = frozenset(action.value for action in Action) | {TICKET_REFRESH_VERB}
 INVOKE_MESSAGE: Final = "application/vnd.microsoft.activity.message"
@@ -140,8 +145,12 @@ class TeamsTicketNotifier:
     # -- the admins' side ---------------------------------------------------------------------
 
     async def register_admins(self, activity: Mapping[str, Any]) -> str:
-        """``register admins`` said in a channel or group chat: make it the admins' channel."""
+        """``register admins`` said in a channel or group chat: make it the admins' channel.
+        Only from Teams itself (see ``answer_action``)."""
         conversation = activity["conversation"]
+        if not from_teams(activity):
+            log.info("admins' channel registration refused: not from Teams")
+            return self.runtime.knowledge.conversation.text("teams_tickets_teams_only")
         if not in_group(activity):
             return self.runtime.knowledge.conversation.text("teams_register_in_channel")
         base = base_conversation_id(conversation)
@@ -157,8 +166,9 @@ class TeamsTicketNotifier:
             "team": team,
             "name": name,
         }
+        code = register_admins_code(readable_text(activity))
         return await self.runtime.tickets.register_admin_channel(
-            Platform.TEAMS, channel, actor_of(activity)
+            Platform.TEAMS, channel, actor_of(activity), code
         )
 
     async def answer_action(
@@ -168,7 +178,15 @@ class TeamsTicketNotifier:
         may see it now (``ticketRefresh``), or the action applied by the tickets service
         and the card with what came of it; a refusal to a non-admin as a message. The ticket
         is the one the payload's public reference names (``ref``); a number or an unknown
-        reference is answered "not found", and nothing is done."""
+        reference is answered "not found", and nothing is done.
+
+        Only from Teams itself: another Bot Framework channel (Web Chat, Direct Line) lets its
+        client choose ``from.id``, so an admin's id there proves nothing; such a click is
+        refused with a message and changes nothing."""
+        if not from_teams(activity):
+            log.info("ticket card action refused: not from Teams", extra={"verb": verb})
+            texts = self.runtime.knowledge.conversation
+            return invoke_message(texts.text("teams_tickets_teams_only"))
         actor = actor_of(activity)
         ticket = await self.runtime.tickets.by_ref(data.get("ref"))
         if ticket is None:

@@ -27,10 +27,12 @@ from botbuilder.schema import Activity, ActivityTypes, DeliveryModes
 
 from bot.channels.teams.activities import (
     adds_bot,
+    channel_of,
     has_files,
     in_group,
     mentions_bot,
     message_of,
+    tenant_of,
 )
 from bot.channels.teams.cards import (
     render_replies,
@@ -45,6 +47,7 @@ from bot.channels.teams.tickets import TICKET_VERBS, invoke_message
 from bot.store import unavailable
 from bot.turns import TurnOutcome, log_unavailable
 from dialogs.intent import is_register_admins
+from dialogs.messages import Platform
 from dialogs.replies import Reply
 
 log = logging.getLogger("bot.channels.teams")
@@ -74,6 +77,9 @@ class Turn:
         route = ROUTES.get(route_key(self.body))
         if route is None:
             return
+        if not self.channel.runtime.tenants.allows(channel_of(self.body), tenant_of(self.body)):
+            await self.refuse_foreign_tenant()
+            return
         try:
             await route(self)
         except Exception as error:
@@ -84,6 +90,30 @@ class Turn:
             self.unavailable = True
             if self.body["type"] in ("message", "invoke"):  # someone asked: tell them
                 await self._say_unavailable()
+
+    async def refuse_foreign_tenant(self) -> None:
+        """An activity from a Teams tenant the bot does not serve: a short refusal where someone
+        spoke to the bot (a message to it, a card's button, the bot added), nothing otherwise;
+        no turn, no ticket, nothing stored."""
+        activity, channel = self.body, self.channel
+        log.info("activity refused: foreign tenant", extra={"channel": channel_of(activity)})
+        channel.metrics.errors.labels(Platform.TEAMS, "refused").inc()
+        refusal = text_activity(channel.runtime.knowledge.conversation.text("tenant_refused"))
+        kind, name = route_key(activity)
+        if kind == "invoke" and name == "adaptiveCard/action":
+            answer = invoke_message(str(refusal["text"]))
+            await self._context.send_activity(
+                Activity(
+                    type=ActivityTypes.invoke_response,
+                    value=InvokeResponse(status=200, body=answer),
+                )
+            )
+        elif kind == "message":
+            addressed = not in_group(activity) or mentions_bot(activity)
+            if addressed or activity.get("value") is not None:
+                await self.deliver([refusal], intent="tenant_refused")
+        elif kind == "conversationUpdate" and adds_bot(activity):
+            await self.deliver([refusal], intent="tenant_refused", reply=False)
 
     # -- the routes ---------------------------------------------------------------------------
 
