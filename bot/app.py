@@ -24,7 +24,7 @@ from bot.config import Settings, describe
 from bot.housekeeping import Purge, PurgeTiming
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.runtime import open_runtime
-from bot.store import StoreError
+from bot.store import SchemaMismatch, StoreError
 from bot.tickets import TicketTiming
 from knowledge.kb import KnowledgeError
 
@@ -105,8 +105,9 @@ def run(app: web.Application, settings: Settings) -> int:
     """Serve until SIGTERM or Ctrl-C; requests in flight and background turns finish first.
 
     Returns the exit status: 0 after a graceful stop, 1 when the address cannot be listened on
-    (or the server failed), 3 when the database is not reachable or the knowledge base lacks a
-    text a platform needs (as the other commands).
+    (or the server failed), 3 when the database is not reachable or its schema is not this
+    version's (``python -m bot db upgrade``), or the knowledge base lacks a text a platform needs
+    (as the other commands).
     Every line it logs is JSON: aiohttp's banner is replaced by one "listening" line, logged
     once the start-up work is done and the sockets listen."""
     if not settings.teams_credentials:
@@ -149,6 +150,9 @@ def run(app: web.Application, settings: Settings) -> int:
             access_log=None,
             print=None,
         )
+    except SchemaMismatch as error:
+        log.error("refused to start: %s", error)
+        return 3
     except StoreError as error:
         log.error("the database is not reachable: %s", error)
         return 3

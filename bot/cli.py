@@ -19,6 +19,7 @@ from knowledge.kb import KnowledgeError, default_knowledge
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
+    from bot.store import migrate
 
 # The commands that run the bot (chat, tickets, serve) import the store, the channels and the
 # server when they run, and ``manifest`` the platform packages (they import their SDKs):
@@ -79,11 +80,13 @@ async def _with_runtime(
     settings: Settings, work: Callable[[Runtime], Awaitable[int]], *, conversing: bool = True
 ) -> int:
     from bot.runtime import open_runtime  # noqa: PLC0415 - see the note at the imports
-    from bot.store import StoreError  # noqa: PLC0415
+    from bot.store import SchemaMismatch, StoreError  # noqa: PLC0415
 
     try:
         async with open_runtime(settings, conversing=conversing) as runtime:
             return await work(runtime)
+    except SchemaMismatch as error:
+        raise _Stop(f"Refused to start: {error}", 3) from None
     except StoreError as error:
         raise _Stop(f"The database is not reachable: {error}", 3) from None
     except KnowledgeError as error:  # a text a platform declares is missing (see open_runtime)
@@ -188,6 +191,48 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(overrides)
     configure_logging(settings.log_level)
     return run(create_app(settings), settings)
+
+
+def _db(args: argparse.Namespace) -> int:
+    """``db upgrade`` and ``db current`` on DATABASE_URL: the schema's revision (Alembic);
+    ``db revision`` writes the next one for a developer (no database of theirs needed)."""
+    from bot.store import SchemaMismatch, StoreError, migrate  # noqa: PLC0415 - see the imports
+
+    configure_logging("WARNING")
+    try:
+        if args.action == "revision":
+            print(f"Wrote {asyncio.run(migrate.new_revision(args.message))}: read it over.")
+            return 0
+        settings = _settings()
+        if args.action == "current":
+            found = asyncio.run(migrate.status(settings.database_url))
+            print(found.describe())
+            return 0 if found.state is migrate.State.LATEST else 1
+        done = asyncio.run(migrate.upgrade(settings.database_url))
+    except SchemaMismatch as error:
+        raise _Stop(f"Cannot upgrade: {error}", 3) from None
+    except StoreError as error:
+        raise _Stop(f"The database is not reachable: {error}", 3) from None
+    print(_upgraded(done))
+    return 0
+
+
+def _upgraded(done: migrate.Upgraded) -> str:
+    from bot.store.migrate import State  # noqa: PLC0415 - see the note at the imports
+
+    before = done.before
+    if before.state is State.LATEST:
+        return f"The database is at {done.after}, the latest revision: nothing to do."
+    if before.state is State.EMPTY:
+        return f"Created the database's tables at {done.after}, the latest revision."
+    if before.state is State.UNVERSIONED:
+        start = f"Recognised a database made before migrations as {before.recognised}"
+        if before.missing:
+            start += f" (created its missing tables: {', '.join(before.missing)})"
+        if before.recognised == done.after:
+            return f"{start} and stamped it; {done.after} is the latest revision."
+        return f"{start}, stamped it and upgraded it to {done.after}, the latest revision."
+    return f"Upgraded the database from {before.current} to {done.after}, the latest revision."
 
 
 def _manifest(args: argparse.Namespace) -> int:
@@ -312,6 +357,30 @@ def build_parser() -> argparse.ArgumentParser:
     reopen.add_argument("id", help="a ticket id such as NDR-1001")
     reopen.add_argument("--as", dest="as_name", help=as_help)
     tickets.set_defaults(handler=_tickets)
+
+    db = commands.add_parser(
+        "db",
+        help="the database's schema: upgrade it to this version's, or show its revision",
+        description=(
+            "The schema of DATABASE_URL, versioned by Alembic's revisions. The server creates an "
+            "empty database itself and refuses one that is behind: back it up, run "
+            "'db upgrade', then start the server again."
+        ),
+    )
+    db_actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    db_actions.add_parser(
+        "upgrade",
+        help="upgrade to the latest revision (a database made before migrations is recognised)",
+    )
+    db_actions.add_parser(
+        "current", help="print the revision and whether it is the latest (exit 1 when not)"
+    )
+    revision = db_actions.add_parser(
+        "revision",
+        help="for developers: write the next revision from what bot/store/schema.py changed",
+    )
+    revision.add_argument("message", help="what the revision changes, e.g. 'ticket public ref'")
+    db.set_defaults(handler=_db)
 
     nlu = commands.add_parser("nlu", help="the language layer: test it on its data, lint the data")
     nlu_actions = nlu.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -93,4 +93,8 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Alembic says which context it uses at INFO on every start-up check: only under DEBUG.
+    logging.getLogger("alembic").setLevel(
+        logging.NOTSET if root.getEffectiveLevel() <= logging.DEBUG else logging.WARNING
+    )
     logging.captureWarnings(True)

@@ -43,23 +43,24 @@ class Runtime:
 async def open_runtime(
     settings: Settings, *, ticket_timing: TicketTiming | None = None, conversing: bool = True
 ) -> AsyncIterator[Runtime]:
-    """Load the knowledge base (and the language layer, unless the command holds no
-    conversation), open the store, and close it all afterwards."""
+    """Load the knowledge base, open the store (its schema checked first: a database this
+    version cannot use stops the start before the language layer is built), load the language
+    layer (unless the command holds no conversation), and close it all afterwards."""
     knowledge = default_knowledge()
     _require_platform_texts(knowledge)
-    understanding = None
-    if conversing:
-        started = time.perf_counter()
-        understanding = await asyncio.to_thread(build_understanding, knowledge)
-        log.info(
-            "language layer ready",
-            extra={
-                "examples": len(understanding.data.examples),
-                "ms": round((time.perf_counter() - started) * 1000),
-            },
-        )
     store = await Store.open(settings.database_url, timeout=settings.database_timeout_seconds)
     try:
+        understanding = None
+        if conversing:
+            started = time.perf_counter()
+            understanding = await asyncio.to_thread(build_understanding, knowledge)
+            log.info(
+                "language layer ready",
+                extra={
+                    "examples": len(understanding.data.examples),
+                    "ms": round((time.perf_counter() - started) * 1000),
+                },
+            )
         tickets = Tickets(store, knowledge, settings, timing=ticket_timing)
         context = DialogContext(
             knowledge=knowledge,

@@ -123,6 +123,13 @@ async def drained(bot: TeamsBot) -> None:
     bot.connector.take()
 
 
+async def ticket_ref(bot: TeamsBot) -> str:
+    """The ticket's public reference, as its card's payloads carry it."""
+    record = await bot.app[RUNTIME].store.tickets.get_ticket(TICKET)
+    assert record is not None
+    return record.ref
+
+
 async def ticket_state(bot: TeamsBot) -> tuple[int, list[str], int]:
     """What an action would change: the ticket's version, its events, and its jobs."""
     store = bot.app[RUNTIME].store
@@ -164,7 +171,7 @@ async def test_web_chat_and_direct_line_cannot_work_tickets_with_an_admins_id(
         "type": "application/vnd.microsoft.activity.message",
         "value": say("teams_tickets_teams_only"),
     }
-    data = {"ticket": TICKET, "version": before[0]}
+    data = {"ref": await ticket_ref(bot), "version": before[0]}
     attempts = [
         ("assign_me", data),
         ("assign", {**data, "assignee": f"{ANA['aadObjectId']}|Ana Ortiz"}),
@@ -262,6 +269,7 @@ async def test_a_foreign_tenant_is_refused_and_touches_nothing(fenced_bot: Teams
     runtime = bot.app[RUNTIME]
     assert await register(bot, ANA) == say("admins_registered")
     await open_ticket(bot)
+    await drained(bot)  # the card is posted first: the refusals below are all there is to hear
     before = await ticket_state(bot)
     outside = {"tenantId": FOREIGN}
 
@@ -276,7 +284,7 @@ async def test_a_foreign_tenant_is_refused_and_touches_nothing(fenced_bot: Teams
     assert await runtime.store.conversations.load_reference("msteams:a:outsider") is None
 
     # The admin's own id, from the foreign tenant: no card action, no registration.
-    data = {"ticket": TICKET, "version": before[0]}
+    data = {"ref": await ticket_ref(bot), "version": before[0]}
     answer = await execute(
         bot, ANA, "resolve", {**data, "resolution": "x"}, **in_channel(ANA, tenant=FOREIGN)
     )

@@ -8,7 +8,9 @@ aggregate, each a small class over the shared engine (``engine.py``): ``store.co
 (state, profiles, conversation references), ``store.tickets`` (tickets, requesters, history),
 ``store.channels`` (the admins' channels and the ticket cards), ``store.reminders``,
 ``store.jobs`` (the job queue) and ``store.seen`` (event ids already handled). The schema is in
-one place, ``schema.metadata``; the records handed out are in ``records.py``.
+one place, ``schema.metadata``; the records handed out are in ``records.py``. Its versions are
+Alembic's revisions in ``migrations/``, run by ``migrate.py`` (``python -m bot db upgrade``, and
+the check every ``Store.open`` makes).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bot.store.engine import (
     unavailable,
 )
 from bot.store.jobs import JobQueue
+from bot.store.migrate import SchemaMismatch
 from bot.store.records import (
     JOB_KINDS,
     JOB_TARGETS,
@@ -73,6 +76,7 @@ __all__ = [
     "Requester",
     "Retention",
     "Saved",
+    "SchemaMismatch",
     "SeenEvents",
     "StaleState",
     "Store",

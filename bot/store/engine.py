@@ -1,5 +1,6 @@
-"""The engine under every aggregate: creating it (SQLite tuning, PostgreSQL pool and schema) and
-its tables, checking it answers, the store's errors, and the base each aggregate is built on.
+"""The engine under every aggregate: creating it (SQLite tuning, PostgreSQL pool and schema),
+checking it answers, the store's errors, and the base each aggregate is built on. Its tables are
+``bot.store.migrate``'s business (Alembic's revisions).
 
 Its own room because it is the one module that tells the two databases apart: the aggregates
 write portable SQLAlchemy Core and ask ``Aggregate._insert`` for an INSERT that knows
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Table, event, func, select, text
+from sqlalchemy import ColumnElement, Table, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
@@ -35,13 +36,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.config import hide_url
-from bot.store.schema import metadata
 
 DEFAULT_URL: Final = "sqlite+aiosqlite:///./ndrbot.db"
 
 DEFAULT_TIMEOUT_SECONDS: Final = 5.0
 """The longest the store waits for the database (a connection, a statement, a lock)."""
-_PG_CREATE_LOCK: Final = 0x4E4452  # advisory lock id ("NDR") held while creating tables
 
 
 class StoreError(Exception):
@@ -151,30 +150,6 @@ class Aggregate:
         return int(result.rowcount)
 
 
-async def open_engine(
-    url: str, schema: str | None, timeout: float = DEFAULT_TIMEOUT_SECONDS
-) -> AsyncEngine:
-    """Create the engine and any missing tables (idempotent); StoreError saying why not.
-
-    SQLite connections get WAL, foreign keys and a busy timeout. ``schema`` (PostgreSQL only)
-    puts the tables in that schema, created if missing. ``timeout`` bounds every wait.
-    """
-    if not timeout > 0:
-        raise StoreError("the database timeout must be a positive number of seconds")
-    engine = _create_engine(url, schema, timeout)
-    try:
-        await _create_tables(engine, schema)
-    except (SQLAlchemyError, OSError, TimeoutError) as error:
-        await engine.dispose()
-        raise StoreError(
-            f"cannot open the store at {_safe_url(url)}: {_readable(error)}"
-        ) from error
-    except BaseException:
-        await engine.dispose()
-        raise
-    return engine
-
-
 async def ping_engine(engine: AsyncEngine) -> None:
     """Check the database answers; raise StoreUnavailable saying why not. On SQLite it reads
     the schema, which needs the file (``SELECT 1`` would not even open it)."""
@@ -186,26 +161,6 @@ async def ping_engine(engine: AsyncEngine) -> None:
         raise StoreUnavailable(
             f"the store at {_safe_url(engine.url)} is unreachable: {_readable(error)}"
         ) from error
-
-
-async def _create_tables(engine: AsyncEngine, schema: str | None) -> None:
-    if engine.dialect.name == "postgresql":
-        async with engine.begin() as conn:
-            # Processes starting together take turns; DDL is transactional in PostgreSQL.
-            await conn.execute(select(func.pg_advisory_xact_lock(_PG_CREATE_LOCK)))
-            if schema is not None:
-                quoted = engine.dialect.identifier_preparer.quote_identifier(schema)
-                await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
-            await conn.run_sync(metadata.create_all)
-        return
-    for attempt in range(2):  # another process may create the same table in between
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(metadata.create_all)
-            return
-        except SQLAlchemyError:
-            if attempt == 1:
-                raise
 
 
 def failure_reason(error: BaseException) -> str:
@@ -235,7 +190,17 @@ def _safe_url(url: str | URL) -> str:
         return "<unparseable URL>"
 
 
-def _create_engine(url: str, schema: str | None, timeout: float) -> AsyncEngine:
+def create_engine(
+    url: str, schema: str | None, timeout: float = DEFAULT_TIMEOUT_SECONDS
+) -> AsyncEngine:
+    """The engine for ``url`` (no connection yet, no tables); StoreError for a URL it cannot use.
+
+    SQLite connections get WAL, foreign keys and a busy timeout. ``schema`` (PostgreSQL only)
+    puts the tables in that schema (``bot.store.migrate`` creates it). ``timeout`` bounds every
+    wait (pool, connect, statement, lock).
+    """
+    if not timeout > 0:
+        raise StoreError("the database timeout must be a positive number of seconds")
     try:
         parsed = make_url(url)
     except ArgumentError as error:
@@ -304,8 +269,8 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "UnknownTicket",
+    "create_engine",
     "failure_reason",
-    "open_engine",
     "ping_engine",
     "unavailable",
     "utcnow",

@@ -1,7 +1,8 @@
 """The schema: every table of the store, on one ``MetaData``.
 
-Its own room so that the schema is in one place: ``Store.open`` creates what is missing from
-``metadata``, and migrations can target the same object. The aggregates (``conversations``,
+Its own room so that the schema is in one place: the migrations' head
+(``bot/store/migrations/versions/``) builds exactly these tables, which a test checks, so a change
+here comes with a revision there. The aggregates (``conversations``,
 ``tickets``, ``channels``, ``reminders``, ``jobs``, ``seen``) import their tables from here and
 never define one.
 """
@@ -49,7 +50,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-# The tables. To add one, define it here on `metadata`; Store.open creates it on the next start.
+# The tables. To add or change one, change it here and add a revision (ARCHITECTURE.md).
 metadata = MetaData()
 
 conversations = Table(

@@ -1,6 +1,6 @@
 """The one Store the app opens and closes: the engine, and the aggregates that share it.
 
-Its own room because opening (engine, tables), pinging and closing are the whole life of the
+Its own room because opening (engine, schema check), pinging and closing are the whole life of the
 database connection, while what is stored is the aggregates' business: ``store.conversations``,
 ``store.tickets``, ``store.channels``, ``store.reminders``, ``store.jobs``, ``store.seen`` and
 ``store.retention`` (what the background purge forgets).
@@ -22,11 +22,11 @@ from bot.store.engine import (
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_URL,
     StoreUnavailable,
-    open_engine,
     ping_engine,
     utcnow,
 )
 from bot.store.jobs import JobQueue
+from bot.store.migrate import open_engine
 from bot.store.reminders import ReminderStore
 from bot.store.retention import Retention
 from bot.store.seen import SeenEvents
@@ -62,11 +62,15 @@ class Store:
         clock: Callable[[], datetime] | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> Store:
-        """Create the engine and any missing tables (idempotent).
+        """Create the engine on a database at this code's schema revision.
 
-        SQLite connections get WAL, foreign keys and a busy timeout. ``schema`` (PostgreSQL only)
-        puts the tables in that schema, created if missing. ``clock`` returns aware UTC "now".
-        ``timeout`` bounds every wait on the database (pool, connect, statement, lock).
+        An empty database is created at the latest revision; one made before migrations and
+        matching it is stamped; any other that is not at it raises ``SchemaMismatch`` (a
+        ``StoreError`` naming ``python -m bot db upgrade``). Processes opening together take
+        turns (``bot.store.migrate``). SQLite connections get WAL, foreign keys and a busy
+        timeout. ``schema`` (PostgreSQL only) puts the tables in that schema, created if
+        missing. ``clock`` returns aware UTC "now". ``timeout`` bounds every wait on the
+        database (pool, connect, statement, lock).
         """
         return cls(await open_engine(url, schema, timeout), clock=clock)
 
