@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     ticket_webhook_url: str | None = None  # every ticket event is POSTed here as signed JSON
     ticket_webhook_secret: SecretStr | None = None  # the HMAC-SHA256 key; required with the URL
 
+    # A Slack delivery is kept in the store before it is acknowledged, leased to this process
+    # for this long and renewed while its work runs: a process that dies leaves it to another
+    # (or to the next start) once the lease has run out.
+    kept_event_lease_seconds: int = 15
+
     @property
     def teams_credentials(self) -> bool:
         """Whether an Azure Bot registration is configured (otherwise: local mode)."""
@@ -196,6 +201,13 @@ class Settings(BaseSettings):
     def _positive(cls, value: int) -> int:
         if value < 1:
             raise PydanticCustomError("positive", "must be a positive number")
+        return value
+
+    @field_validator("kept_event_lease_seconds")
+    @classmethod
+    def _lease_in_range(cls, value: int) -> int:
+        if not 2 <= value <= 300:
+            raise PydanticCustomError("lease", "must be between 2 and 300 seconds")
         return value
 
     @field_validator("teams_attachment_hosts", "slack_file_hosts", mode="before")

@@ -48,6 +48,7 @@ def purge_steps(store: Store) -> list[Step]:
     return [
         Step("seen_events", lambda cutoff, n: store.seen.forget_seen_before(cutoff, limit=n)),
         Step("done_jobs", lambda cutoff, n: store.jobs.forget_jobs_done_before(cutoff, limit=n)),
+        Step("kept_events", lambda cutoff, n: store.kept.forget_kept_before(cutoff, limit=n)),
         Step("resolved_tickets", lambda cutoff, n: _tickets(store, cutoff, n)),
         Step("idle_conversations", lambda cutoff, n: _conversations(store, cutoff, n)),
     ]

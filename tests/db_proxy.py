@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -88,17 +88,26 @@ class StallingProxy:
             writer.transport.abort()
 
 
-@contextlib.contextmanager
-def sqlite_locked(path: Path) -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def sqlite_locked(path: Path) -> AsyncIterator[None]:
     """Hold an exclusive transaction on the SQLite file at ``path``: every other connection's
     write waits for its busy timeout, then fails with "database is locked" (in WAL mode reads
-    go on, from the last committed state)."""
-    holder = sqlite3.connect(path, isolation_level=None, timeout=5)
+    go on, from the last committed state). The lock is taken without blocking the event loop
+    (the bot under test shares it and may be finishing a write of its own), within 10 s."""
+    holder = sqlite3.connect(path, isolation_level=None, timeout=0)
     try:
-        holder.execute("BEGIN EXCLUSIVE")
+        for _ in range(200):
+            try:
+                holder.execute("BEGIN EXCLUSIVE")
+                break
+            except sqlite3.OperationalError:
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"could not lock {path} within 10 s")
         holder.execute("CREATE TABLE IF NOT EXISTS lock_holder (x)")
         holder.execute("INSERT INTO lock_holder VALUES (1)")
         yield
     finally:
-        holder.execute("ROLLBACK")
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
         holder.close()

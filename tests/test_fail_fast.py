@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -25,7 +26,7 @@ from knowledge.kb import default_knowledge
 from tests.db_proxy import StallingProxy, sqlite_locked
 from tests.fakes.teams_harness import TeamsBot, teams_bot, words
 from tests.fakes_slack import FakeSlackWebAPI
-from tests.fakes_slack.harness import SlackBot
+from tests.fakes_slack.harness import SlackBot, settle
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="TEST_POSTGRES_URL is not set")
@@ -158,7 +159,7 @@ async def test_teams_turn_during_a_postgres_stall_and_outage_asks_to_try_again(
 async def test_teams_turn_while_sqlite_is_locked_asks_to_try_again(tmp_path: Path) -> None:
     async with teams_bot(tmp_path, env=TIMEOUT) as bot:
         assert words(await bot.say("hello"))
-        with sqlite_locked(tmp_path / "teams.db"):
+        async with sqlite_locked(tmp_path / "teams.db"):
             await _teams_turn_is_refused_kindly(bot)
         assert _database_errors(bot.metrics_text, "msteams") == 1
         assert words(await bot.say("hello")) != try_again()
@@ -175,12 +176,29 @@ async def slack_api() -> AsyncIterator[FakeSlackWebAPI]:
     await fake.close()
 
 
-async def _slack_dm_is_answered_kindly(bot: SlackBot) -> None:
+async def _slack_dm_is_answered_kindly(bot: SlackBot) -> dict[str, Any]:
+    """A DM the store cannot keep: not acknowledged (503, so Slack sends it again), and the
+    person asked to try again, once, however often Slack retries during the outage."""
     before = len(bot.api.of("chat.postMessage"))
-    response = await bot.event(bot.dm("hello"))
-    assert response.status == 200  # acknowledged: the work goes on after the answer
+    envelope = bot.dm("hello")
+    response = await bot.event(envelope)
+    assert response.status == 503  # not kept, so not acknowledged: Slack sends it again
     posted = (await bot.api.wait_for("chat.postMessage", before + 1))[before:]
     assert [call.text for call in posted] == [try_again()]
+    assert (await bot.event(envelope, retry_num=1)).status == 503  # still down: not told again
+    await settle(bot)
+    assert len(bot.api.of("chat.postMessage")) == before + 1
+    return envelope
+
+
+async def _slack_retry_is_answered_once_the_database_is_back(
+    bot: SlackBot, envelope: dict[str, Any]
+) -> None:
+    before = len(bot.api.of("chat.postMessage"))
+    assert (await bot.event(envelope, retry_num=2)).status == 200
+    posted = (await bot.api.wait_for("chat.postMessage", before + 1))[before:]
+    assert posted
+    assert posted[0].text != try_again()
 
 
 @needs_postgres
@@ -193,11 +211,12 @@ async def test_slack_dm_during_a_postgres_stall_and_outage_asks_to_try_again(
         proxy.stall()
         await _slack_dm_is_answered_kindly(bot)
         await proxy.refuse()
-        await _slack_dm_is_answered_kindly(bot)
+        envelope = await _slack_dm_is_answered_kindly(bot)
         metrics = _metrics(bot)
-        assert _database_errors(metrics, "slack") == 2
+        assert _database_errors(metrics, "slack") == 4  # each delivery not kept, retries too
         assert _turns(metrics, "slack") == 0
         await proxy.resume()
+        await _slack_retry_is_answered_once_the_database_is_back(bot, envelope)
     finally:
         await bot.close()
 
@@ -209,9 +228,10 @@ async def test_slack_dm_while_sqlite_is_locked_asks_to_try_again(
     bot = SlackBot(slack_api, f"sqlite+aiosqlite:///{path}", env=TIMEOUT)
     await bot.start()
     try:
-        with sqlite_locked(path):
-            await _slack_dm_is_answered_kindly(bot)
-        assert _database_errors(_metrics(bot), "slack") == 1
+        async with sqlite_locked(path):
+            envelope = await _slack_dm_is_answered_kindly(bot)
+        assert _database_errors(_metrics(bot), "slack") == 2
+        await _slack_retry_is_answered_once_the_database_is_back(bot, envelope)
     finally:
         await bot.close()
 

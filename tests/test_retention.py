@@ -146,6 +146,12 @@ async def fill(store: Store, clock: Clock) -> dict[str, Any]:
     (claimed,) = await store.jobs.claim_jobs(["slack"], lease=timedelta(minutes=5))
     await store.jobs.finish_job(claimed.id)  # done long ago: goes, though its ticket stays
     await resolve(store, old_done)
+    lease = timedelta(seconds=15)
+    done = await store.kept.keep("slack", "dm", {}, delivery_key=None, owner="p", lease=lease)
+    assert done is not None
+    await store.kept.finish(done.id, owner="p")  # its work done long ago: goes
+    owed = await store.kept.keep("slack", "dm", {}, delivery_key=None, owner="p", lease=lease)
+    assert owed is not None  # never finished: its work is still owed, however old
 
     clock.now = LATELY
     await store.seen.first_time_seen("new-event")
@@ -168,6 +174,7 @@ async def test_the_purge_forgets_old_rows_and_keeps_recent_and_waiting_ones(
     assert forgotten == {
         "seen_events": 1,
         "done_jobs": 1,
+        "kept_events": 1,
         "resolved_tickets": 1,
         "idle_conversations": 4,  # idle's and gone's state and reference
     }
@@ -180,6 +187,7 @@ async def test_the_purge_forgets_old_rows_and_keeps_recent_and_waiting_ones(
     assert await database.count("ticket_cards") == 0
     assert await database.count("ticket_reminders") == 0
     assert await database.count("ticket_jobs") == 0
+    assert [k.kind for k in await store.kept.kept_events()] == ["dm"]  # the owed one
     assert await store.tickets.get_ticket(tickets["open"].id) is not None
     assert await store.tickets.get_ticket(tickets["recent"].id) is not None
     assert len(await store.tickets.ticket_requesters(tickets["open"].id)) == 2
@@ -206,6 +214,7 @@ async def test_two_purges_at_once_forget_each_row_once(database: Database) -> No
     assert totals == {
         "seen_events": 1,
         "done_jobs": 1,
+        "kept_events": 1,
         "resolved_tickets": 1,
         "idle_conversations": 4,
     }

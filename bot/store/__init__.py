@@ -7,10 +7,11 @@ one short transaction guarded by a constraint or a version column, never a read-
 aggregate, each a small class over the shared engine (``engine.py``): ``store.conversations``
 (state, profiles, conversation references), ``store.tickets`` (tickets, requesters, history),
 ``store.channels`` (the admins' channels and the ticket cards), ``store.reminders``,
-``store.jobs`` (the job queue) and ``store.seen`` (event ids already handled). The schema is in
-one place, ``schema.metadata``; the records handed out are in ``records.py``. Its versions are
-Alembic's revisions in ``migrations/``, run by ``migrate.py`` (``python -m bot db upgrade``, and
-the check every ``Store.open`` makes).
+``store.jobs`` (the job queue), ``store.seen`` (event ids already handled) and ``store.kept``
+(deliveries acknowledged, kept until their work is done). The schema is in one place,
+``schema.metadata``; the records handed out are in ``records.py``. Its versions are Alembic's
+revisions in ``migrations/``, run by ``migrate.py`` (``python -m bot db upgrade``, and the check
+every ``Store.open`` makes).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from bot.store.engine import (
     unavailable,
 )
 from bot.store.jobs import JobQueue
+from bot.store.kept import KeptEvent, KeptEvents
 from bot.store.migrate import SchemaMismatch
 from bot.store.records import (
     JOB_KINDS,
@@ -71,6 +73,8 @@ __all__ = [
     "JobQueue",
     "JobsFor",
     "Keep",
+    "KeptEvent",
+    "KeptEvents",
     "NewJob",
     "ReminderStore",
     "Requester",

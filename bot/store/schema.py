@@ -2,9 +2,8 @@
 
 Its own room so that the schema is in one place: the migrations' head
 (``bot/store/migrations/versions/``) builds exactly these tables, which a test checks, so a change
-here comes with a revision there. The aggregates (``conversations``,
-``tickets``, ``channels``, ``reminders``, ``jobs``, ``seen``) import their tables from here and
-never define one.
+here comes with a revision there. The aggregates (``conversations``, ``tickets``, ``channels``,
+``reminders``, ``jobs``, ``seen``, ``kept``) import their tables from here and never define one.
 """
 
 from __future__ import annotations
@@ -200,6 +199,36 @@ Index(
 )
 Index("ix_ticket_jobs_done_at", ticket_jobs.c.done_at)
 
+# What a platform delivered and the bot acknowledged but has not finished working on (a Slack
+# event, command or interaction): kept before the acknowledgement, marked done after the work. A
+# row not done whose lease has run out belongs to a process that died: another one claims it
+# (a new lease, ``attempts`` counted) and does the work. The delivery's id is in seen_events,
+# written in the same transaction, so a repeat is never kept twice.
+kept_events = Table(
+    "kept_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(16), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("delivery_key", String, nullable=True),
+    Column("owner", String(64), nullable=False),
+    Column("kept_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("done_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+Index(
+    "ix_kept_events_pending",
+    kept_events.c.lease_until,
+    sqlite_where=kept_events.c.done_at.is_(None),
+    postgresql_where=kept_events.c.done_at.is_(None),
+)
+Index("ix_kept_events_done_at", kept_events.c.done_at)
+
 # When an open ticket was last announced again to the admins.
 ticket_reminders = Table(
     "ticket_reminders",
@@ -215,6 +244,7 @@ __all__ = [
     "admin_codes",
     "conversation_refs",
     "conversations",
+    "kept_events",
     "metadata",
     "profiles",
     "seen_events",

@@ -2,8 +2,8 @@
 
 Its own room because opening (engine, schema check), pinging and closing are the whole life of the
 database connection, while what is stored is the aggregates' business: ``store.conversations``,
-``store.tickets``, ``store.channels``, ``store.reminders``, ``store.jobs``, ``store.seen`` and
-``store.retention`` (what the background purge forgets).
+``store.tickets``, ``store.channels``, ``store.reminders``, ``store.jobs``, ``store.seen``,
+``store.retention`` (what the background purge forgets) and ``store.kept``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bot.store.engine import (
     utcnow,
 )
 from bot.store.jobs import JobQueue
+from bot.store.kept import KeptEvents
 from bot.store.migrate import open_engine
 from bot.store.reminders import ReminderStore
 from bot.store.retention import Retention
@@ -52,6 +53,7 @@ class Store:
         self.seen = SeenEvents(engine, self._clock)
         self.retention = Retention(engine, self._clock)
         self._ping: asyncio.Task[None] | None = None
+        self.kept = KeptEvents(engine, self._clock)
 
     @classmethod
     async def open(

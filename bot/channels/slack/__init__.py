@@ -6,13 +6,15 @@ the conversation service; its replies go back as Block Kit. Tickets: ``SlackTick
 and updates the ticket cards in the admins' channel for the tickets service (``bot/tickets/``) and
 brings the requesters their news; the cards' buttons and modals become the service's ``act``
 calls, and ``@bot register admins`` in a channel makes it the admins' channel. These platform
-commands never reach the dialogs. A delivery Slack retries is answered once, across instances.
+commands never reach the dialogs. A delivery Slack retries is answered once, across instances,
+and one acknowledged is kept in the store first, so that a process killed loses none of them.
 
 The rooms, one concern each:
 
 - ``endpoint.py``: ``mount``, ``/slack/events`` over HTTP (malformed bodies refused), the lifetime
 - ``connection.py``: the bolt app, auth.test and the bot's identity, signatures, Socket Mode
-- ``listeners.py``: bolt's listeners in one table; each acknowledges, then work goes on
+- ``listeners.py``: bolt's listeners in one table; each keeps, acknowledges, then work goes on
+- ``inbox.py``: a delivery kept before it is acknowledged, and finished if its process died
 - ``events.py``: what Slack sends, read into ``Message``\\ s (pure, tested without HTTP)
 - ``conversations.py``: the people's turns and the App Home
 - ``files.py``: the files shared with a message, downloaded size-capped

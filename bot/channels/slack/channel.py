@@ -4,9 +4,10 @@ It holds what one running Slack app needs (the settings, the shared HTTP session
 store, the knowledge base, the metrics, the background tasks, the tickets service) and composes
 the parts that use them: the Web API (``web_api.py``), the file downloads (``files.py``), the
 connection and bolt app (``connection.py``), the people's turns (``conversations.py``), the
-admins' ticket actions (``ticket_actions.py``) and the listeners that start them all
-(``listeners.py``). Its own room because it is the one object the server keeps
-(``endpoint.py`` mounts it) and the ticket notifier delivers through.
+admins' ticket actions (``ticket_actions.py``), the listeners that start them all
+(``listeners.py``) and the deliveries kept until their work is done (``inbox.py``). Its own room
+because it is the one object the server keeps (``endpoint.py`` mounts it) and the ticket
+notifier delivers through.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bot.background import BackgroundTasks
 from bot.channels.slack.connection import Connection, secret
 from bot.channels.slack.conversations import SlackConversations
 from bot.channels.slack.files import SlackFiles
+from bot.channels.slack.inbox import SlackInbox
 from bot.channels.slack.listeners import Listeners, listen
 from bot.channels.slack.ticket_actions import TicketActions
 from bot.channels.slack.web_api import WebAPI, web_client
@@ -95,6 +97,12 @@ class SlackChannel:
             if tickets is not None
             else None
         )
+        self.inbox = SlackInbox(
+            store=store,
+            background=background,
+            lease_seconds=settings.kept_event_lease_seconds,
+            ready=lambda: self.connection.bot_user_id is not None,
+        )
         listeners = Listeners(
             conversations=self.conversations,
             ticket_actions=self.ticket_actions,
@@ -103,7 +111,9 @@ class SlackChannel:
             words=words,
             background=background,
             tenants=self.tenants,
+            inbox=self.inbox,
         )
+        self.inbox.handle(listeners.works())
         listen(self.connection.bolt, listeners)
 
     @property
@@ -112,11 +122,14 @@ class SlackChannel:
         return self.web.client
 
     async def start(self) -> None:
-        """Learn who the bot is and say that Slack is on (``Connection.start``)."""
+        """Learn who the bot is and say that Slack is on (``Connection.start``); then finish
+        what a process that died kept and left (``SlackInbox``), now and every few seconds."""
         await self.connection.start()
+        await self.inbox.start()
 
     async def close(self) -> None:
-        """Stop Socket Mode and the background identity look-up."""
+        """Stop the recovery, Socket Mode and the background identity look-up."""
+        await self.inbox.close()
         await self.connection.close()
 
     async def send(self, conversation_id: str, replies: Sequence[Reply]) -> bool:

@@ -1,13 +1,13 @@
 """The people's side of Slack: a DM, a mention, ``/ndr``, the shortcut or an answer button
 becomes one turn of the conversation, its replies posted where it was asked; and the App Home.
 
-The listeners (``listeners.py``) have acknowledged already: this is the work done afterwards on
-the app's background tasks. Each turn is dropped when Slack delivers it again (``repeats.py``),
-downloads the files it shares first (``files.py``), and runs one at a time per conversation in
-this process, so that replies come out in order. A turn that meets a stalled or missing
-database (before the turn, while dropping repeats, or in it) is answered with a request to try
-again in a moment, counted as an error. Its own room because it is where Slack meets the
-dialogs (``bot.turns.Turns``).
+The listeners (``listeners.py``) have kept the delivery and acknowledged it already (a repeat
+was dropped then): this is the work done afterwards on the app's background tasks
+(``inbox.py``), or by another process when this one died. Each turn downloads the files it
+shares first (``files.py``), and runs one at a time per conversation in this process, so that
+replies come out in order. A turn that meets a stalled or missing database is answered with a
+request to try again in a moment, counted as an error. Its own room because it is where Slack
+meets the dialogs (``bot.turns.Turns``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from bot.channels.slack.events import (
     shortcut_message,
 )
 from bot.channels.slack.files import FileRefused, SlackFiles
-from bot.channels.slack.repeats import first_time
 from bot.channels.slack.web_api import WebAPI
 from bot.metrics import Metrics
 from bot.store import Store, unavailable
@@ -73,8 +72,6 @@ class SlackConversations:
     ) -> None:
         """A DM or a mention (``text`` already read), with the files it shares."""
         async with self._unless_unavailable(target):
-            if not await first_time(self._store, "event", body.get("event_id")):
-                return
             try:
                 files = await self._files.download(event.get("files"))
             except FileRefused as refused:
@@ -85,8 +82,6 @@ class SlackConversations:
     async def command_turn(self, body: dict[str, Any]) -> None:
         """``/ndr``, answered in the user's DM."""
         async with self._unless_unavailable(user=str(body["user_id"])):
-            if not await first_time(self._store, "trigger", body.get("trigger_id")):
-                return
             dm = await self._web.dm(str(body["user_id"]))
             if dm is None:
                 return
@@ -95,8 +90,6 @@ class SlackConversations:
     async def shortcut_turn(self, body: dict[str, Any]) -> None:
         """The message shortcut on someone's message, answered in the user's DM."""
         async with self._unless_unavailable(user=str(body["user"]["id"])):
-            if not await first_time(self._store, "trigger", body.get("trigger_id")):
-                return
             dm = await self._web.dm(str(body["user"]["id"]))
             if dm is None:
                 return
@@ -115,8 +108,6 @@ class SlackConversations:
             log.warning("ignored a button click without an answer")
             return
         async with self._unless_unavailable(click.target):
-            if not await first_time(self._store, "action", click.delivery_id):
-                return
             user = click.message.user_id
             await self._show_choice(click.channel, click.clicked, click.block_id, click.label, user)
             await self._turn(click.message, click.target)
@@ -139,6 +130,16 @@ class SlackConversations:
                 target = Target(dm) if dm is not None else None
             if target is not None:
                 await self._web.post(target, [self._turns.unavailable_reply()])
+
+    async def not_kept(self, error: BaseException, target: Target | None) -> None:
+        """A delivery the store could not keep (it was answered 503, so Slack sends it again):
+        logged and counted once; the person, where the bot knows where to answer (a DM, a
+        mention), is asked to try again in a moment, since Slack's own retries may not outlast
+        the outage. Slack itself shows an error for a refused command or click."""
+        log_unavailable(error)
+        self._metrics.unavailable(Platform.SLACK)
+        if target is not None:
+            await self._web.post(target, [self._turns.unavailable_reply()])
 
     async def publish_home(self, user: str) -> None:
         """The App Home tab: how to use the bot, and the user's tickets still open."""

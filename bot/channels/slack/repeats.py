@@ -1,26 +1,21 @@
 """A delivery Slack retries is answered once, across every instance sharing the store.
 
 Slack delivers an event again when it did not hear back in time, and a retry may land on
-another instance of the bot: the ids of what was handled live in the store (``store.seen``).
-Its own room because the turns and the admins' ticket actions both ask it first.
+another instance of the bot: the ids of what was handled live in the store (``store.seen``),
+written when the delivery is kept (``inbox.py``), before it is acknowledged. Its own room because
+each kind of delivery carries its id elsewhere: an event its ``event_id``, a command or a
+shortcut its ``trigger_id``, a click its ``trigger_id`` or ``action_ts``, a modal its view's id.
 """
 
 from __future__ import annotations
 
-import logging
-
-from bot.store import Store
 from dialogs.messages import Platform
 
-log = logging.getLogger("bot.channels.slack")
 
-
-async def first_time(store: Store, kind: str, delivery_id: object) -> bool:
-    """True the first time Slack delivers this ``kind`` ("event", "trigger", "action", "view")
-    with this id (and for a delivery without an id, which cannot be told apart from another)."""
+def delivery_key(kind: str, delivery_id: object) -> str | None:
+    """The key in ``store.seen`` of a delivery of this ``kind`` ("event", "trigger", "action",
+    "view") with this id; None for one without an id, which cannot be told apart from another
+    and is always handled."""
     if not isinstance(delivery_id, str) or not delivery_id:
-        return True
-    if await store.seen.first_time_seen(f"{Platform.SLACK}:{kind}:{delivery_id}"):
-        return True
-    log.info("dropped a repeated Slack delivery", extra={"event_id": delivery_id})
-    return False
+        return None
+    return f"{Platform.SLACK}:{kind}:{delivery_id}"

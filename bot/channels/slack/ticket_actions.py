@@ -23,7 +23,6 @@ from bot.channels.slack.events import (
     ticket_button,
     user_name,
 )
-from bot.channels.slack.repeats import first_time
 from bot.channels.slack.ticket_blocks import MODAL_ACTIONS, ticket_modal, ticket_modal_input
 from bot.channels.slack.web_api import WebAPI
 from bot.store import Store
@@ -59,8 +58,6 @@ class TicketActions:
     ) -> None:
         """``@bot register admins`` in a channel (with the one-time ``code`` when it carries
         one): the service decides; its answer goes in the thread."""
-        if not await first_time(self._store, "event", body.get("event_id")):
-            return
         user = str(event["user"])
         name = await self._web.user_name(user, profile_name(event) or user)
         actor = Actor(Platform.SLACK, user, name, tenant=team_of(body, event))
@@ -82,8 +79,6 @@ class TicketActions:
         if not isinstance(button, dict):
             return
         trigger = body.get("trigger_id")
-        if not await first_time(self._store, "action", trigger or button.get("action_ts")):
-            return
         user = body["user"]
         user_id = str(user["id"])
         team = team_of(body)
@@ -122,8 +117,6 @@ class TicketActions:
         its private_metadata names by public reference; "not found" to the admin if none)."""
         submitted = ticket_modal_input(view)
         if submitted is None:
-            return
-        if not await first_time(self._store, "view", view.get("id")):
             return
         user = body["user"]
         user_id = str(user["id"])
