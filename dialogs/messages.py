@@ -16,6 +16,17 @@ class Platform(StrEnum):
     SLACK = "slack"
     CONSOLE = "console"
 
+    @classmethod
+    def answering(cls, platform: str) -> Platform:
+        """The platform whose room answers a user of ``platform``: itself for ours; Teams' for
+        any other Bot Framework channel (Web Chat, Direct Line, the Emulator), which comes in,
+        and is answered, through the same /api/messages. Such a user stays a user of their own
+        channel (``webchat:<id>`` is never ``msteams:<id>``); only the delivery is shared."""
+        try:
+            return cls(platform)
+        except ValueError:
+            return cls.TEAMS
+
 
 @dataclass(frozen=True)
 class Attachment:

@@ -459,3 +459,27 @@ def test_register_admins_takes_the_code_and_nothing_else() -> None:
     assert is_register_admins("register admins 123456")
     assert not is_register_admins("register admins 12-3456")
     assert not is_register_admins("register admins please 123-456")
+
+
+async def test_a_ticket_opened_from_web_chat_can_still_be_worked(signed_bot: TeamsBot) -> None:
+    """A requester on another Bot Framework channel is a user of that channel (never an
+    msteams one), and their news still goes out through the Teams room's notifier, the one
+    that speaks the Bot Framework: an admin's action on their ticket is applied."""
+    bot = signed_bot
+    assert await register(bot, ANA) == say("admins_registered")
+    requester = Requester("webchat", "dl_alex", "Alex", "webchat:dl_conversation")
+    await bot.app[RUNTIME].tickets.open_or_join(
+        requester,
+        bounce={"status": "5.7.12", "smtp_code": "550", "recipients": ["ana@contoso.com"]},
+        path={"role": "sender"},
+        note=None,
+        dedupe_key=None,
+    )
+    await drained(bot)
+    before = await ticket_state(bot)
+    answer = await execute(bot, ANA, "assign_me", {"ref": await ticket_ref(bot), "version": 1})
+    assert answer["type"] == "application/vnd.microsoft.card.adaptive", answer
+    after = await ticket_state(bot)
+    assert after[1] == [*before[1], "assigned"]
+    jobs = await bot.app[RUNTIME].store.jobs.ticket_jobs(TICKET)
+    assert {job.target for job in jobs} <= {"msteams", "slack", "webhook"}

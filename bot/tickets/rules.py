@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from bot.store import KEEP, Keep, NewJob, Requester, TicketChange, TicketRecord
 from bot.tickets.protocol import TERMINAL, Action, ActionRequest
+from dialogs.messages import Platform
 from knowledge.kb import ConversationText
 
 #: The requesters' news (``Plan.news``) other than "resolved", and the sentence that tells it
@@ -209,7 +210,7 @@ class ActionRules:
                 "admin": plan.news_admin,
                 "text": plan.news_text,
             }
-            queued.append(NewJob(requester.platform, "tell_requester", news))
+            queued.append(NewJob(Platform.answering(requester.platform), "tell_requester", news))
         return queued
 
     def card_platforms(self, change: TicketChange) -> list[str]:
