@@ -54,7 +54,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[BACKGROUND] = BackgroundTasks()
-    app[TICKET_TIMING] = TicketTiming()
+    app[TICKET_TIMING] = TicketTiming(lease_seconds=settings.job_lease_seconds)
     app[PURGE_TIMING] = PurgeTiming()
     app.cleanup_ctx.append(_runtime)
     app.cleanup_ctx.append(_purge)

@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     escalation_remind_minutes: int = 60  # an open ticket nobody took is announced again
     ticket_webhook_url: str | None = None  # every ticket event is POSTed here as signed JSON
     ticket_webhook_secret: SecretStr | None = None  # the HMAC-SHA256 key; required with the URL
+    # The outbox (tickets' jobs, late replies): how long a claimed job stays one process's, the
+    # lease renewed every third of it while it is delivered; a process that dies lets its jobs
+    # go this long after its last renewal.
+    job_lease_seconds: float = 10.0
 
     # A Slack delivery is kept in the store before it is acknowledged, leased to this process
     # for this long and renewed while its work runs: a process that dies leaves it to another
@@ -201,6 +205,13 @@ class Settings(BaseSettings):
     def _positive(cls, value: int) -> int:
         if value < 1:
             raise PydanticCustomError("positive", "must be a positive number")
+        return value
+
+    @field_validator("job_lease_seconds")
+    @classmethod
+    def _sensible_lease(cls, value: float) -> float:
+        if not 1.0 <= value <= 3600.0:
+            raise PydanticCustomError("lease", "must be between 1 and 3600 seconds")
         return value
 
     @field_validator("kept_event_lease_seconds")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from knowledge.kb import default_knowledge
 from tests.fakes.openid_issuer import FakeOpenIdIssuer
 from tests.fakes.teams_harness import APP_ID, BOT_TOKEN, TeamsBot, teams_bot, words
 from tests.transcripts import ASK_ROLE
@@ -27,6 +28,10 @@ async def secured(tmp_path: Path) -> AsyncIterator[TeamsBot]:
 async def local(tmp_path: Path) -> AsyncIterator[TeamsBot]:
     async with teams_bot(tmp_path, retry_budget_seconds=2.0) as running:
         yield running
+
+
+def say(key: str) -> str:
+    return default_knowledge().conversation.text(key)
 
 
 def _issuer(bot: TeamsBot) -> FakeOpenIdIssuer:
@@ -195,29 +200,38 @@ async def test_5xx_answers_are_retried_with_backoff(local: TeamsBot) -> None:
     assert 'ndrbot_outbound_retries_total{channel="msteams"} 2.0' in local.metrics_text
 
 
-async def test_a_reply_that_finally_fails_is_logged_with_the_turn_id(
+async def test_a_reply_not_taken_within_the_turn_is_kept_and_sent_later(
     local: TeamsBot, caplog: pytest.LogCaptureFixture
 ) -> None:
     local.connector.fail_next(500, times=5)  # every attempt of the first reply
     with caplog.at_level(logging.INFO):
         response = await local.post(local.activity(text="how do I fix 5.7.12"))
-    assert response.status == 201
-    failures = [r for r in caplog.records if r.getMessage() == "reply not delivered"]
-    assert len(failures) == 1
+    assert response.status == 201  # the reply is kept: the turn was answered
+    kept = [r for r in caplog.records if r.getMessage().startswith("reply not taken")]
+    assert len(kept) == 1
     handled = next(r for r in caplog.records if r.getMessage() == "turn handled")
-    assert failures[0].turn_id == handled.turn_id  # type: ignore[attr-defined]
-    assert failures[0].levelno == logging.ERROR
-    assert 'ndrbot_errors_total{channel="msteams",kind="send"} 1.0' in local.metrics_text
-    assert len(local.connector.take()) == 1, "the next reply still went out"
+    assert kept[0].turn_id == handled.turn_id  # type: ignore[attr-defined]
+    assert kept[0].levelno == logging.WARNING
+    assert not any(r.getMessage() == "reply not delivered" for r in caplog.records)
+    # The job worker sends them into the conversation: why late, then both replies in order.
+    posted = await local.connector.wait_for(3)
+    assert [each.kind for each in posted] == ["send", "send", "send"]
+    assert posted[0].text == say("reply_late")
+    assert ASK_ROLE in words(posted[1:])
+    assert 'ndrbot_errors_total{channel="msteams",kind="send"}' not in local.metrics_text
 
 
-async def test_a_retry_after_beyond_the_budget_gives_up_at_once(
+async def test_a_retry_after_beyond_the_budget_keeps_the_replies_at_once(
     local: TeamsBot, caplog: pytest.LogCaptureFixture
 ) -> None:
     local.connector.fail_next(429, retry_after="60")
-    await local.post(local.activity(text="how do I fix 5.7.12"))
-    assert local.connector.attempts == 2  # the refused reply, once, and the next one
-    assert any(r.getMessage() == "reply not delivered" for r in caplog.records)
+    response = await local.post(local.activity(text="how do I fix 5.7.12"))
+    assert response.status == 201
+    assert local.connector.attempts == 1  # the refused reply, once; the next one queued behind
+    posted = await local.connector.wait_for(3)
+    assert posted[0].text == say("reply_late")
+    assert ASK_ROLE in words(posted)
+    assert not any(r.getMessage() == "reply not delivered" for r in caplog.records)
 
 
 async def test_a_4xx_answer_is_not_retried(local: TeamsBot) -> None:

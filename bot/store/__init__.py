@@ -7,11 +7,11 @@ one short transaction guarded by a constraint or a version column, never a read-
 aggregate, each a small class over the shared engine (``engine.py``): ``store.conversations``
 (state, profiles, conversation references), ``store.tickets`` (tickets, requesters, history),
 ``store.channels`` (the admins' channels and the ticket cards), ``store.reminders``,
-``store.jobs`` (the job queue), ``store.seen`` (event ids already handled) and ``store.kept``
-(deliveries acknowledged, kept until their work is done). The schema is in one place,
-``schema.metadata``; the records handed out are in ``records.py``. Its versions are Alembic's
-revisions in ``migrations/``, run by ``migrate.py`` (``python -m bot db upgrade``, and the check
-every ``Store.open`` makes).
+``store.jobs`` (the outbox: tickets' jobs and late replies), ``store.seen`` (event ids already
+handled) and ``store.kept`` (deliveries acknowledged, kept until their work is done). The schema
+is in one place, ``schema.metadata``; the records handed out are in ``records.py``. Its versions
+are Alembic's revisions in ``migrations/``, run by ``migrate.py`` (``python -m bot db upgrade``,
+and the check every ``Store.open`` makes).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from bot.store.records import (
     JOB_KINDS,
     JOB_TARGETS,
     KEEP,
+    REPLY_JOB,
     TICKET_OFFSET,
     TICKET_PREFIX,
     TICKET_STATUSES,
@@ -48,7 +49,9 @@ from bot.store.records import (
     TicketEvent,
     TicketJob,
     TicketRecord,
+    conversation_lane,
     ticket_id,
+    ticket_lane,
     ticket_number,
 )
 from bot.store.reminders import ReminderStore
@@ -64,6 +67,7 @@ __all__ = [
     "JOB_KINDS",
     "JOB_TARGETS",
     "KEEP",
+    "REPLY_JOB",
     "TICKET_OFFSET",
     "TICKET_PREFIX",
     "TICKET_STATUSES",
@@ -92,9 +96,11 @@ __all__ = [
     "TicketRecord",
     "TicketStore",
     "UnknownTicket",
+    "conversation_lane",
     "failure_reason",
     "metadata",
     "ticket_id",
+    "ticket_lane",
     "ticket_number",
     "unavailable",
 ]

@@ -1,9 +1,12 @@
-"""The job queue: everything that must reach a platform or the webhook, delivered at least once
-and in order per ticket and target, by whichever process claims it.
+"""The outbox: everything that must reach a platform or the webhook, delivered at least once and
+in order per lane and target, by whichever process claims it. A lane is a ticket (its cards,
+notes, news, webhook events) or a conversation (a turn's replies that could not be sent within
+the turn: ``enqueue_replies``).
 
-Its own room because the queue has its own life (claims, leases, retries, clean-up) apart from
-the tickets whose changes fill it; ``insert_jobs`` is the one way in, used by a ticket change or a
-reminder inside its own transaction and by ``enqueue_jobs`` on its own.
+Its own room because the queue has its own life (claims, leases and their renewal, retries,
+clean-up) apart from the tickets and turns that fill it; ``insert_jobs`` is the one way in for a
+ticket, used by a ticket change or a reminder inside its own transaction and by ``enqueue_jobs``
+on its own.
 """
 
 from __future__ import annotations
@@ -12,25 +15,33 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, true
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store.engine import Aggregate, UnknownTicket
+from bot.store.engine import Aggregate, StoreError, UnknownTicket
 from bot.store.records import (
     JOB_KINDS,
     JOB_TARGETS,
+    REPLY_JOB,
     NewJob,
     TicketJob,
+    conversation_lane,
     known_number,
     ticket_id,
+    ticket_lane,
     ticket_number,
 )
 from bot.store.schema import ticket_jobs, tickets
 
+#: What a database that is down or stalled raises; the two calls a turn makes say StoreError, so
+#: that the turn can still try to send.
+_DATABASE_DOWN = (SQLAlchemyError, OSError, TimeoutError)
+
 
 class JobQueue(Aggregate):
-    """The durable queue of ticket jobs (``store.jobs``)."""
+    """The durable queue of ticket jobs and late replies (``store.jobs``)."""
 
     async def enqueue_jobs(self, ticket_id: str, jobs: Sequence[NewJob]) -> int:
         """Queue jobs for a ticket, after any queued before for the same target; return how many.
@@ -49,12 +60,64 @@ class JobQueue(Aggregate):
             await insert_jobs(conn, number, jobs, self._clock())
         return len(jobs)
 
+    async def enqueue_replies(
+        self, target: str, conversation_key: str, payloads: Sequence[dict[str, Any]]
+    ) -> int:
+        """Keep a turn's replies that could not be sent within the turn, after any of the same
+        conversation kept before, for the worker to deliver to ``target`` (the platform); one
+        job per message, so that a retry sends again only the one that failed. How many."""
+        if not payloads:
+            return 0
+        lane = conversation_lane(conversation_key)
+        jobs = [NewJob(target, REPLY_JOB, dict(payload)) for payload in payloads]
+        try:
+            async with self._engine.begin() as conn:
+                if self._dialect == "postgresql":
+                    # A conversation's replies are numbered one transaction at a time (there is
+                    # no row to lock, so a lock on the lane's name, released at commit).
+                    await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(lane))))
+                await _insert(conn, lane, None, jobs, self._clock())
+        except _DATABASE_DOWN as error:
+            raise StoreError(f"the replies could not be kept: {type(error).__name__}") from None
+        return len(jobs)
+
+    async def replies_waiting(self, target: str, conversation_key: str) -> bool:
+        """Whether replies of this conversation wait in the outbox: a later reply must queue
+        behind them, so that the conversation reads in order."""
+        waiting = (
+            select(true())
+            .where(ticket_jobs.c.lane == conversation_lane(conversation_key))
+            .where(ticket_jobs.c.target == target)
+            .where(ticket_jobs.c.done_at.is_(None))
+            .limit(1)
+        )
+        try:
+            async with self._engine.begin() as conn:
+                return (await conn.execute(waiting)).first() is not None
+        except _DATABASE_DOWN as error:
+            raise StoreError(f"the outbox could not be read: {type(error).__name__}") from None
+
+    async def renew_lease(self, job_ids: Sequence[int], *, lease: timedelta) -> int:
+        """Push the lease of jobs still being delivered ``lease`` from now (the worker's
+        heartbeat): while this process lives nobody takes them over; once it dies they are
+        free a lease later. How many were still pending."""
+        if not job_ids:
+            return 0
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                ticket_jobs.update()
+                .where(ticket_jobs.c.id.in_(list(job_ids)))
+                .where(ticket_jobs.c.done_at.is_(None))
+                .values(next_attempt_at=self._clock() + lease)
+            )
+        return int(result.rowcount)
+
     async def claim_jobs(
         self, targets: Sequence[str], *, lease: timedelta, limit: int = 50
     ) -> list[TicketJob]:
-        """Take the due jobs for ``targets`` that are first in line for their ticket and target
+        """Take the due jobs for ``targets`` that are first in line for their lane and target
         (every earlier job of theirs is done), oldest first, for ``lease``: no other process
-        takes them meanwhile. Each claim counts as an attempt."""
+        takes them meanwhile (``renew_lease`` keeps them). Each claim counts as an attempt."""
         if not targets:
             return []
         now = self._clock()
@@ -66,7 +129,7 @@ class JobQueue(Aggregate):
             .where(job.c.next_attempt_at <= now)
             .where(
                 ~exists()
-                .where(earlier.c.ticket_number == job.c.ticket_number)
+                .where(earlier.c.lane == job.c.lane)
                 .where(earlier.c.target == job.c.target)
                 .where(earlier.c.done_at.is_(None))
                 .where(earlier.c.seq < job.c.seq)
@@ -145,20 +208,35 @@ class JobQueue(Aggregate):
 async def insert_jobs(
     conn: AsyncConnection, number: int, jobs: Sequence[NewJob], now: datetime
 ) -> None:
-    """Insert jobs, each numbered after the last of its ticket and target. The caller holds
-    the ticket (a row lock, or SQLite's write lock), so numbers and commits stay in order."""
+    """Insert a ticket's jobs, each numbered after the last of its ticket and target. The caller
+    holds the ticket (a row lock, or SQLite's write lock), so numbers and commits stay in order."""
+    if any(job.kind == REPLY_JOB for job in jobs):
+        raise ValueError("a reply is kept with enqueue_replies, not with a ticket")
+    await _insert(conn, ticket_lane(number), number, jobs, now)
+
+
+async def _insert(
+    conn: AsyncConnection,
+    lane: str,
+    number: int | None,
+    jobs: Sequence[NewJob],
+    now: datetime,
+) -> None:
+    """Insert jobs, each numbered after the last of its lane and target; the caller holds the
+    lane (see ``insert_jobs`` and ``enqueue_replies``)."""
     for job in jobs:
         if job.target not in JOB_TARGETS or job.kind not in JOB_KINDS:
             raise ValueError(f"no such job: {job.kind} for {job.target}")
         next_seq = (
             select(func.coalesce(func.max(ticket_jobs.c.seq), 0) + 1)
-            .where(ticket_jobs.c.ticket_number == number)
+            .where(ticket_jobs.c.lane == lane)
             .where(ticket_jobs.c.target == job.target)
             .scalar_subquery()
         )
         await conn.execute(
             ticket_jobs.insert().values(
                 ticket_number=number,
+                lane=lane,
                 target=job.target,
                 kind=job.kind,
                 seq=next_seq,
@@ -175,7 +253,8 @@ async def insert_jobs(
 def _job(row: Row[Any]) -> TicketJob:
     return TicketJob(
         id=int(row.id),
-        ticket_id=ticket_id(row.ticket_number),
+        ticket_id=ticket_id(row.ticket_number) if row.ticket_number is not None else None,
+        lane=row.lane,
         target=row.target,
         kind=row.kind,
         seq=int(row.seq),

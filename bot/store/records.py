@@ -27,8 +27,10 @@ TICKET_STATUSES: Final = frozenset({"open", "assigned", "resolved"})
 #: Where a job goes: a platform (its notifier delivers it), or the webhook to an outside tracker.
 JOB_TARGETS: Final = frozenset({*Platform, "webhook"})
 JOB_KINDS: Final = frozenset(
-    {"post_card", "update_card", "note", "tell_requester", "remind", "event"}
+    {"post_card", "update_card", "note", "tell_requester", "remind", "event", "reply"}
 )
+#: The kind of a turn's reply kept in the outbox because it could not be sent within the turn.
+REPLY_JOB: Final = "reply"
 
 _MAX_INT4: Final = 2**31 - 1
 _TICKET_ID = re.compile(r"\s*NDR-(\d{1,10})\s*", re.IGNORECASE)
@@ -131,13 +133,15 @@ class NewJob:
 
 @dataclass(frozen=True)
 class TicketJob:
-    """A queued job, as stored."""
+    """A queued job, as stored: a ticket's (``ticket_id`` set), or a turn's late reply (kind
+    "reply", ``ticket_id`` None, its lane the conversation's)."""
 
     id: int
-    ticket_id: str
+    ticket_id: str | None
+    lane: str  # what keeps it in order: ticket_lane(number) or conversation_lane(key)
     target: str
     kind: str
-    seq: int  # its place among the ticket's jobs for this target: 1, 2, ...
+    seq: int  # its place among its lane's jobs for this target: 1, 2, ...
     payload: dict[str, Any]
     created_at: datetime
     attempts: int
@@ -172,6 +176,16 @@ class Keep(enum.Enum):
 
 
 KEEP: Final = Keep.KEEP
+
+
+def ticket_lane(number: int) -> str:
+    """The outbox lane of a ticket's jobs: they are delivered in order per lane and target."""
+    return f"ticket:{number}"
+
+
+def conversation_lane(conversation_key: str) -> str:
+    """The outbox lane of a conversation's late replies ("platform:conversation id" key)."""
+    return f"conversation:{conversation_key}"
 
 
 def ticket_id(number: int) -> str:
@@ -232,6 +246,7 @@ __all__ = [
     "JOB_KINDS",
     "JOB_TARGETS",
     "KEEP",
+    "REPLY_JOB",
     "TICKET_OFFSET",
     "TICKET_PREFIX",
     "TICKET_REF_BYTES",
@@ -246,10 +261,12 @@ __all__ = [
     "TicketEvent",
     "TicketJob",
     "TicketRecord",
+    "conversation_lane",
     "is_ticket_ref",
     "known_number",
     "new_ticket_ref",
     "ticket_from_row",
     "ticket_id",
+    "ticket_lane",
     "ticket_number",
 ]

@@ -169,15 +169,19 @@ ticket_cards = Table(
     PrimaryKeyConstraint("ticket_number", "platform"),
 )
 
-# Everything that must reach a platform or the webhook, in order per (ticket, target): a durable
-# queue. ``seq`` counts a ticket's jobs per target (1, 2, ...); a job is delivered only after
-# every earlier one of its ticket and target is done. A claimed job has next_attempt_at pushed
-# out by a lease, so another process takes it over only if this one dies.
+# The outbox: everything that must reach a platform or the webhook, in order per (lane, target):
+# a durable queue. A lane is what keeps its jobs in order: "ticket:<number>" for a ticket's jobs
+# (``ticket_number`` set), "conversation:<conversation key>" for a turn's replies that could not
+# be sent within the turn (``ticket_number`` NULL). ``seq`` counts a lane's jobs per target (1, 2,
+# ...); a job is delivered only after every earlier one of its lane and target is done. A claimed
+# job has next_attempt_at pushed out by a short lease, renewed while it is in flight, so another
+# process takes it over soon after this one dies, and never while it lives.
 ticket_jobs = Table(
     "ticket_jobs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("ticket_number", Integer, ForeignKey("tickets.number"), nullable=False),
+    Column("ticket_number", Integer, ForeignKey("tickets.number"), nullable=True),
+    Column("lane", String, nullable=False),
     Column("target", String(16), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("seq", Integer, nullable=False),
@@ -187,7 +191,7 @@ ticket_jobs = Table(
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("done_at", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
-    UniqueConstraint("ticket_number", "target", "seq", name="uq_ticket_jobs_order"),
+    UniqueConstraint("lane", "target", "seq", name="uq_ticket_jobs_order"),
     sqlite_autoincrement=True,
 )
 
@@ -198,6 +202,7 @@ Index(
     postgresql_where=ticket_jobs.c.done_at.is_(None),
 )
 Index("ix_ticket_jobs_done_at", ticket_jobs.c.done_at)
+Index("ix_ticket_jobs_ticket_number", ticket_jobs.c.ticket_number)
 
 # What a platform delivered and the bot acknowledged but has not finished working on (a Slack
 # event, command or interaction): kept before the acknowledgement, marked done after the work. A

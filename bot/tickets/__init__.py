@@ -5,8 +5,10 @@ The rooms: ``protocol`` (what a platform and the tickets say to each other), ``c
 as the cards draw it), ``rules`` (what an action does: no I/O), ``service`` (``Tickets``: load,
 apply the rules, store with the jobs), ``worker`` (delivers the jobs), ``webhook``, ``news``
 (what a requester is told), ``reminders``, ``desk`` (the dialogs' ticket desk) and ``terminal``
-(the CLI's view). Every delivery goes through the store's job queue (``ticket_jobs``), queued
+(the CLI's view). Every delivery goes through the store's outbox (``ticket_jobs``), queued
 in the same transaction as the ticket change: at least once, in order per ticket and target.
+The same worker delivers a turn's replies that could not be sent within the turn (a platform's
+``LateReplies``), in order per conversation.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from bot.tickets.protocol import (
     ActionResult,
     Actor,
     CardRef,
+    LateReplies,
     PermanentFailure,
+    RetryLater,
     TicketNotifier,
 )
 from bot.tickets.service import Tickets
@@ -35,7 +39,9 @@ __all__ = [
     "ActionResult",
     "Actor",
     "CardRef",
+    "LateReplies",
     "PermanentFailure",
+    "RetryLater",
     "StoreTicketDesk",
     "TicketCard",
     "TicketNotifier",

@@ -118,6 +118,19 @@ class TicketNotifier(Protocol):
         ...
 
 
+class LateReplies(Protocol):
+    """What one platform does with a turn's replies kept in the outbox because they could not
+    be sent within the turn: the job worker hands each one back, in order per conversation, to
+    be sent into the conversation it was meant for. The payload is the platform's own (it
+    rendered it when it kept it)."""
+
+    platform: str
+
+    async def send_late(self, payload: dict[str, Any]) -> None:
+        """Send one kept message; ``PermanentFailure`` when trying again cannot help."""
+        ...
+
+
 class PermanentFailure(Exception):
     """A notifier raises this when trying again cannot help (the card is gone, a 4xx other than
     429): the job is given up and logged, and the ticket's next job goes ahead. Anything else a
@@ -141,6 +154,7 @@ __all__ = [
     "ActionResult",
     "Actor",
     "CardRef",
+    "LateReplies",
     "PermanentFailure",
     "RetryLater",
     "TicketNotifier",

@@ -36,6 +36,7 @@ from bot.tickets.protocol import (
     ActionRequest,
     ActionResult,
     Actor,
+    LateReplies,
     TicketNotifier,
 )
 from bot.tickets.registration import Registration
@@ -70,6 +71,7 @@ class Tickets:
         self.tenants = tenants or Tenants(settings)
         self._notifiers: dict[str, TicketNotifier] = {}
         self._registration = Registration(store, settings, self.admin_channels)
+        self._late_replies: dict[str, LateReplies] = {}
         self._rules = ActionRules(knowledge.conversation, settings.configured_admin_channels())
         self._news = RequesterNews(store, knowledge)
         self._worker = JobWorker(
@@ -79,6 +81,7 @@ class Tickets:
             admin_channels=self.admin_channels,
             news=self._news,
             webhook=WebhookClient(settings),
+            late_replies=self._late_replies,
         )
         self._reminders = Reminders(
             store,
@@ -109,6 +112,18 @@ class Tickets:
     def remove_notifier(self, platform: str) -> None:
         """Stop delivering ``platform``'s jobs here (a channel's shutdown); they wait queued."""
         self._notifiers.pop(platform, None)
+        self._late_replies.pop(platform, None)
+
+    def add_late_replies(self, late: LateReplies) -> None:
+        """Let this process send ``late.platform``'s replies kept in the outbox (a channel's
+        startup; ``remove_notifier`` stops them too)."""
+        self._late_replies[late.platform] = late
+        self._worker.wake.set()
+
+    def wake_worker(self) -> None:
+        """Something was queued here (a late reply): deliver at once rather than at the next
+        poll."""
+        self._worker.wake.set()
 
     async def admin_channels(self) -> dict[str, dict[str, Any]]:
         """The admins' channel per platform: the registered ones, and those the settings name

@@ -1,10 +1,14 @@
-"""The tickets' job worker: delivers what the service queued (``ticket_jobs``) to the platforms'
-notifiers and the webhook, at least once, in order per ticket and target.
+"""The outbox's worker: delivers what was queued (``ticket_jobs``) to the platforms' notifiers,
+the webhook, and the platforms' ``LateReplies`` (a turn's replies kept because they could not be
+sent within the turn), at least once, in order per lane (a ticket, a conversation) and target.
 
-Jobs are claimed with a lease (a process that dies lets them go when it runs out), delivered
-in lanes (each target's jobs in order, the targets side by side), and a failure is retried
-with backoff (or after the wait the other side asked for); a ``PermanentFailure`` gives the
-job up. A room of its own: the delivery machinery, apart from what the jobs mean.
+Jobs are claimed with a short lease, renewed while they are in flight (a heartbeat: a long
+delivery waiting out a Retry-After is never taken over while this process lives, and a process
+that dies lets them go a lease later); only the first job of each lane and target is claimed,
+a target's ticket jobs are delivered one after another and each conversation's late replies
+beside them, and a failure is retried with backoff (or after the wait the other side asked
+for); a ``PermanentFailure`` gives the job up. A room of its own: the delivery machinery, apart
+from what the jobs mean.
 """
 
 from __future__ import annotations
@@ -19,10 +23,16 @@ from typing import Any
 
 import aiohttp
 
-from bot.store import Requester, Store, StoreError, TicketJob
+from bot.store import REPLY_JOB, Requester, Store, StoreError, TicketJob
 from bot.tickets.card import TicketCard
 from bot.tickets.news import RequesterNews
-from bot.tickets.protocol import CardRef, PermanentFailure, RetryLater, TicketNotifier
+from bot.tickets.protocol import (
+    CardRef,
+    LateReplies,
+    PermanentFailure,
+    RetryLater,
+    TicketNotifier,
+)
 from bot.tickets.timing import TicketTiming
 from bot.tickets.webhook import WEBHOOK, WebhookClient
 
@@ -30,8 +40,8 @@ log = logging.getLogger(__name__)
 
 
 class JobWorker:
-    """Delivers the due jobs of the targets this process serves (its notifiers' platforms,
-    and the webhook when TICKET_WEBHOOK_URL is set)."""
+    """Delivers the due jobs of the targets this process serves (its notifiers' and late
+    replies' platforms, and the webhook when TICKET_WEBHOOK_URL is set)."""
 
     def __init__(
         self,
@@ -42,67 +52,138 @@ class JobWorker:
         admin_channels: Callable[[], Awaitable[dict[str, dict[str, Any]]]],
         news: RequesterNews,
         webhook: WebhookClient,
+        late_replies: Mapping[str, LateReplies] | None = None,
     ) -> None:
-        """``notifiers`` is the service's own mapping (a channel adds its notifier there);
-        ``admin_channels`` says where a card without one is posted."""
+        """``notifiers`` and ``late_replies`` are the service's own mappings (a channel adds
+        its own there); ``admin_channels`` says where a card without one is posted."""
         self._store = store
         self.timing = timing
         self._notifiers = notifiers
+        self._late_replies: Mapping[str, LateReplies] = {} if late_replies is None else late_replies
         self._admin_channels = admin_channels
         self._news = news
         self._webhook = webhook
         self.wake = asyncio.Event()  # set when a job is queued here: deliver at once
         self.in_flight: set[int] = set()
         self._claiming: asyncio.Future[list[TicketJob]] | None = None
+        self._renewing = asyncio.Lock()  # held while the leases in flight are renewed
         self.session: aiohttp.ClientSession | None = None
 
     def targets(self) -> list[str]:
-        """The job targets this process delivers: its notifiers' platforms, and the webhook."""
-        served = sorted(self._notifiers)
+        """The job targets this process delivers: its notifiers' platforms (and those it sends
+        late replies to), and the webhook."""
+        served = sorted({*self._notifiers, *self._late_replies})
         if self._webhook.settings.ticket_webhook_url:
             served.append(WEBHOOK)
         return served
 
     async def run(self) -> None:
-        """Deliver due jobs until cancelled: at once when a job is queued here, else every few
-        seconds (other processes queue jobs too)."""
-        while True:
-            self.wake.clear()
+        """Deliver due jobs until cancelled: at once when a job is queued here or a delivery
+        ends (the next of its lane is due then), else every few seconds (other processes queue
+        jobs too). Claims go on while deliveries are in flight (at most ``batch`` jobs held);
+        each group (see ``_group``) is delivered in order, the groups side by side, so a late
+        reply waiting out a long Retry-After holds up only its own conversation. Every lease
+        in flight is renewed meanwhile."""
+        queued: dict[str, list[TicketJob]] = {}
+        runners: set[asyncio.Task[None]] = set()
+        heartbeat = asyncio.create_task(self._heartbeat())
+
+        async def deliver_group(group: str) -> None:
             try:
-                delivered = await self.deliver_due()
-            except Exception:
-                log.exception("ticket jobs could not be read")
-                delivered = 0
-            if delivered:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.timing.poll_seconds)
+                while queued[group]:
+                    await self._deliver_recorded(queued[group].pop(0))
+            finally:
+                del queued[group]
+
+        def ended(task: asyncio.Task[None]) -> None:
+            runners.discard(task)
+            self.wake.set()
+
+        try:
+            while True:
+                self.wake.clear()
+                jobs: list[TicketJob] = []
+                room = self.timing.batch - len(self.in_flight)
+                if room > 0:
+                    try:
+                        jobs = await self._claim(room)
+                    except Exception:
+                        log.exception("ticket jobs could not be read")
+                for job in jobs:
+                    group = _group(job)
+                    if group in queued:
+                        queued[group].append(job)  # its runner takes it in turn
+                        continue
+                    queued[group] = [job]
+                    runner = asyncio.create_task(deliver_group(group), name="outbox")
+                    runners.add(runner)
+                    runner.add_done_callback(ended)
+                if jobs:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.timing.poll_seconds)
+        finally:
+            heartbeat.cancel()
+            for runner in runners:
+                runner.cancel()
+            await asyncio.gather(heartbeat, *runners, return_exceptions=True)
 
     async def deliver_due(self) -> int:
-        """One pass: claim the due jobs first in line, deliver them (each target's in order,
-        the targets side by side); return how many were tried."""
-        lease = timedelta(seconds=self.timing.lease_seconds)
-        # The claim runs as a task of its own and is shielded: a stop that cancels this pass
+        """One pass: claim the due jobs first in line (one per lane and target), deliver them
+        (each group in order, the groups side by side); return how many were tried."""
+        jobs = await self._claim(self.timing.batch)
+        if not jobs:
+            return 0
+        groups: dict[str, list[TicketJob]] = {}
+        for job in jobs:
+            groups.setdefault(_group(job), []).append(job)
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            await asyncio.gather(*(self._deliver_in_order(group) for group in groups.values()))
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        return len(jobs)
+
+    async def _deliver_in_order(self, jobs: list[TicketJob]) -> None:
+        for job in jobs:
+            await self._deliver_recorded(job)
+
+    async def _claim(self, limit: int) -> list[TicketJob]:
+        # The claim runs as a task of its own and is shielded: a stop that cancels the worker
         # while the claim is committing must still learn which jobs it took, or they would wait
-        # out the lease (five minutes) before another process could deliver them.
+        # out the lease before another process could deliver them.
+        lease = timedelta(seconds=self.timing.lease_seconds)
         claim = asyncio.ensure_future(
-            self._store.jobs.claim_jobs(self.targets(), lease=lease, limit=self.timing.batch)
+            self._store.jobs.claim_jobs(self.targets(), lease=lease, limit=limit)
         )
         claim.add_done_callback(self._claimed)
         self._claiming = claim
-        jobs = await asyncio.shield(claim)
-        lanes: dict[str, list[TicketJob]] = {}
-        for job in jobs:
-            lanes.setdefault(job.target, []).append(job)
-        outcomes = await asyncio.gather(
-            *(self._deliver_lane(lane) for lane in lanes.values()), return_exceptions=True
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                # The store failed while recording a delivery: its lease runs out and it is
-                # delivered again (at least once).
-                log.error("ticket job not recorded", exc_info=outcome)
-        return len(jobs)
+        return await asyncio.shield(claim)
+
+    async def _deliver_recorded(self, job: TicketJob) -> None:
+        try:
+            await self._deliver_one(job)
+        except Exception:
+            # The store failed while recording a delivery: its lease runs out and it is
+            # delivered again (at least once).
+            log.exception("ticket job not recorded")
+
+    async def _heartbeat(self) -> None:
+        """Renew the lease of every job in flight every third of a lease: a job waiting out a
+        long Retry-After stays ours, and a process killed meanwhile lets its jobs go a lease
+        after its last renewal."""
+        while True:
+            await asyncio.sleep(self.timing.renew_seconds)
+            if not self.in_flight:
+                continue
+            lease = timedelta(seconds=self.timing.lease_seconds)
+            async with self._renewing:
+                try:
+                    await self._store.jobs.renew_lease(sorted(self.in_flight), lease=lease)
+                except Exception:  # the store is down: the delivery goes on, the lease may lapse
+                    log.warning("could not renew the leases of the jobs in flight")
 
     def _claimed(self, claim: asyncio.Future[list[TicketJob]]) -> None:
         """Ours until delivered: a stop hands back the ones not done yet (see ``release``)."""
@@ -123,19 +204,17 @@ class JobWorker:
                 log.warning("could not hand back the jobs in flight; their lease will expire")
             self.in_flight.clear()
 
-    async def _deliver_lane(self, jobs: list[TicketJob]) -> None:
-        for job in jobs:
-            await self._deliver_one(job)
-
     async def _deliver_one(self, job: TicketJob) -> None:
-        context = {"ticket": job.ticket_id, "job": job.kind, "target": job.target}
+        context = {"ticket": job.ticket_id or "", "job": job.kind, "target": job.target}
         try:
             async with asyncio.timeout(self.timing.delivery_timeout_seconds):
                 await self._deliver(job)
         except PermanentFailure as failure:
+            await self._let_go(job)
             log.error("ticket job given up", extra={**context, "reason": str(failure)})
             await self._store.jobs.finish_job(job.id, error=str(failure) or type(failure).__name__)
         except Exception as failure:
+            await self._let_go(job)
             after = self._backoff(job.attempts, getattr(failure, "after", None))
             reason = str(failure) or type(failure).__name__
             log.warning(
@@ -149,8 +228,16 @@ class JobWorker:
             )
             await self._store.jobs.retry_job(job.id, after=timedelta(seconds=after), error=reason)
         else:
+            # At once: a kill between the send and this line is the one window in which a job
+            # is delivered twice (at least once).
+            await self._let_go(job)
             await self._store.jobs.finish_job(job.id)
-        self.in_flight.discard(job.id)
+
+    async def _let_go(self, job: TicketJob) -> None:
+        """No longer renew the job's lease, before its outcome is written: a renewal running
+        now ends first, so that it cannot undo a retry's wait."""
+        async with self._renewing:
+            self.in_flight.discard(job.id)
 
     def _backoff(self, attempts: int, asked: float | None) -> float:
         cap = self.timing.retry_cap_seconds
@@ -160,6 +247,14 @@ class JobWorker:
         return wait * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
 
     async def _deliver(self, job: TicketJob) -> None:
+        if job.kind == REPLY_JOB:
+            late = self._late_replies.get(job.target)
+            if late is None:
+                raise RetryLater(f"no {job.target} replies in this process")
+            await late.send_late(job.payload)
+            return
+        if job.ticket_id is None:
+            raise PermanentFailure(f"a {job.kind} job without a ticket")
         ticket = await self._store.tickets.get_ticket(job.ticket_id)
         if ticket is None:
             raise PermanentFailure(f"there is no ticket {job.ticket_id}")
@@ -205,6 +300,13 @@ class JobWorker:
             requester, str(news["news"]), str(news["ticket"]), str(news["admin"]), str(news["text"])
         )
         await notifier.tell_requester(requester, replies)
+
+
+def _group(job: TicketJob) -> str:
+    """What a job is delivered in order with: a target's ticket jobs one after another (the
+    admins' channel shows a burst of cards in the order the tickets came), a conversation's
+    late replies on their own (one conversation's throttling holds up no other)."""
+    return job.target if job.ticket_id is not None else f"{job.target} {job.lane}"
 
 
 __all__ = ["JobWorker"]

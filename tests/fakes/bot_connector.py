@@ -1,7 +1,8 @@
 """A fake Bot Connector (the REST service a Teams bot posts its replies to), on 127.0.0.1.
 
 It records every activity the bot sends (new ones, replies, updates) with its headers, answers
-429 with Retry-After or 5xx on demand (or every n-th call: ``throttle``), answers 404 for an
+429 with Retry-After or 5xx on demand (or every n-th call: ``throttle``, or every call for a
+while: ``down_for``, an outage), answers 404 for an
 update of a message that is gone, serves the conversations' members (the members API), and serves
 files for the bot to download (what a Teams ``file.download.info`` attachment points at). Point
 an activity's ``serviceUrl`` at ``url``.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +80,8 @@ class FakeBotConnector:
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # message id -> as it is now
     throttled: int = 0  # 429s answered by ``throttle``
     _throttle: tuple[int, str, int] | None = None  # every n-th call, Retry-After, how many left
+    _outages: list[tuple[float, _Failure]] = field(default_factory=list)  # (until, answer)
+    refused_in_outage: int = 0  # calls answered by ``down_for``
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _looked: int = 0
     _server: TestServer | None = None
@@ -90,6 +94,24 @@ class FakeBotConnector:
     ) -> None:
         """Answer the next ``times`` activity calls with ``status`` (and Retry-After)."""
         self.failures += [_Failure(status, retry_after, body) for _ in range(times)]
+
+    def down_for(
+        self, seconds: float, status: int = 503, *, retry_after: str | None = None
+    ) -> None:
+        """Answer every activity call with ``status`` (and Retry-After) for ``seconds``, starting
+        when the outage set before ends (now, if none): an outage of the Bot Connector."""
+        start = max([time.monotonic(), *(until for until, _ in self._outages)])
+        self._outages.append((start + seconds, _Failure(status, retry_after, "")))
+
+    def up(self) -> None:
+        """End every outage now."""
+        self._outages.clear()
+
+    @property
+    def outage_over(self) -> bool:
+        """Whether no outage is on or to come."""
+        now = time.monotonic()
+        return all(until <= now for until, _ in self._outages)
 
     def throttle(self, *, every: int, retry_after: str = "0.01", times: int = 1000) -> None:
         """Answer every ``every``-th activity call with 429 and Retry-After (``times`` in all)."""
@@ -183,6 +205,14 @@ class FakeBotConnector:
         body = await request.read()
         if self.delay:
             await asyncio.sleep(self.delay)
+        now = time.monotonic()
+        while self._outages and self._outages[0][0] <= now:
+            self._outages.pop(0)
+        if self._outages:
+            self.refused_in_outage += 1
+            failure = self._outages[0][1]
+            headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
+            return web.Response(status=failure.status, text=failure.body, headers=headers)
         if self.failures:
             failure = self.failures.pop(0)
             headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}

@@ -2,9 +2,10 @@
 
 Every call is recorded with its parameters (form, JSON or query) and headers, so tests assert on
 what the bot sent; ``rate_limit`` makes the next calls of a method answer 429 with Retry-After,
-``throttle`` makes every n-th call of a method answer so, ``fail`` makes the next calls answer an
-error, ``answer_page`` the next call a text that is not JSON, ``delay`` makes a method slow.
-``redirect`` makes a file's address answer 302 to another. ``members`` are the channels'
+``throttle`` makes every n-th call of a method answer so, ``down_for`` every call of a method
+for a while (an outage), ``fail`` makes the next calls answer an error, ``answer_page`` the next
+call a text that is not JSON, ``delay`` makes a method slow. ``redirect`` makes a file's address
+answer 302 to another. ``members`` are the channels'
 members (conversations.members hands them out ``members_page`` at a time) and ``users`` the
 people's names (users.info).
 """
@@ -75,6 +76,8 @@ class FakeSlackWebAPI:
         self._limits: dict[str, list[int]] = {}
         self._throttles: dict[str, tuple[int, int, list[int]]] = {}
         self._failures: dict[str, list[tuple[int, str]]] = {}
+        self._outages: dict[str, list[tuple[float, int, int]]] = {}  # (until, status, retry after)
+        self.refused_in_outage = 0
         self._delays: dict[str, float] = {}
         self._pages: dict[str, tuple[int, str]] = {}
         self._ts = itertools.count(1)
@@ -111,6 +114,20 @@ class FakeSlackWebAPI:
     def throttle(self, method: str, *, every: int, retry_after: int = 1, times: int = 5) -> None:
         """Every ``every``-th call of ``method`` gets 429 with Retry-After, ``times`` in all."""
         self._throttles[method] = (every, retry_after, [0, times])
+
+    def down_for(
+        self, method: str, seconds: float, status: int = 500, *, retry_after: int = 1
+    ) -> None:
+        """Every call of ``method`` answers ``status`` (a 429 with ``Retry-After``, else a 5xx
+        with ``internal_error``) for ``seconds``, from when the outage set before ends."""
+        windows = self._outages.setdefault(method, [])
+        start = max([time.monotonic(), *(until for until, _, _ in windows)])
+        windows.append((start + seconds, status, retry_after))
+
+    def outage_over(self, method: str) -> bool:
+        """Whether no outage of ``method`` is on or to come."""
+        now = time.monotonic()
+        return all(until <= now for until, _, _ in self._outages.get(method, ()))
 
     def fail(self, method: str, error: str, *, times: int = 1, status: int = 200) -> None:
         """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
@@ -180,6 +197,16 @@ class FakeSlackWebAPI:
     ) -> web.Response:
         if self._delays.get(method):
             await asyncio.sleep(self._delays[method])
+        windows = self._outages.get(method)
+        now = time.monotonic()
+        while windows and windows[0][0] <= now:
+            windows.pop(0)
+        if windows:
+            self.refused_in_outage += 1
+            _, status, retry_after = windows[0]
+            if status == 429:
+                return self._ratelimited(retry_after)
+            return web.json_response({"ok": False, "error": "internal_error"}, status=status)
         limits = self._limits.get(method)
         if limits:
             return self._ratelimited(limits.pop(0))

@@ -19,6 +19,7 @@ The rooms, one concern each:
 - ``conversations.py``: the people's turns and the App Home
 - ``files.py``: the files shared with a message, downloaded size-capped
 - ``web_api.py``: the Web API client, posting, DMs, names, counted retries, a busy Slack
+- ``late.py``: a turn's replies Slack did not take, kept in the outbox and posted later
 - ``blocks.py``: Block Kit for replies and the App Home
 - ``ticket_blocks.py``, ``ticket_actions.py``, ``ticket_notifier.py``: the admins' tickets
 - ``repeats.py``: a repeated delivery dropped
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot.channels.slack import listeners, ticket_actions, ticket_blocks
+from bot.channels.slack import late, listeners, ticket_actions, ticket_blocks
 from bot.channels.slack.channel import SlackChannel
 from bot.channels.slack.endpoint import SLACK, mount
 from bot.channels.slack.events import EVENTS_PATH, SHORTCUT_CALLBACK_ID, SLASH_COMMAND
@@ -38,7 +39,7 @@ from bot.channels.slack.ticket_notifier import SlackTicketNotifier
 
 #: The texts of conversation.yaml the package looks up (its modules' declarations together);
 #: checked when the bot starts.
-TEXTS: Final = listeners.TEXTS | ticket_blocks.TEXTS | ticket_actions.TEXTS
+TEXTS: Final = listeners.TEXTS | ticket_blocks.TEXTS | ticket_actions.TEXTS | late.TEXTS
 
 __all__ = [
     "EVENTS_PATH",

@@ -22,6 +22,7 @@ from bot.channels.slack.connection import Connection, secret
 from bot.channels.slack.conversations import SlackConversations
 from bot.channels.slack.files import SlackFiles
 from bot.channels.slack.inbox import SlackInbox
+from bot.channels.slack.late import SlackLateReplies
 from bot.channels.slack.listeners import Listeners, listen
 from bot.channels.slack.ticket_actions import TicketActions
 from bot.channels.slack.web_api import WebAPI, web_client
@@ -84,6 +85,13 @@ class SlackChannel:
             metrics=metrics,
             words=words,
         )
+        self.late = SlackLateReplies(
+            self.web,
+            store=store,
+            words=words,
+            metrics=metrics,
+            wake=tickets.wake_worker if tickets is not None else _nothing,
+        )
         self.conversations = SlackConversations(
             turns=turns,
             store=store,
@@ -91,6 +99,7 @@ class SlackChannel:
             metrics=metrics,
             web=self.web,
             files=files,
+            late=self.late,
         )
         self.ticket_actions = (
             TicketActions(tickets, store=store, web=self.web, words=words)
@@ -141,3 +150,7 @@ class SlackChannel:
         """As ``send``, but Slack's refusal is raised, for a caller that retries: the ticket
         notifier."""
         await self.web.deliver(conversation_id, replies)
+
+
+def _nothing() -> None:
+    """No worker to wake (a channel built without the tickets service)."""

@@ -5,7 +5,8 @@ The listeners (``listeners.py``) have kept the delivery and acknowledged it alre
 was dropped then): this is the work done afterwards on the app's background tasks
 (``inbox.py``), or by another process when this one died. Each turn downloads the files it
 shares first (``files.py``), and runs one at a time per conversation in this process, so that
-replies come out in order. A turn that meets a stalled or missing database is answered with a
+replies come out in order; replies Slack does not take are kept in the outbox and posted later,
+in order (``late.py``). A turn that meets a stalled or missing database is answered with a
 request to try again in a moment, counted as an error. Its own room because it is where Slack
 meets the dialogs (``bot.turns.Turns``).
 """
@@ -28,12 +29,14 @@ from bot.channels.slack.events import (
     shortcut_message,
 )
 from bot.channels.slack.files import FileRefused, SlackFiles
+from bot.channels.slack.late import SlackLateReplies
 from bot.channels.slack.web_api import WebAPI
 from bot.metrics import Metrics
 from bot.store import Store, unavailable
 from bot.tickets import TicketCard
-from bot.turns import Turns, log_unavailable
+from bot.turns import Turns, conversation_key, log_unavailable
 from dialogs.messages import Message, Platform
+from dialogs.replies import Reply
 from knowledge.kb import KnowledgeBase
 
 log = logging.getLogger("bot.channels.slack")
@@ -51,8 +54,10 @@ class SlackConversations:
         metrics: Metrics,
         web: WebAPI,
         files: SlackFiles,
+        late: SlackLateReplies,
     ) -> None:
-        """Run turns with ``turns``; post through ``web``; fetch shared files with ``files``."""
+        """Run turns with ``turns``; reply through ``late`` (at once, or kept for later), other
+        calls through ``web``; fetch shared files with ``files``."""
         self._turns = turns
         self._store = store
         self._knowledge = knowledge
@@ -60,6 +65,7 @@ class SlackConversations:
         self._metrics = metrics
         self._web = web
         self._files = files
+        self._late = late
         self._conversations_busy: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def event_turn(
@@ -75,7 +81,7 @@ class SlackConversations:
             try:
                 files = await self._files.download(event.get("files"))
             except FileRefused as refused:
-                await self._web.post(target, [refused.reply()])
+                await self._reply(conversation_id, target, [refused.reply()])
                 return
             await self._turn(event_message(event, text, conversation_id, files), target)
 
@@ -97,7 +103,7 @@ class SlackConversations:
             try:
                 files = await self._files.download(shared_files(body))
             except FileRefused as refused:
-                await self._web.post(target, [refused.reply()])
+                await self._reply(dm, target, [refused.reply()])
                 return
             await self._turn(shortcut_message(body, dm, files), target)
 
@@ -160,13 +166,17 @@ class SlackConversations:
             async with lock:
                 outcome = await self._turns.handle(message)
                 self._metrics.observe_turn(Platform.SLACK, outcome)
-                await self._web.post(target, outcome.replies)
+                await self._late.post(conversation_key(message), target, outcome.replies)
         finally:
             lock, waiting = self._conversations_busy[key]
             if waiting == 1:
                 del self._conversations_busy[key]
             else:
                 self._conversations_busy[key] = (lock, waiting - 1)
+
+    async def _reply(self, conversation_id: str, target: Target, replies: list[Reply]) -> None:
+        key = conversation_key(Message(platform=Platform.SLACK, conversation_id=conversation_id))
+        await self._late.post(key, target, replies)
 
     async def _show_choice(
         self, channel: str, clicked: dict[str, Any], block_id: str, label: str, user: str

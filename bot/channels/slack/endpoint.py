@@ -67,6 +67,7 @@ def mount(app: web.Application, settings: Settings) -> None:
             await channel.start()
             # The tickets' worker delivers Slack's jobs (cards, notes, news) through this channel.
             runtime.tickets.add_notifier(SlackTicketNotifier(channel))
+            runtime.tickets.add_late_replies(channel.late)  # and the replies Slack did not take
             try:
                 yield
             finally:

@@ -93,6 +93,15 @@ def reason(error: object) -> str:
     return str(error) or type(error).__name__
 
 
+def worth_retrying(error: BaseException) -> bool:
+    """Whether a Web API call that still failed after slack_sdk's retries may succeed later: a
+    429, a 5xx, a transient error code, or no answer at all (the network, a timeout)."""
+    if isinstance(error, SlackApiError):
+        status = error.response.status_code
+        return status == 429 or status >= 500 or _error_code(error) in _TRANSIENT_ERRORS
+    return isinstance(error, aiohttp.ClientError | TimeoutError)
+
+
 def _error_code(error: SlackApiError) -> str:
     """Slack's error code ("channel_not_found"); "" when the answer was not Slack's JSON (a
     proxy's or a refusing server's page: its data is text, which has no code)."""
@@ -226,7 +235,7 @@ async def call_for_job(method: str, call: Awaitable[Any], metrics: Metrics) -> A
         code = _error_code(error) or f"HTTP {status}"
         said = f"Slack {method}: {code}"
         log.warning("Slack API call failed", extra={"method": method, "reason": code})
-        if status == 429 or status >= 500 or code in _TRANSIENT_ERRORS:
+        if worth_retrying(error):
             header = error.response.headers.get("Retry-After")
             raise SlackBusy(said, retry_after(header)) from None
         raise PermanentFailure(said) from None

@@ -21,6 +21,7 @@ The rooms, in the order an activity meets them:
 - ``channel.py``: :class:`TeamsChannel`, the parts of one running app wired together;
 - ``turn.py``: one turn, dispatched by a route table; ``activities.py``: reading an activity
   (pure); ``sending.py``: retries, ``Retry-After``, proactive messages, updates, members;
+  ``late.py``: replies not taken within the turn, kept in the outbox and sent later;
 - ``cards.py``: the replies as Adaptive Cards; ``ticket_cards.py``: the ticket card;
   ``card_elements.py``: what both draw with;
 - ``tickets.py``: the ticket notifier and the admins' card actions; ``rosters.py``: the admins
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot.channels.teams import cards, ticket_cards, tickets
+from bot.channels.teams import cards, late, ticket_cards, tickets
 from bot.channels.teams.activities import reference_of
 from bot.channels.teams.card_elements import CARD_CONTENT_TYPE, MAX_ACTIVITY_BYTES, activity_size
 from bot.channels.teams.cards import MAX_BUTTONS, Labels, render_replies, welcome_activity
@@ -51,7 +52,7 @@ from bot.channels.teams.tickets import TeamsTicketNotifier
 
 #: The texts of conversation.yaml the package's modules look up (each declares its own);
 #: checked when the bot starts.
-TEXTS: Final = cards.TEXTS | ticket_cards.TEXTS | tickets.TEXTS
+TEXTS: Final = cards.TEXTS | ticket_cards.TEXTS | tickets.TEXTS | late.TEXTS
 
 __all__ = [
     "CARD_CONTENT_TYPE",

@@ -20,6 +20,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from bot.channels.teams.activities import file_links, reference_of
 from bot.channels.teams.auth import Authentication
 from bot.channels.teams.cards import Labels
+from bot.channels.teams.late import TeamsLateReplies
 from bot.channels.teams.options import TeamsOptions
 from bot.channels.teams.rosters import Admins
 from bot.channels.teams.sending import Sender
@@ -72,6 +73,7 @@ class TeamsChannel:
         )
         self.admins = Admins(self.sender, runtime)
         self.tickets = TeamsTicketNotifier(self.sender, runtime, self.admins)
+        self.late = TeamsLateReplies(self.sender, runtime)
         self._referenced: OrderedDict[str, None] = OrderedDict()
 
     async def seen_before(self, activity: Mapping[str, Any]) -> bool:
@@ -120,12 +122,9 @@ class TeamsChannel:
         return texts.text("file_download_failed", name=name)
 
     async def remember(self, activity: Mapping[str, Any], *, force: bool) -> None:
-        """Keep where this conversation lives, for proactive messages: once per process, and
-        again when it matters (an install, a ticket)."""
-        channel = str(activity.get("channelId") or Platform.TEAMS)
-        key = conversation_key(
-            Message(platform=channel, conversation_id=str(activity["conversation"]["id"]))
-        )
+        """Keep where this conversation lives, for proactive messages (a ticket's news, a late
+        reply): once per process, and again when it matters (an install, a ticket)."""
+        key = self.conversation_key(activity)
         if not force and key in self._referenced:
             return
         await self.runtime.store.conversations.save_reference(key, reference_of(activity))
@@ -133,6 +132,15 @@ class TeamsChannel:
         self._referenced.move_to_end(key)
         while len(self._referenced) > _REMEMBERED_CONVERSATIONS:
             self._referenced.popitem(last=False)
+
+    @staticmethod
+    def conversation_key(activity: Mapping[str, Any]) -> str:
+        """The key the activity's conversation is kept by (its state, its reference, its late
+        replies' place in the outbox)."""
+        channel = str(activity.get("channelId") or Platform.TEAMS)
+        return conversation_key(
+            Message(platform=channel, conversation_id=str(activity["conversation"]["id"]))
+        )
 
 
 def _megabytes(size: int) -> str:

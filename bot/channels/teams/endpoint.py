@@ -67,6 +67,7 @@ def _channel_context(
             app[TEAMS] = channel
             escalations = app[RUNTIME].tickets
             escalations.add_notifier(channel.tickets)
+            escalations.add_late_replies(channel.late)
             try:
                 yield
             finally:

@@ -6,7 +6,9 @@ a card's Universal Action (``invoke`` + ``adaptiveCard/action``), the bot added 
 conversation, the app installed. A message is read into a neutral
 :class:`~dialogs.messages.Message`, the turn runs, and the rendered replies go out through the
 TurnContext (the adapter's ``ConnectorClient``), or, for ``expectReplies``, are left for the
-adapter to return in the response. "Typing..." shows when the turn takes more than a moment.
+adapter to return in the response; a reply the Bot Connector does not take within the turn's
+budget is kept in the outbox and sent later (``late.py``). "Typing..." shows when the turn takes
+more than a moment.
 
 A turn that meets a stalled or missing database (the store gives up within its timeout) tells
 the user, in their chat, to try again in a moment, and marks itself :attr:`Turn.unavailable`:
@@ -225,11 +227,50 @@ class Turn:
     async def deliver(
         self, activities: Sequence[dict[str, Any]], *, intent: str, reply: bool = True
     ) -> int:
-        """Send the activities in order; log (with the turn id) and count any that fail."""
+        """Send the activities in order within the turn's budget; what the Bot Connector did not
+        take by then (and everything after it) is kept in the outbox and sent later, as is
+        everything while earlier replies of the conversation wait there. A 4xx is not retried:
+        logged and counted, and the next one goes on. How many went out now."""
+        if self.expects_replies:
+            return await self._buffer(activities, intent=intent)
+        late = self.channel.late
+        key = self.channel.conversation_key(self.body)
+        behind = bool(activities) and await late.waiting(key)
+        sent = 0
+        for index, activity in enumerate(activities):
+            if behind:
+                await self._keep(key, activities[index:], intent=intent, first=False)
+                break
+            try:
+                await self.send(activity, reply=reply)
+                sent += 1
+            except SendFailed as failure:
+                if failure.permanent:
+                    self.channel.sender.failed(failure, turn_id=self.turn_id, intent=intent)
+                    continue
+                log.warning(
+                    "reply not taken within the turn; kept to send later",
+                    extra={"turn_id": self.turn_id, "intent": intent, "reason": str(failure)},
+                )
+                await self._keep(key, activities[index:], intent=intent, first=True)
+                break
+        return sent
+
+    async def _keep(
+        self, key: str, activities: Sequence[dict[str, Any]], *, intent: str, first: bool
+    ) -> None:
+        if await self.channel.late.keep(key, activities, first=first):
+            return
+        failure = SendFailed("not sent, and the outbox could not keep it")
+        for _ in activities:
+            self.channel.sender.failed(failure, turn_id=self.turn_id, intent=intent)
+
+    async def _buffer(self, activities: Sequence[dict[str, Any]], *, intent: str) -> int:
+        """expectReplies: the activities go back in the HTTP answer, nothing is sent."""
         sent = 0
         for activity in activities:
             try:
-                await self.send(activity, reply=reply)
+                await self.send(activity)
                 sent += 1
             except SendFailed as failure:
                 self.channel.sender.failed(failure, turn_id=self.turn_id, intent=intent)
