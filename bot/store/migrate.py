@@ -31,6 +31,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from bot.store import schema
 from bot.store.engine import (
     DEFAULT_TIMEOUT_SECONDS,
     StoreError,
@@ -283,7 +284,11 @@ def _prepare(conn: Connection) -> None:
     if found.state is State.LATEST:
         return
     if found.state is State.EMPTY:
-        _run_upgrade(conn)
+        # Made from schema.py and stamped, as Alembic advises for a new database: the same
+        # tables as running every revision (tests/test_migrations.py checks it), in a tenth
+        # of the time, which every test's fresh database pays.
+        schema.metadata.create_all(conn)
+        MigrationContext.configure(conn).stamp(_script(SCRIPT_LOCATION), "head")
         log.info("database schema created", extra={"revision": found.head})
         return
     if found.state is State.UNVERSIONED and found.recognised == found.head:
