@@ -33,6 +33,7 @@ from tests.fakes.teams_harness import APP_ID, RUNTIME, TeamsBot, payload, teams_
 from tests.fakes_slack import BOT_USER_ID, FakeSlackWebAPI
 from tests.fakes_slack.harness import SlackBot, settle, until
 from tests.fakes_slack.harness import payload as slack_payload
+from tests.registration_code import logged_code
 
 KNOWLEDGE = default_knowledge()
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
@@ -50,19 +51,6 @@ FAST = TicketTiming(poll_seconds=0.05, retry_base_seconds=0.05, reminder_check_s
 
 def say(key: str, **values: str) -> str:
     return KNOWLEDGE.conversation.text(key, **values)
-
-
-def logged_code(caplog: pytest.LogCaptureFixture) -> str:
-    """The one-time registration code the server printed at start (its one WARNING line)."""
-    found = [
-        match.group(1)
-        for record in caplog.records
-        if record.levelno == logging.WARNING
-        for match in [re.search(r'"register admins (\d{3}-\d{3})"', record.getMessage())]
-        if match
-    ]
-    assert len(found) == 1, f"expected one code in the log, found {found}"
-    return found[0]
 
 
 def wrong_code(code: str) -> str:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -25,6 +23,7 @@ from dialogs.replies import Text
 from knowledge.kb import default_knowledge
 from tests.fakes_slack import BOT_USER_ID, Call, FakeSlackWebAPI
 from tests.fakes_slack.harness import SlackBot, buttons, corpus, until
+from tests.registration_code import logged_code
 
 BOUNCE = "en-new-5712-mailbox.txt"
 ADMINS = "C0ADMINS01"
@@ -417,19 +416,6 @@ async def test_a_click_on_an_out_of_date_card_is_refused_or_applied_to_the_curre
 
 
 # ---- the admins' channel ----------------------------------------------------------------------
-
-
-def logged_code(caplog: pytest.LogCaptureFixture) -> str:
-    """The one-time registration code the server printed at start (its WARNING line)."""
-    found = [
-        match.group(1)
-        for record in caplog.records
-        if record.levelno == logging.WARNING
-        for match in [re.search(r'"register admins (\d{3}-\d{3})"', record.getMessage())]
-        if match
-    ]
-    assert len(found) == 1, f"expected one code in the log, found {found}"
-    return found[0]
 
 
 async def test_register_admins_makes_a_channel_the_admins_channel(
