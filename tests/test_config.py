@@ -216,3 +216,25 @@ def test_describe_masks_secrets_and_database_passwords(clean_environ: pytest.Mon
         assert "db-password" not in text
     unset = SettingsWithSecrets(_env_file=None)  # type: ignore[call-arg]
     assert describe(unset)["TEAMS_APP_PASSWORD"] == NOT_SET
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"JOB_LEASE_SECONDS": "0.5"}, "JOB_LEASE_SECONDS: must be between 1 and 3600 seconds"),
+        ({"JOB_LEASE_SECONDS": "a while"}, "JOB_LEASE_SECONDS: "),
+        ({"KEPT_EVENT_LEASE_SECONDS": "1"}, "KEPT_EVENT_LEASE_SECONDS: must be between 2 and 300"),
+        (
+            {"KEPT_EVENT_LEASE_SECONDS": "301"},
+            "KEPT_EVENT_LEASE_SECONDS: must be between 2 and 300",
+        ),
+        ({"DATABASE_TIMEOUT_SECONDS": "0"}, "DATABASE_TIMEOUT_SECONDS: "),
+        ({"DATABASE_TIMEOUT_SECONDS": "121"}, "DATABASE_TIMEOUT_SECONDS: "),
+    ],
+)
+def test_a_lease_or_timeout_out_of_range_is_a_settings_error_naming_it(
+    env: dict[str, str], expected: str
+) -> None:
+    (line,) = problems(env)
+    assert line.startswith(expected), line
+    assert load_settings({}, env_file=None).job_lease_seconds == 10
