@@ -100,7 +100,8 @@ class Driver:
         ) as response:
             assert response.status == 200, response.status
         self.acks.append(time.perf_counter() - started)
-        await asyncio.wait_for(answered, 30)
+        async with asyncio.timeout(30):
+            await answered
 
 
 async def _run(turns: int, users: int) -> None:

@@ -813,6 +813,24 @@ async def test_a_stop_while_jobs_are_being_claimed_hands_them_back(
     await desk.store.close()
 
 
+async def test_a_stop_that_comes_as_the_worker_is_woken_still_stops_it(
+    db_url: str, clock: Clock
+) -> None:
+    # The worker waits for a wake (or its next poll) between claims. A ticket opened, or a late
+    # reply queued, just as the server stops sets the wake in the same instant as the stop's
+    # cancel: Python 3.11's asyncio.wait_for then returned as if woken, the worker went on
+    # claiming and the shutdown waited for it for ever (a CI run hung in the Slack tests).
+    desk = await make_desk(db_url, clock)
+    try:
+        await desk.escalations.start()
+        await asyncio.sleep(0.3)  # the first claim found nothing: it waits out its 2 s poll
+        desk.escalations.wake_worker()
+        async with asyncio.timeout(5):
+            await desk.escalations.stop()
+    finally:
+        await desk.store.close()
+
+
 def test_every_sentence_the_service_says_is_in_conversation_yaml() -> None:
     package = Path(bot.tickets.__file__).parent
     source = "\n".join(p.read_text(encoding="utf-8") for p in sorted(package.glob("*.py")))

@@ -102,7 +102,8 @@ class Store:
             self._ping = asyncio.create_task(ping_engine(self._engine), name="store ping")
             self._ping.add_done_callback(_retrieved)
         try:
-            await asyncio.wait_for(asyncio.shield(self._ping), within)
+            async with asyncio.timeout(within):  # not wait_for: it can lose a cancel on 3.11
+                await asyncio.shield(self._ping)
         except TimeoutError:
             raise StoreUnavailable(f"the database did not answer within {within:g} s") from None
 

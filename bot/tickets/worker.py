@@ -120,8 +120,11 @@ class JobWorker:
                     runner.add_done_callback(ended)
                 if jobs:
                     continue
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for returns normally when
+                # the stop's cancel comes as the wake is set, and this loop never ended.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.timing.poll_seconds)
+                    async with asyncio.timeout(self.timing.poll_seconds):
+                        await self.wake.wait()
         finally:
             heartbeat.cancel()
             for runner in runners:
