@@ -21,7 +21,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 OTHER: Final = "other"
 """The label of any channel or intent not in the known sets below."""
 _CHANNELS: Final = frozenset(Platform)
-_INTENTS: Final = frozenset(IntentName) | {"error", "welcome", "file"}
+_INTENTS: Final = frozenset(IntentName) | {"error", "welcome", "file", "repeat"}
 """The dialogs' intents, and what the channels report for a turn that is none of them."""
 
 

@@ -9,6 +9,14 @@ SQL or its parameters, the user is asked to try again in a moment, and the outco
 ``unavailable`` so that the channel counts it as an error, not as a turn handled. The keys a
 conversation's state and a person's profile are kept by (``conversation_key``, ``user_key``)
 are written here too.
+
+A message that names its platform delivery (``Message.delivery``: a Slack event the inbox kept)
+may be worked on again when the process working on it died after its turn was saved and before
+the delivery was marked done. The saved state then already holds that turn, so running the
+dialogs on it would answer a different question (a repeated "escalate" instead of the ticket's
+number). The ids of the last few deliveries applied, and the replies of the last, are saved in
+the same write as the state (``applied``): a delivery found there is answered with its saved
+replies and the dialogs are not run again.
 """
 
 from __future__ import annotations
@@ -17,17 +25,20 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from bot.logs import turn_context
-from bot.store import StaleState, Store, failure_reason, unavailable
+from bot.store import Saved, StaleState, Store, failure_reason, unavailable
 from dialogs.conversation import TurnResult, error_reply, handle_turn, unavailable_reply
 from dialogs.messages import Message
-from dialogs.replies import Reply
+from dialogs.replies import Reply, replies_data, replies_of
 from dialogs.turn import DialogContext
 
 log = logging.getLogger(__name__)
 
 _SAVE_ATTEMPTS = 3
+APPLIED_KEPT = 5
+"""How many deliveries' ids a conversation remembers as applied (the replies: the last one's)."""
 
 
 def conversation_key(message: Message) -> str:
@@ -52,6 +63,7 @@ class TurnOutcome:
     failed: bool = False
     unavailable: bool = False  # the database did not answer: nothing was done
     seconds: float = 0.0
+    repeated: bool = False  # its delivery was applied before: these are that turn's replies
 
 
 def log_unavailable(error: BaseException) -> None:
@@ -98,6 +110,8 @@ class Turns:
         finally:
             turn_context.reset(token)
         seconds = time.perf_counter() - started
+        if isinstance(result, tuple):  # its delivery's turn was saved before: its replies
+            return TurnOutcome(turn_id, result, intent="repeat", repeated=True, seconds=seconds)
         context = {"turn_id": turn_id, "channel": message.platform, "intent": result.intent.value}
         log.info(
             "turn handled",
@@ -117,14 +131,20 @@ class Turns:
         """The try-again text, for a channel whose own database call failed before a turn."""
         return unavailable_reply(self.context)
 
-    async def _run(self, message: Message) -> TurnResult:
+    async def _run(self, message: Message) -> TurnResult | tuple[Reply, ...]:
+        """The turn's result; or, when its delivery was applied before, that turn's replies."""
         key, who = conversation_key(message), user_key(message)
         for attempt in range(1, _SAVE_ATTEMPTS + 1):
             saved = await self.store.conversations.load_state(key)
+            repeat = _repeated(saved, message)
+            if repeat is not None:
+                return repeat
             profile = await self.store.conversations.load_profile(who)
             result = await handle_turn(saved.state or None, profile, message, self.context)
             try:
-                await self.store.conversations.save_state(key, result.state, saved.version)
+                await self.store.conversations.save_state(
+                    key, result.state, saved.version, applied=_applied(saved, message, result)
+                )
             except StaleState:
                 if result.escalated:
                     # The ticket is open; the other turn's state stands. Tell the user anyway.
@@ -138,3 +158,39 @@ class Turns:
                 await self.store.conversations.save_profile(who, result.profile)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _repeated(saved: Saved, message: Message) -> tuple[Reply, ...] | None:
+    """The replies of the turn saved before for ``message.delivery``; None when there was none
+    (or the message names no delivery). A delivery older than the conversation's last has its
+    replies forgotten: nothing is said again (its turn was followed by others)."""
+    if not message.delivery:
+        return None
+    applied = saved.applied or {}
+    if message.delivery not in applied.get("deliveries", ()):
+        return None
+    replies: tuple[Reply, ...] = ()
+    if applied.get("last") == message.delivery:
+        try:
+            replies = replies_of(applied.get("replies", ()))
+        except ValueError:
+            log.warning("the replies saved for a delivery could not be read")
+    log.warning(
+        "a delivery worked on again whose turn was saved: its replies again, the dialogs not "
+        "run again",
+        extra={"replies": len(replies)},
+    )
+    return replies
+
+
+def _applied(saved: Saved, message: Message, result: TurnResult) -> dict[str, Any] | None:
+    """What the row remembers once this turn is saved: its delivery among the last few, and
+    its replies; None (left as it is) for a message that names no delivery."""
+    if not message.delivery:
+        return None
+    earlier = [d for d in (saved.applied or {}).get("deliveries", ()) if d != message.delivery]
+    return {
+        "deliveries": [*earlier[-(APPLIED_KEPT - 1) :], message.delivery],
+        "last": message.delivery,
+        "replies": replies_data(result.replies),
+    }

@@ -49,3 +49,6 @@ class Message:
     platform: str = Platform.CONSOLE  # a Platform (Teams passes on any Bot Framework channel)
     value: dict[str, Any] | None = None  # a pressed button's data
     raw: Any = field(default=None, repr=False, compare=False)  # the platform's own event
+    # The platform delivery this turn is the work of, the same each time that delivery is worked
+    # on (after a crash, by another process); "" when it is worked on once only.
+    delivery: str = ""

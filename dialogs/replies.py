@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from typing import Any, Final
 
 
 @dataclass(frozen=True)
@@ -87,3 +91,51 @@ class TicketNotice:
 
 
 Reply = Text | Question | StepsAnswer | SenderAnswer | TicketNotice
+
+
+# ---- replies as JSON data (kept with a conversation's state, see bot.turns) ---------------------
+
+_KINDS: Final[dict[str, type[Reply]]] = {
+    kind.__name__: kind for kind in (Text, Question, StepsAnswer, SenderAnswer, TicketNotice)
+}
+
+
+def replies_data(replies: Iterable[Reply]) -> list[dict[str, Any]]:
+    """Replies as JSON-ready data: each a dict of its fields and its ``kind``."""
+    return [{"kind": type(reply).__name__, **asdict(reply)} for reply in replies]
+
+
+def replies_of(data: Iterable[Mapping[str, Any]]) -> tuple[Reply, ...]:
+    """The replies ``replies_data`` made (lists read back as tuples); ValueError when the data
+    is not such replies (a kind or a field this version does not know, or one missing)."""
+    replies: list[Reply] = []
+    for item in data:
+        kind = _KINDS.get(str(item.get("kind")))
+        if kind is None:
+            raise ValueError(f"not a kind of reply: {item.get('kind')!r}")
+        values = {name: value for name, value in item.items() if name != "kind"}
+        replies.append(_build(kind, values))
+    return tuple(replies)
+
+
+def _build(kind: type[Any], values: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(kind)
+    known = {field.name for field in fields(kind)}
+    if not set(values) <= known:
+        raise ValueError(f"{kind.__name__} has no field {sorted(set(values) - known)}")
+    try:
+        return kind(**{name: _value(hints[name], value) for name, value in values.items()})
+    except TypeError as error:  # a field missing
+        raise ValueError(f"not a {kind.__name__}: {error}") from None
+
+
+def _value(hint: Any, value: Any) -> Any:
+    """``value`` read back as ``hint`` says: a tuple of parts, a part, or as it is."""
+    if typing.get_origin(hint) is tuple and isinstance(value, list | tuple):
+        (part, _) = typing.get_args(hint)
+        return tuple(_value(part, item) for item in value)
+    if isinstance(hint, type) and is_dataclass(hint) and isinstance(value, Mapping):
+        return _build(hint, value)
+    if isinstance(hint, types.UnionType) or value is None or isinstance(value, str | int | bool):
+        return value
+    raise ValueError(f"not a reply's field: {value!r}")

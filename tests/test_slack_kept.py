@@ -282,3 +282,55 @@ async def test_a_live_process_finishes_what_a_dead_one_kept_once_its_lease_ran_o
         assert row.owner != "dead-host:1:0"
     finally:
         await bot.close()
+
+
+async def test_a_delivery_whose_turn_was_saved_before_its_process_died_is_answered_not_run_again(
+    api: FakeSlackWebAPI, database_url: str
+) -> None:
+    # The window a SIGKILL leaves: the turn of a kept "escalate" note was saved (the ticket is
+    # open, the conversation moved on) and its answer posted, but the process died before it
+    # marked the delivery done. The next process works on the delivery again. Running the
+    # dialogs again would answer the note as a new message on the moved-on state; the person
+    # must get the same answer again (the ticket's number), and no second ticket be opened.
+    env = {"SLACK_ADMIN_CHANNEL": ADMINS, "KEPT_EVENT_LEASE_SECONDS": "2"}
+    user, channel = "U0ASK0001", "D0ASK0001"
+    first = SlackBot(api, database_url, env=env)
+    await first.start()
+    try:
+        for number, text in enumerate(
+            (bounce_for(1), "i sent it", "escalate pls", "they cant get my mails, urgent"), 1
+        ):
+            assert (await first.event(first.dm(text, user=user, channel=channel))).status == 200
+            await until(f"answer {number}", lambda n=number: len(posted_in(api, channel)) >= n)
+        await asyncio.sleep(0.3)
+        answered = [call.text for call in posted_in(api, channel)]
+        confirmation = answered[-1]
+        (ticket,) = await first.app[RUNTIME].store.tickets.list_tickets()
+        assert ticket.id in confirmation
+        state = await first.app[RUNTIME].store.conversations.load_state(f"slack:{channel}")
+    finally:
+        await first.close()
+
+    # The process "died" before saying the note's delivery was done.
+    with sqlite3.connect(database_url.removeprefix("sqlite+aiosqlite:///")) as db:
+        (note_id,) = db.execute("SELECT max(id) FROM kept_events").fetchone()
+        db.execute(
+            "UPDATE kept_events SET done_at = NULL, owner = 'dead-host:1:0', "
+            "lease_until = '2000-01-01 00:00:00.000000' WHERE id = ?",
+            (note_id,),
+        )
+
+    second = SlackBot(api, database_url, env=env)
+    await second.start()
+    try:
+        await until("the answer again", lambda: len(posted_in(api, channel)) > len(answered))
+        await asyncio.sleep(0.5)
+        again = [call.text for call in posted_in(api, channel)][len(answered) :]
+        assert again == [confirmation]
+        store = second.app[RUNTIME].store
+        assert [t.id for t in await store.tickets.list_tickets()] == [ticket.id]
+        assert await store.conversations.load_state(f"slack:{channel}") == state
+        (row,) = [row for row in await store.kept.kept_events() if row.id == note_id]
+        assert (row.done_at is not None, row.attempts) == (True, 2)
+    finally:
+        await second.close()

@@ -4,8 +4,10 @@ a failing ticket desk, two processes racing on one conversation, and the remembe
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +20,16 @@ from bot.turns import TurnOutcome, Turns, conversation_key, user_key
 from dialogs.conversation import handle_turn
 from dialogs.desk import TicketDesk, TicketReceipt, TicketRequest, TicketSummary
 from dialogs.messages import Message
-from dialogs.replies import Question, Text, TicketNotice
+from dialogs.replies import (
+    Question,
+    Reply,
+    SenderAnswer,
+    StepsAnswer,
+    Text,
+    TicketNotice,
+    replies_data,
+    replies_of,
+)
 from dialogs.turn import DialogContext
 from knowledge.kb import KnowledgeBase, default_knowledge
 
@@ -242,3 +253,83 @@ async def test_saying_im_the_admin_after_the_remembered_sender_role_switches(
     switched = await conversations.handle(_message("I'm the admin", conversation="c2"))
     assert _pending(switched) == "recipient_type", _texts(switched)
     assert await store.conversations.load_profile(user_key(_message(""))) == {"role": "admin"}
+
+
+# ---- a delivery worked on again (a Slack event a dead process kept) ---------------------------
+
+
+def _delivered(text: str, delivery: str) -> Message:
+    return Message(text=text, user_id="pat", conversation_id="c1", delivery=delivery)
+
+
+async def test_a_delivery_worked_on_again_gets_its_turns_replies_and_the_dialogs_are_not_run(
+    conversations: Turns, store: Store
+) -> None:
+    bounce = (Path(__file__).parent / "corpus" / "en-new-5712-mailbox.txt").read_text("utf-8")
+    first = await conversations.handle(_delivered(bounce, "slack-kept:1"))
+    answer = await conversations.handle(_delivered("im the sender", "slack-kept:2"))
+    saved = await store.conversations.load_state("console:c1")
+
+    again = await conversations.handle(_delivered("im the sender", "slack-kept:2"))
+    assert (again.repeated, again.intent, again.replies) == (True, "repeat", answer.replies)
+    assert not answer.repeated
+    assert await store.conversations.load_state("console:c1") == saved  # not run, not saved
+
+    # An older delivery than the last: its turn was followed by others, nothing is said again.
+    older = await conversations.handle(_delivered(bounce, "slack-kept:1"))
+    assert (older.repeated, older.replies) == (True, ())
+    assert first.replies
+
+    # A new delivery, or a message that names none (Teams, the terminal), is a turn as ever.
+    assert not (await conversations.handle(_delivered("help", "slack-kept:3"))).repeated
+    assert not (await conversations.handle(_message("help"))).repeated
+    applied = (await store.conversations.load_state("console:c1")).applied
+    assert applied is not None
+    assert applied["deliveries"] == ["slack-kept:1", "slack-kept:2", "slack-kept:3"]
+
+
+async def test_a_conversation_remembers_the_last_few_deliveries_only(
+    conversations: Turns, store: Store
+) -> None:
+    for number in range(1, bot.turns.APPLIED_KEPT + 3):
+        await conversations.handle(_delivered("help", f"slack-kept:{number}"))
+    applied = (await store.conversations.load_state("console:c1")).applied
+    assert applied is not None
+    assert applied["deliveries"] == [
+        f"slack-kept:{n}" for n in range(3, bot.turns.APPLIED_KEPT + 3)
+    ]
+    # Forgotten: run as a new turn (the inbox's own record says it was done long ago).
+    assert not (await conversations.handle(_delivered("help", "slack-kept:1"))).repeated
+
+
+async def test_every_kind_of_reply_is_read_back_from_its_json_as_it_was(
+    conversations: Turns,
+) -> None:
+    bounce = (Path(__file__).parent / "corpus" / "en-new-5712-mailbox.txt").read_text("utf-8")
+    said: list[Reply] = []
+    for user, texts in {
+        "admin": (bounce, "i'm the admin here", "a user mailbox", "powershell"),
+        "sender": (bounce, "i sent it", "escalate", "pls hurry"),
+    }.items():
+        for text in texts:
+            said += (
+                await conversations.handle(_message(text, user=user, conversation=user))
+            ).replies
+    assert {type(reply) for reply in said} >= {Text, Question, StepsAnswer, SenderAnswer}
+    assert replies_of(json.loads(json.dumps(replies_data(said)))) == tuple(said)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [{"kind": "Poem", "text": "x"}],
+        [{"text": "no kind"}],
+        [{"kind": "Text"}],
+        [{"kind": "Text", "text": "x", "colour": "red"}],
+        [{"kind": "Question", "text": "x", "slot": "role", "choices": [{"value": "a"}]}],
+        [{"kind": "Text", "text": {"nested": "object"}}],
+    ],
+)
+def test_reply_data_this_version_cannot_read_is_refused(data: list[dict[str, Any]]) -> None:
+    with pytest.raises(ValueError, match=r"."):
+        replies_of(data)

@@ -25,19 +25,27 @@ class ConversationStore(Aggregate):
 
     async def load_state(self, conversation_key: str) -> Saved:
         """The conversation's state and version; Saved({}, 0) when nothing is stored."""
-        query = select(conversations.c.state, conversations.c.version).where(
-            conversations.c.key == conversation_key
-        )
+        query = select(
+            conversations.c.state, conversations.c.version, conversations.c.applied
+        ).where(conversations.c.key == conversation_key)
         async with self._engine.begin() as conn:
             row = (await conn.execute(query)).first()
         if row is None:
             return Saved(state={}, version=0)
-        return Saved(state=dict(row.state), version=int(row.version))
+        applied = dict(row.applied) if isinstance(row.applied, dict) else None
+        return Saved(state=dict(row.state), version=int(row.version), applied=applied)
 
     async def save_state(
-        self, conversation_key: str, state: dict[str, Any], expected_version: int
+        self,
+        conversation_key: str,
+        state: dict[str, Any],
+        expected_version: int,
+        *,
+        applied: dict[str, Any] | None = None,
     ) -> int:
         """Save the state if the stored version is still ``expected_version``; return the new one.
+        ``applied`` (when given) replaces what the row remembers of the deliveries applied to
+        it, in the same write; else that is left as it was.
 
         Raises StaleState when someone saved in between (or, for version 0, created it first).
         """
@@ -45,10 +53,11 @@ class ConversationStore(Aggregate):
             raise ValueError(f"expected_version must be 0 or more, not {expected_version}")
         now = self._clock()
         new_version = expected_version + 1
+        values: dict[str, Any] = {"state": state, "version": new_version, "updated_at": now}
+        if applied is not None:
+            values["applied"] = applied
         if expected_version == 0:
-            insert = self._insert(conversations).values(
-                key=conversation_key, state=state, version=new_version, updated_at=now
-            )
+            insert = self._insert(conversations).values(key=conversation_key, **values)
             try:
                 async with self._engine.begin() as conn:
                     await conn.execute(insert)
@@ -61,7 +70,7 @@ class ConversationStore(Aggregate):
             conversations.update()
             .where(conversations.c.key == conversation_key)
             .where(conversations.c.version == expected_version)
-            .values(state=state, version=new_version, updated_at=now)
+            .values(**values)
         )
         async with self._engine.begin() as conn:
             result = await conn.execute(update)

@@ -45,6 +45,7 @@ class Saved:
 
     state: dict[str, Any]
     version: int
+    applied: dict[str, Any] | None = None  # what bot.turns saved with it: deliveries, replies
 
 
 @dataclass(frozen=True)

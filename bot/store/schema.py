@@ -59,6 +59,9 @@ conversations = Table(
     Column("state", JSON, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The platform deliveries whose turn this state is the outcome of (the last few ids) and
+    # the last one's replies: a delivery worked on again is answered from here (bot.turns).
+    Column("applied", JSON, nullable=True),
 )
 
 profiles = Table(

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from bot.channels.slack.blocks import answered_blocks, home_view
@@ -29,6 +30,7 @@ from bot.channels.slack.events import (
     shortcut_message,
 )
 from bot.channels.slack.files import FileRefused, SlackFiles
+from bot.channels.slack.inbox import WORKING_ON
 from bot.channels.slack.late import SlackLateReplies
 from bot.channels.slack.web_api import WebAPI
 from bot.metrics import Metrics
@@ -158,7 +160,10 @@ class SlackConversations:
 
     async def _turn(self, message: Message, target: Target) -> None:
         # One turn at a time per conversation in this process, so replies come out in order
-        # (across processes the store's versioned state keeps the conversation right).
+        # (across processes the store's versioned state keeps the conversation right). The
+        # kept delivery it is the work of goes with it: worked on again after a crash, a turn
+        # already saved is answered with its replies, not run again (bot.turns).
+        message = replace(message, delivery=WORKING_ON.get())
         key = message.conversation_id
         lock, waiting = self._conversations_busy.get(key, (asyncio.Lock(), 0))
         self._conversations_busy[key] = (lock, waiting + 1)

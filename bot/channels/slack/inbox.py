@@ -21,6 +21,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, Final
 
@@ -35,6 +36,11 @@ log = logging.getLogger("bot.channels.slack")
 Work = Callable[[dict[str, Any]], Awaitable[None]]
 """The work one kind of delivery starts, from the body Slack sent (as bolt parsed it)."""
 _STORE_ERRORS: Final = (StoreError, SQLAlchemyError, OSError, TimeoutError)
+
+WORKING_ON: ContextVar[str] = ContextVar("slack_delivery", default="")
+"""The kept delivery the current work is for ("slack-kept:<id>"; the same each time it is worked
+on): a turn gives it to ``Message.delivery``, so that a turn already saved for it is not run
+again (``bot.turns``)."""
 
 
 def process_owner() -> str:
@@ -134,6 +140,7 @@ class SlackInbox:
                 error = f"no work for a {kept.kind!r} delivery"
                 log.error("a kept Slack delivery of no known kind", extra={"kind": kept.kind})
             else:
+                WORKING_ON.set(f"slack-kept:{kept.id}")  # this task's own context
                 await work(kept.body)
         except asyncio.CancelledError:
             # A shutdown cut it short: hand it back, so whoever starts next takes it at once.
@@ -178,4 +185,4 @@ class SlackInbox:
                 )
 
 
-__all__ = ["SlackInbox", "Work", "process_owner"]
+__all__ = ["WORKING_ON", "SlackInbox", "Work", "process_owner"]
