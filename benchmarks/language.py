@@ -20,7 +20,7 @@ import time
 from dialogs.answers import Option
 from dialogs.conversation import handle_turn
 from dialogs.messages import Message
-from dialogs.reading import Expectation
+from dialogs.reading import Expectation, Understanding
 from dialogs.turn import DialogContext
 from dialogs.understanding.data import load_training_data
 from dialogs.understanding.layer import TrainedUnderstanding, build_understanding
@@ -70,6 +70,20 @@ def _startup() -> tuple[float, float]:
     return trained, float(second.stdout.strip())
 
 
+def message_times(runs: int, layer: Understanding | None = None) -> list[float]:
+    """Seconds each read took: every message of ``MESSAGES``, ``runs`` times, read by the layer
+    (the one this process builds, if none is given) while a question is pending."""
+    layer = layer or build_understanding()
+    expecting = Expectation("method", METHODS)
+    times: list[float] = []
+    for _ in range(runs):
+        for text in MESSAGES:
+            started = time.perf_counter()
+            layer.read(text, expecting)
+            times.append(time.perf_counter() - started)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=300, help="reads of each message")
@@ -77,13 +91,7 @@ def main() -> None:
     trained, cached = _startup()
     print(f"start-up: training {trained:.2f} s; a new process loading the cache {cached:.2f} s")
     layer = build_understanding()
-    expecting = Expectation("method", METHODS)
-    times: list[float] = []
-    for _ in range(args.runs):
-        for text in MESSAGES:
-            started = time.perf_counter()
-            layer.read(text, expecting)
-            times.append(time.perf_counter() - started)
+    times = message_times(args.runs, layer)
     print(
         f"language layer, one message: median {statistics.median(times) * 1000:.3f} ms, "
         f"p90 {_percentile(times, 0.9) * 1000:.3f} ms, worst {max(times) * 1000:.3f} ms "

@@ -19,24 +19,24 @@ from knowledge.ndr import read_bounce
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus"
 
 
-def _typical_text() -> bytes:
+def typical_text() -> bytes:
     """A newer-format bounce pasted as text, padded with its own headers to about 5 KB."""
     text = (CORPUS / "en-new-57133-group.txt").read_bytes()
     headers = (CORPUS / "en-old-57133-group-display-name.txt").read_bytes()
     return (text + b"\n" + headers)[: 5 * 1024]
 
 
-def _typical_eml() -> bytes:
+def typical_eml() -> bytes:
     return (CORPUS / "en-eml-57133-group-qp.eml").read_bytes()
 
 
-def _big_paste() -> bytes:
+def big_paste() -> bytes:
     """1 MB: a thread in which the same bounce was pasted over and over, with chat around it."""
-    chunk = _typical_text() + b"\n> can you look at this one too? it's the same as before\n"
+    chunk = typical_text() + b"\n> can you look at this one too? it's the same as before\n"
     return (chunk * (1024 * 1024 // len(chunk) + 1))[: 1024 * 1024]
 
 
-def _measure(function: Callable[[bytes], object], data: bytes, runs: int) -> list[float]:
+def measure(function: Callable[[bytes], object], data: bytes, runs: int) -> list[float]:
     function(data)  # warm the caches (knowledge base, lexicon, compiled patterns)
     times = []
     for _ in range(runs):
@@ -56,14 +56,14 @@ def main() -> None:
     read_bounce("550 5.7.12 warm-up")
     print(f"start-up (knowledge base, word lists): {time.perf_counter() - started:.2f} s")
     cases = [
-        ("typical bounce, text", _typical_text(), args.runs),
-        ("typical bounce, .eml", _typical_eml(), args.runs),
-        ("1 MB paste", _big_paste(), args.big_runs),
+        ("typical bounce, text", typical_text(), args.runs),
+        ("typical bounce, .eml", typical_eml(), args.runs),
+        ("1 MB paste", big_paste(), args.big_runs),
     ]
     print(f"{'input':<22} {'size':>9} {'step':<8} {'median ms':>10} {'worst ms':>9} {'MB/s':>7}")
     for name, data, runs in cases:
         for step, function in (("reader", read_bounce), ("intent", recognise_content)):
-            times = _measure(function, data, runs)
+            times = measure(function, data, runs)
             median = statistics.median(times)
             throughput = len(data) / median / 1_000_000
             print(

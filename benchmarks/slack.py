@@ -12,50 +12,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
+from benchmarks.harness import serve_here
+from benchmarks.slack_wire import SECRET, TOKEN, FakeWebAPI, signed_event
 from bot.app import create_app
 from bot.config import load_settings
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus"
-SECRET = "benchmark-signing-secret"  # noqa: S105 - a local test value
 BOUNCE = (CORPUS / "en-new-5712-mailbox.txt").read_text(encoding="utf-8")
-
-
-class FakeWebAPI:
-    """Answers auth.test and chat.postMessage; wakes whoever waits for a reply in a channel."""
-
-    def __init__(self) -> None:
-        self.waiting: dict[str, asyncio.Future[None]] = {}
-        self.posts = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        method = request.match_info["method"]
-        if method == "auth.test":
-            return web.json_response({"ok": True, "user_id": "UBOT", "bot_id": "BBOT"})
-        params = await request.json() if request.content_type == "application/json" else {}
-        self.posts += 1
-        waiter = self.waiting.pop(str(params.get("channel")), None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        return web.json_response({"ok": True, "ts": "1.1"})
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}"
 
 
 class Driver:
@@ -72,26 +43,14 @@ class Driver:
     async def turn(self, user: int, text: str) -> None:
         self.events += 1
         channel = f"D{user:08d}"
-        envelope = {
-            "type": "event_callback",
-            "team_id": "T1",
-            "event_id": f"Ev{self.events:012d}",
-            "event": {
-                "type": "message",
-                "channel_type": "im",
-                "channel": channel,
-                "user": f"U{user:08d}",
-                "text": text,
-                "ts": f"1700000000.{self.events:06d}",
-            },
-        }
-        body = json.dumps(envelope)
-        stamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": self.verifier.generate_signature(timestamp=stamp, body=body) or "",
-        }
+        body, headers = signed_event(
+            self.verifier,
+            event_id=f"Ev{self.events:012d}",
+            user=f"U{user:08d}",
+            channel=channel,
+            text=text,
+            ts=f"1700000000.{self.events:06d}",
+        )
         answered = asyncio.get_running_loop().create_future()
         self.fake.waiting[channel] = answered
         started = time.perf_counter()
@@ -106,21 +65,19 @@ class Driver:
 
 async def _run(turns: int, users: int) -> None:
     fake = FakeWebAPI()
-    api_app = web.Application()
-    api_app.router.add_post("/api/{method}", fake.handle)
-    api_runner, api_url = await _serve(api_app)
+    api_runner, api_url = await serve_here(fake.app())
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings(
             {
                 "DATABASE_URL": f"sqlite+aiosqlite:///{folder}/bench.db",
-                "SLACK_BOT_TOKEN": "xoxb-benchmark",
+                "SLACK_BOT_TOKEN": TOKEN,
                 "SLACK_SIGNING_SECRET": SECRET,
                 "SLACK_API_URL": f"{api_url}/api/",
                 "LOG_LEVEL": "WARNING",
             },
             env_file=None,
         )
-        bot_runner, bot_url = await _serve(create_app(settings))
+        bot_runner, bot_url = await serve_here(create_app(settings))
         try:
             async with aiohttp.ClientSession() as session:
                 driver = Driver(bot_url, fake, session)

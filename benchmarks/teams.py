@@ -45,6 +45,7 @@ from dialogs.messages import Message
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.fakes
 
+from benchmarks.harness import cpu_seconds, listen  # noqa: E402
 from tests.fakes.bot_connector import FakeBotConnector  # noqa: E402
 from tests.fakes.openid_issuer import FakeOpenIdIssuer  # noqa: E402
 
@@ -84,18 +85,8 @@ def _serve(variant: str, database: str, metadata_url: str) -> None:
                 token_source=token,
             )
 
-    async def main() -> None:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        print(port, flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-        await runner.cleanup()
-
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(main())
+    asyncio.run(listen(app))
 
 
 def _plain_app(settings: Settings) -> web.Application:
@@ -118,7 +109,7 @@ def _plain_app(settings: Settings) -> web.Application:
                 user_id=activity.from_property.aad_object_id or activity.from_property.id,
                 user_name=activity.from_property.name or "",
                 conversation_id=activity.conversation.id,
-                channel=activity.channel_id,
+                platform=activity.channel_id,
                 value=activity.value,
             )
             runtime = self.app[runtime_key]
@@ -153,23 +144,26 @@ def _plain_app(settings: Settings) -> web.Application:
 # ---- the load, in this process ----------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _activity(service_url: str, user: int, turn: int, round_: int) -> dict[str, Any]:
-    text, value = SCRIPT[turn % len(SCRIPT)]
-    activity: dict[str, Any] = {
+def activity(
+    service_url: str,
+    *,
+    activity_id: str,
+    conversation: str,
+    user: str,
+    text: str,
+    value: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A personal-chat message activity as Teams sends it (a card click when ``value`` is set)."""
+    body: dict[str, Any] = {
         "type": "message",
-        "id": f"m-{round_}-{user}-{turn}",
+        "id": activity_id,
         "channelId": "msteams",
         "serviceUrl": service_url,
         "timestamp": "2025-03-04T09:15:02.123Z",
-        "from": {"id": f"29:user-{user}", "name": f"User {user}", "aadObjectId": f"aad-{user}"},
+        "from": {"id": f"29:{user}", "name": f"User {user}", "aadObjectId": f"aad-{user}"},
         "recipient": BOT,
         "conversation": {
-            "id": f"a:conversation-{round_}-{user}",
+            "id": f"a:{conversation}",
             "conversationType": "personal",
             "tenantId": "tenant",
         },
@@ -178,8 +172,20 @@ def _activity(service_url: str, user: int, turn: int, round_: int) -> dict[str, 
         "entities": [{"type": "clientInfo", "locale": "en-US", "platform": "Web"}],
     }
     if value is not None:
-        activity["value"] = value
-    return activity
+        body["value"] = value
+    return body
+
+
+def _activity(service_url: str, user: int, turn: int, round_: int) -> dict[str, Any]:
+    text, value = SCRIPT[turn % len(SCRIPT)]
+    return activity(
+        service_url,
+        activity_id=f"m-{round_}-{user}-{turn}",
+        conversation=f"conversation-{round_}-{user}",
+        user=f"user-{user}",
+        text=text,
+        value=value,
+    )
 
 
 async def _drive(
@@ -233,7 +239,7 @@ async def _run_server_variant(variant: str, turns: int, users: int) -> tuple[flo
                 token=token,
             )
             turns_each = max(turns // users, 1)
-            cpu_before, started = _cpu_seconds(child.pid), time.perf_counter()
+            cpu_before, started = cpu_seconds(child.pid), time.perf_counter()
             await _drive(
                 url=url,
                 service_url=connector.url,
@@ -243,7 +249,7 @@ async def _run_server_variant(variant: str, turns: int, users: int) -> tuple[flo
                 token=token,
             )
             elapsed = time.perf_counter() - started
-            cpu = _cpu_seconds(child.pid) - cpu_before
+            cpu = cpu_seconds(child.pid) - cpu_before
         finally:
             assert child.stdin is not None
             child.stdin.close()
@@ -254,7 +260,17 @@ async def _run_server_variant(variant: str, turns: int, users: int) -> tuple[flo
     return done / elapsed, cpu / done * 1000
 
 
-async def _run_turn_only(turns: int) -> tuple[float, float]:
+async def in_process_turns(
+    script: list[tuple[str, dict[str, str] | None]],
+    *,
+    turns: int,
+    seconds: float = float("inf"),
+    render: bool = True,
+) -> tuple[list[float], float]:
+    """Each turn's seconds (``turns`` of them, or fewer if ``seconds`` run out) of users going
+    through ``script`` in new conversations, through ``Turns.handle`` with the SQLite store and
+    no HTTP (and rendered as Teams cards if ``render``), after a warm-up; and the CPU seconds
+    they took."""
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings(
             {"DATABASE_URL": f"sqlite+aiosqlite:///{folder}/bot.db"}, env_file=None
@@ -262,24 +278,36 @@ async def _run_turn_only(turns: int) -> tuple[float, float]:
         async with open_runtime(settings) as runtime:
             labels = Labels.of(runtime.knowledge.conversation)
 
-            async def run(count: int, round_: int) -> None:
+            async def run(count: int, round_: int, until: float) -> list[float]:
+                times = []
                 for number in range(count):
-                    text, value = SCRIPT[number % len(SCRIPT)]
+                    if time.perf_counter() > until:
+                        break
+                    text, value = script[number % len(script)]
                     message = Message(
                         text=text,
                         value=value,
                         user_id="u",
-                        conversation_id=f"c-{round_}-{number // len(SCRIPT)}",
-                        channel="msteams",
+                        conversation_id=f"c-{round_}-{number // len(script)}",
+                        platform="msteams",
                     )
+                    started = time.perf_counter()
                     outcome = await runtime.turns.handle(message)
-                    json.dumps(render_replies(outcome.replies, labels))
+                    if render:
+                        json.dumps(render_replies(outcome.replies, labels))
+                    times.append(time.perf_counter() - started)
+                return times
 
-            await run(len(SCRIPT) * 4, 0)
-            cpu_before, started = time.process_time(), time.perf_counter()
-            await run(turns, 1)
-            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
-    return turns / elapsed, cpu / turns * 1000
+            await run(len(script) * 4, 0, float("inf"))
+            cpu_before = time.process_time()
+            times = await run(turns, 1, time.perf_counter() + seconds)
+            cpu = time.process_time() - cpu_before
+    return times, cpu
+
+
+async def _run_turn_only(turns: int) -> tuple[float, float]:
+    times, cpu = await in_process_turns(SCRIPT, turns=turns)
+    return len(times) / sum(times), cpu / len(times) * 1000
 
 
 LABELS = {

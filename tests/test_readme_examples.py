@@ -69,6 +69,7 @@ _SKIPPED = {
     ("npm",): "Node.js packages from the network",
     ("npx",): "Node.js packages from the network",
     ("cd",): "a folder for the Node.js commands after it",
+    (".venv/bin/python", "benchmarks/run.py"): "a benchmark: measures, checks nothing",
     (".venv/bin/python", "benchmarks/reader.py"): "a benchmark: measures, checks nothing",
     (".venv/bin/python", "benchmarks/language.py"): "a benchmark: measures, checks nothing",
     (".venv/bin/python", "benchmarks/teams.py"): "a benchmark: measures, checks nothing",
