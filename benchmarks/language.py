@@ -3,7 +3,8 @@ cost per message, alone and as part of a whole in-process turn.
 
 Prints the median, 90th percentile and worst time to read one message, over messages of the
 kinds people send (a word, an answer with a typo, a sentence with a negation, a long problem told
-in words, other languages). Run: ``python benchmarks/language.py [--runs N]``.
+in words, other languages): read anew, and said again (a short message's reading remembered).
+Run: ``python benchmarks/language.py [--runs N]``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from dialogs.answers import Option
 from dialogs.conversation import handle_turn
 from dialogs.messages import Message
-from dialogs.reading import Expectation, Understanding
+from dialogs.reading import Expectation
 from dialogs.turn import DialogContext
 from dialogs.understanding.data import load_training_data
 from dialogs.understanding.layer import TrainedUnderstanding, build_understanding
@@ -70,16 +71,20 @@ def _startup() -> tuple[float, float]:
     return trained, float(second.stdout.strip())
 
 
-def message_times(runs: int, layer: Understanding | None = None) -> list[float]:
+def message_times(
+    runs: int, layer: TrainedUnderstanding | None = None, *, again: bool = False
+) -> list[float]:
     """Seconds each read took: every message of ``MESSAGES``, ``runs`` times, read by the layer
-    (the one this process builds, if none is given) while a question is pending."""
+    (the one this process builds, if none is given) while a question is pending; each read
+    anew, or (``again``) as a message said before is, from the layer's memory of readings."""
     layer = layer or build_understanding()
+    read = layer.read if again else layer.read_anew
     expecting = Expectation("method", METHODS)
     times: list[float] = []
     for _ in range(runs):
         for text in MESSAGES:
             started = time.perf_counter()
-            layer.read(text, expecting)
+            read(text, expecting)
             times.append(time.perf_counter() - started)
     return times
 
@@ -91,12 +96,13 @@ def main() -> None:
     trained, cached = _startup()
     print(f"start-up: training {trained:.2f} s; a new process loading the cache {cached:.2f} s")
     layer = build_understanding()
-    times = message_times(args.runs, layer)
-    print(
-        f"language layer, one message: median {statistics.median(times) * 1000:.3f} ms, "
-        f"p90 {_percentile(times, 0.9) * 1000:.3f} ms, worst {max(times) * 1000:.3f} ms "
-        f"({len(times)} reads)"
-    )
+    for name, again in (("read anew", False), ("said again", True)):
+        times = message_times(args.runs, layer, again=again)
+        print(
+            f"language layer, one message {name}: median {statistics.median(times) * 1000:.3f} "
+            f"ms, p90 {_percentile(times, 0.9) * 1000:.3f} ms, worst {max(times) * 1000:.3f} ms "
+            f"({len(times)} reads)"
+        )
     context = DialogContext(default_knowledge(), understanding=layer)
 
     async def turns() -> list[float]:

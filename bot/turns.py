@@ -1,5 +1,9 @@
 """The thin bot: one turn is load state, run the dialogs, save state. Every channel calls this.
 
+A turn reads its conversation's row, which brings along the profile of the person whose turn
+was saved last (a second read only when that was someone else), and saves the state, who spoke,
+and the profile when the turn changed it, in one transaction.
+
 State is saved with its version: when two turns of one conversation race (two processes behind a
 load balancer, a double click), the later save fails, and that turn is run again on the newer
 state. A failure inside the dialogs is logged with the turn id, the user is told, and the state
@@ -139,11 +143,18 @@ class Turns:
             repeat = _repeated(saved, message)
             if repeat is not None:
                 return repeat
-            profile = await self.store.conversations.load_profile(who)
+            profile = saved.profile if saved.user_key == who else None
+            if profile is None:  # someone else's turn was the last (or none was)
+                profile = await self.store.conversations.load_profile(who)
             result = await handle_turn(saved.state or None, profile, message, self.context)
             try:
-                await self.store.conversations.save_state(
-                    key, result.state, saved.version, applied=_applied(saved, message, result)
+                await self.store.conversations.save_turn(
+                    key,
+                    result.state,
+                    saved.version,
+                    applied=_applied(saved, message, result),
+                    user_key=who,
+                    profile=result.profile if result.profile != profile else None,
                 )
             except StaleState:
                 if result.escalated:
@@ -154,8 +165,6 @@ class Turns:
                     raise
                 log.info("conversation changed meanwhile; running the turn again")
                 continue
-            if result.profile != profile:
-                await self.store.conversations.save_profile(who, result.profile)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -30,15 +31,31 @@ _FILLER = re.compile(
     r"|i\s+think|probably|definitely|maybe|ok|okay|thanks|thank\s+you|one|i'?d\s+like|i\s+want"
     r"|go\s+with|let'?s|option)\b"
 )
+_NOT_WORDS = re.compile(r"[^\w'@.+-]+")
+_LOOSE_MARKS = re.compile(r"(?<!\w)[.'-]+|[.'-]+(?!\w)")
 _FUZZY_MIN_RATIO = 0.84
 _FUZZY_MIN_LENGTH = 4
 
 
+_CACHED_MAX_CHARS = 16_384  # a pasted bounce; a longer text is normalised each time, not kept
+
+
 def normalise(text: str) -> str:
     """Lower case, plain apostrophes, punctuation as spaces, single spaces."""
+    if len(text) <= _CACHED_MAX_CHARS:
+        return _normalised(text)  # one turn matches its text against several questions' words
+    return _normalise(text)
+
+
+@lru_cache(maxsize=64)
+def _normalised(text: str) -> str:
+    return _normalise(text)
+
+
+def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold().replace("’", "'").replace("`", "'")
-    text = re.sub(r"[^\w'@.+-]+", " ", text)
-    text = re.sub(r"(?<!\w)[.'-]+|[.'-]+(?!\w)", " ", text)
+    text = _NOT_WORDS.sub(" ", text)
+    text = _LOOSE_MARKS.sub(" ", text)
     return " ".join(text.split())
 
 
@@ -114,8 +131,11 @@ def _mentioned(text: str, options: Sequence[Option], *, use_answers: bool) -> se
     return {value for _, _, value in kept}
 
 
-def _phrases(phrases: Iterable[str]) -> set[str]:
-    return {p for p in (normalise(phrase) for phrase in phrases) if p}
+@lru_cache(maxsize=4096)
+def _phrases(phrases: tuple[str, ...]) -> frozenset[str]:
+    """The phrases normalised: the options' own words, from the knowledge base, so a few
+    thousand at most, read on every answer of every turn."""
+    return frozenset(p for p in (normalise(phrase) for phrase in phrases) if p)
 
 
 def _fuzzy(said: str, options: Sequence[Option], *, whole_only: bool = False) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 # The answers a conversation collects, one key each.
@@ -40,8 +40,9 @@ class DialogState:
     inbox: list[str] = field(default_factory=list)  # ticket news that waits for the next turn
 
     def to_json(self) -> dict[str, Any]:
-        """The state as JSON-ready data."""
-        return asdict(self)
+        """The state as JSON-ready data, sharing nothing with this state (``dataclasses.asdict``
+        without its ``copy.deepcopy`` of every string and number)."""
+        return {name: _copied(getattr(self, name)) for name in _FIELDS}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> DialogState:
@@ -86,6 +87,18 @@ class DialogState:
         self.slots = {"role": role} if role else {}
         self.shown, self.offered, self.resume = [], [], {}
         self.answered, self.excluded, self.proposal, self.targets = [], {}, {}, []
+
+
+_FIELDS = tuple(f.name for f in fields(DialogState))
+
+
+def _copied(value: Any) -> Any:
+    """JSON data copied: its dicts and lists new, its strings, numbers and None as they are."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_copied(item) for item in value)
+    return value
 
 
 def _strings(data: Any, names: tuple[str, ...]) -> dict[str, str]:

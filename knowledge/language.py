@@ -44,14 +44,14 @@ def detect_language(text: str) -> str | None:
     scores: Counter[str] = Counter()
     for marker in lex.marker_pattern.findall(lowered):
         scores[lex.marker_language[marker]] += _MARKER_WEIGHT
-    for word in words:
+    for word, count in Counter(words).items():  # each word once: a bounce repeats its words
         languages = lex.word_languages.get(word)
         if languages is None and ("'" in word or "’" in word):
             # "l'errore" counts as its parts: "l'" and "errore"
             parts = [lex.word_languages.get(p, frozenset()) for p in _APOSTROPHE.split(word)]
             languages = frozenset().union(*parts)
         for language in languages or ():
-            scores[language] += 1
+            scores[language] += count
     ranked = scores.most_common(2)
     best, best_score = ranked[0] if ranked else ("", 0)
     runner_up = ranked[1][1] if len(ranked) > 1 else 0

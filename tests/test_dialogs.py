@@ -7,7 +7,7 @@ answer, and the article's UI labels are checked in order in what the admin gets.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from dialogs.intent import IntentName, is_register_admins, recognise
 from dialogs.messages import Attachment, Message
 from dialogs.questions import SLOTS
 from dialogs.replies import Question, Reply, SenderAnswer, StepsAnswer, Text, TicketNotice
+from dialogs.state import DialogState
 from dialogs.turn import DialogContext
 from dialogs.understanding.layer import build_understanding
 from knowledge.kb import KnowledgeBase, Procedure, default_knowledge
@@ -626,3 +627,20 @@ def test_every_question_is_asked_and_answered_by_the_same_name() -> None:
     # How a question is asked again (dialogs/asking.py) and what its answer does
     # (dialogs/questions.py) are two tables: they name the same questions.
     assert ASKS.keys() == SLOTS.keys()
+
+
+def test_a_saved_state_is_what_asdict_gives_and_shares_nothing_with_the_state() -> None:
+    state = DialogState(
+        flow="admin",
+        slots={"role": "admin"},
+        bounce={"recipients": [{"address": "a@contoso.com", "codes": ["5.7.12"]}]},
+        excluded={"method": ["allow_all"]},
+        targets=[{"address": "b@contoso.com"}],
+    )
+    saved = state.to_json()
+    assert saved == asdict(state)
+    saved["bounce"]["recipients"][0]["codes"].append("5.7.133")
+    saved["excluded"]["method"].clear()
+    saved["targets"][0]["address"] = "c@contoso.com"
+    assert state.to_json() == asdict(state) != saved
+    assert DialogState.from_json(asdict(state)) == state

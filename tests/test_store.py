@@ -228,6 +228,36 @@ async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> No
 # -- profiles -------------------------------------------------------------------------------------
 
 
+async def test_a_turn_saves_its_state_and_profile_together_and_the_row_reads_them_back(
+    store: Store,
+) -> None:
+    """save_turn names whose turn it was; load_state then brings their profile as it is now."""
+    key, who = "slack:D1", "slack:U1"
+    assert await store.conversations.save_turn(key, {"n": 1}, 0, user_key=who) == 1
+    assert await store.conversations.load_state(key) == Saved(
+        state={"n": 1}, version=1, user_key=who, profile={}
+    )
+    await store.conversations.save_turn(key, {"n": 2}, 1, user_key=who, profile={"role": "admin"})
+    assert (await store.conversations.load_state(key)).profile == {"role": "admin"}
+    await store.conversations.save_profile(who, {"role": "sender"})  # in another conversation
+    assert (await store.conversations.load_state(key)).profile == {"role": "sender"}
+    # The news of a ticket saves the state alone: whose turn was last stays as it was.
+    await store.conversations.save_state(key, {"n": 3}, 2)
+    assert (await store.conversations.load_state(key)).user_key == who
+
+
+async def test_a_stale_turn_saves_neither_its_state_nor_its_profile(store: Store) -> None:
+    key, who = "slack:D2", "slack:U2"
+    await store.conversations.save_turn(key, {"n": 1}, 0, user_key=who)
+    await store.conversations.save_turn(key, {"n": 2}, 1, user_key=who)
+    with pytest.raises(StaleState):
+        await store.conversations.save_turn(key, {"n": "late"}, 1, user_key=who, profile={"r": 1})
+    with pytest.raises(StaleState):  # a second first turn of the conversation
+        await store.conversations.save_turn(key, {"n": "new"}, 0, user_key=who, profile={"r": 2})
+    assert (await store.conversations.load_state(key)).state == {"n": 2}
+    assert await store.conversations.load_profile(who) == {}
+
+
 async def test_profile_upsert(store: Store) -> None:
     assert await store.conversations.load_profile("slack:U1") == {}
     await store.conversations.save_profile("slack:U1", {"role": "sender"})

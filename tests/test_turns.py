@@ -255,6 +255,20 @@ async def test_saying_im_the_admin_after_the_remembered_sender_role_switches(
     assert await store.conversations.load_profile(user_key(_message(""))) == {"role": "admin"}
 
 
+async def test_in_a_shared_conversation_each_person_has_their_own_profile(
+    conversations: Turns, store: Store
+) -> None:
+    """The row brings the profile of whoever spoke last: someone else's turn reads their own."""
+    await conversations.handle(_message("how do I fix 5.7.12", user="pat", conversation="h"))
+    await conversations.handle(_message("I'm the sender", user="pat", conversation="h"))
+    await conversations.handle(_message("hello", user="pat", conversation="g"))
+    sam = await conversations.handle(_message("how do I fix 5.7.12", user="sam", conversation="g"))
+    assert _pending(sam) == "role"  # not pat's remembered role
+    assert await store.conversations.load_profile(user_key(_message("", user="sam"))) == {}
+    pat = await conversations.handle(_message("how do I fix 5.7.12", user="pat", conversation="i"))
+    assert _pending(pat) == "recipient"
+
+
 # ---- a delivery worked on again (a Slack event a dead process kept) ---------------------------
 
 

@@ -3,6 +3,7 @@ typos and partial button words, and the data's lint."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,20 @@ def test_malformed_data_files_are_named(tmp_path: Path) -> None:
 def test_the_packaged_data_lints_clean() -> None:
     problems = lint(KB, default_training_data())
     assert problems == []
+
+
+def test_a_short_message_said_again_reads_as_it_did_and_a_long_one_is_read_anew(
+    layer: TrainedUnderstanding,
+) -> None:
+    """Short readings are remembered (a person's "yes", a button's words); the model cache
+    keeps the trained layer without them."""
+    expecting = Expectation("role", ())
+    first = layer.read("its a shraed mailbox", expecting)
+    assert layer.read("its a shraed mailbox", expecting) is first
+    assert layer.read_anew("its a shraed mailbox", expecting) == first
+    assert layer.read("its a shraed mailbox") == layer.read_anew("its a shraed mailbox")
+    long = "the shared mailbox bounces " * 20
+    assert layer.read(long) is not layer.read(long)
+    again = pickle.loads(pickle.dumps(layer))  # noqa: S301 - our own object
+    assert "_remembered" not in layer.__getstate__()
+    assert again.read("its a shraed mailbox", expecting) == first

@@ -3,37 +3,179 @@ reference on its platform.
 
 Its own room because this is what one turn reads and writes (``bot/turns.py``), and a
 platform's reference is what the bot needs to write into that conversation later; none of it
-knows about tickets.
+knows about tickets. A turn's conversation row says whose turn was saved last, so that reading
+the row brings that person's profile along (one statement for a turn of the same person), and a
+turn writes its state and a changed profile in one transaction (``save_turn``). The statements
+are built once, here, with their parameters bound per call.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.store.engine import Aggregate, StaleState
 from bot.store.records import Saved
 from bot.store.schema import conversation_refs, conversations, profiles
 
+# A conversation's row, with the profile of the person whose turn was saved last (in a chat of
+# one person, the one talking now): a turn of theirs reads both in one statement.
+_STATE_READ = (
+    select(
+        conversations.c.state,
+        conversations.c.version,
+        conversations.c.applied,
+        conversations.c.user_key,
+        profiles.c.profile,
+    )
+    .select_from(conversations.outerjoin(profiles, profiles.c.key == conversations.c.user_key))
+    .where(conversations.c.key == bindparam("conversation_key"))
+)
+_PROFILE_READ = select(profiles.c.profile).where(profiles.c.key == bindparam("user_key"))
+_STATE_INSERT = conversations.insert()
+# The conditional write: only the version read may be replaced. Its parameters are named apart
+# from the columns (SQLAlchemy keeps a column's own name for the SET clause).
+_STATE_UPDATE = (
+    conversations.update()
+    .where(conversations.c.key == bindparam("conversation_key"))
+    .where(conversations.c.version == bindparam("expected_version"))
+    .values(
+        state=bindparam("new_state"),
+        version=bindparam("new_version"),
+        updated_at=bindparam("now"),
+    )
+)
+# Keyed by (applied given, user_key given): what is not given is left as it was.
+_STATE_UPDATES = {
+    (False, False): _STATE_UPDATE,
+    (True, False): _STATE_UPDATE.values(applied=bindparam("new_applied")),
+    (False, True): _STATE_UPDATE.values(user_key=bindparam("new_user_key")),
+    (True, True): _STATE_UPDATE.values(
+        applied=bindparam("new_applied"), user_key=bindparam("new_user_key")
+    ),
+}
+
 
 class ConversationStore(Aggregate):
     """Conversation state, profiles and conversation references (``store.conversations``)."""
 
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime]) -> None:
+        super().__init__(engine, clock)
+        insert = self._insert(profiles)
+        self._profile_upsert = insert.on_conflict_do_update(
+            index_elements=[profiles.c.key],
+            set_={"profile": insert.excluded.profile, "updated_at": insert.excluded.updated_at},
+        )
+
+    # -- one turn -----------------------------------------------------------------------------
+
+    async def save_turn(
+        self,
+        conversation_key: str,
+        state: dict[str, Any],
+        expected_version: int,
+        *,
+        applied: dict[str, Any] | None = None,
+        user_key: str | None = None,
+        profile: dict[str, Any] | None = None,
+    ) -> int:
+        """``save_state``, with ``user_key`` (when given) as the person whose turn this is, and
+        ``profile`` (when given) saved as theirs, in one transaction: the profile is stored only
+        with the state. The row's next read brings that person's profile along."""
+        if expected_version < 0:
+            raise ValueError(f"expected_version must be 0 or more, not {expected_version}")
+        try:
+            async with self._engine.begin() as conn:
+                new_version = await self._write_state(
+                    conn,
+                    conversation_key,
+                    state,
+                    expected_version,
+                    applied=applied,
+                    user_key=user_key,
+                )
+                if profile is not None:
+                    if user_key is None:
+                        raise ValueError("a profile is saved with the user_key it belongs to")
+                    values = {"key": user_key, "profile": profile, "updated_at": self._clock()}
+                    await conn.execute(self._profile_upsert, values)
+        except IntegrityError:  # only an insert can meet one: the row was created meanwhile
+            raise StaleState(
+                f"conversation {conversation_key!r} was saved by someone else first"
+            ) from None
+        return new_version
+
+    async def _write_state(
+        self,
+        conn: AsyncConnection,
+        conversation_key: str,
+        state: dict[str, Any],
+        expected_version: int,
+        *,
+        applied: dict[str, Any] | None,
+        user_key: str | None,
+    ) -> int:
+        """Insert (version 0) or update the row if still at ``expected_version``; the new
+        version. An insert that lost its race raises IntegrityError; an update, StaleState."""
+        now = self._clock()
+        new_version = expected_version + 1
+        if expected_version == 0:
+            values: dict[str, Any] = {
+                "key": conversation_key,
+                "state": state,
+                "version": new_version,
+                "updated_at": now,
+            }
+            if applied is not None:
+                values["applied"] = applied
+            if user_key is not None:
+                values["user_key"] = user_key
+            await conn.execute(_STATE_INSERT, values)
+            return new_version
+        parameters: dict[str, Any] = {
+            "conversation_key": conversation_key,
+            "expected_version": expected_version,
+            "new_state": state,
+            "new_version": new_version,
+            "now": now,
+        }
+        if applied is not None:
+            parameters["new_applied"] = applied
+        if user_key is not None:
+            parameters["new_user_key"] = user_key
+        update = _STATE_UPDATES[applied is not None, user_key is not None]
+        result = await conn.execute(update, parameters)
+        if result.rowcount != 1:
+            raise StaleState(
+                f"conversation {conversation_key!r} is no longer at version {expected_version}"
+            )
+        return new_version
+
     # -- conversation state -------------------------------------------------------------------
 
     async def load_state(self, conversation_key: str) -> Saved:
-        """The conversation's state and version; Saved({}, 0) when nothing is stored."""
-        query = select(
-            conversations.c.state, conversations.c.version, conversations.c.applied
-        ).where(conversations.c.key == conversation_key)
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(query)).first()
+        """The conversation's state and version; Saved({}, 0) when nothing is stored. With
+        them, whose turn was saved last and that person's profile, when a turn said so."""
+        async with self._engine.connect() as conn:  # rolled back on close: nothing to commit
+            row = (await conn.execute(_STATE_READ, {"conversation_key": conversation_key})).first()
         if row is None:
             return Saved(state={}, version=0)
         applied = dict(row.applied) if isinstance(row.applied, dict) else None
-        return Saved(state=dict(row.state), version=int(row.version), applied=applied)
+        profile = None
+        if row.user_key is not None:
+            profile = dict(row.profile) if row.profile is not None else {}
+        return Saved(
+            state=dict(row.state),
+            version=int(row.version),
+            applied=applied,
+            user_key=row.user_key,
+            profile=profile,
+        )
 
     async def save_state(
         self,
@@ -49,56 +191,23 @@ class ConversationStore(Aggregate):
 
         Raises StaleState when someone saved in between (or, for version 0, created it first).
         """
-        if expected_version < 0:
-            raise ValueError(f"expected_version must be 0 or more, not {expected_version}")
-        now = self._clock()
-        new_version = expected_version + 1
-        values: dict[str, Any] = {"state": state, "version": new_version, "updated_at": now}
-        if applied is not None:
-            values["applied"] = applied
-        if expected_version == 0:
-            insert = self._insert(conversations).values(key=conversation_key, **values)
-            try:
-                async with self._engine.begin() as conn:
-                    await conn.execute(insert)
-            except IntegrityError:
-                raise StaleState(
-                    f"conversation {conversation_key!r} was saved by someone else first"
-                ) from None
-            return new_version
-        update = (
-            conversations.update()
-            .where(conversations.c.key == conversation_key)
-            .where(conversations.c.version == expected_version)
-            .values(**values)
-        )
-        async with self._engine.begin() as conn:
-            result = await conn.execute(update)
-        if result.rowcount != 1:
-            raise StaleState(
-                f"conversation {conversation_key!r} is no longer at version {expected_version}"
-            )
-        return new_version
+        return await self.save_turn(conversation_key, state, expected_version, applied=applied)
 
     # -- profiles -----------------------------------------------------------------------------
 
     async def load_profile(self, user_key: str) -> dict[str, Any]:
         """What the bot remembers about a person ("platform:user_id"); {} if nothing."""
-        query = select(profiles.c.profile).where(profiles.c.key == user_key)
-        async with self._engine.begin() as conn:
-            profile = (await conn.execute(query)).scalar_one_or_none()
+        async with self._engine.connect() as conn:  # rolled back on close: nothing to commit
+            profile = (
+                await conn.execute(_PROFILE_READ, {"user_key": user_key})
+            ).scalar_one_or_none()
         return dict(profile) if profile is not None else {}
 
     async def save_profile(self, user_key: str, profile: dict[str, Any]) -> None:
         """Store the person's profile, replacing any earlier one."""
-        now = self._clock()
-        insert = self._insert(profiles).values(key=user_key, profile=profile, updated_at=now)
-        upsert = insert.on_conflict_do_update(
-            index_elements=[profiles.c.key],
-            set_={"profile": insert.excluded.profile, "updated_at": insert.excluded.updated_at},
-        )
+        values = {"key": user_key, "profile": profile, "updated_at": self._clock()}
         async with self._engine.begin() as conn:
-            await conn.execute(upsert)
+            await conn.execute(self._profile_upsert, values)
 
     # -- conversation references --------------------------------------------------------------
 

@@ -119,7 +119,8 @@ def utcnow() -> datetime:
 class Aggregate:
     """What every aggregate shares: the store's engine, its dialect and its clock.
 
-    Every method of an aggregate is its own short transaction (``self._engine.begin()``),
+    Every method of an aggregate is its own short transaction (``self._engine.begin()``; a
+    read may use ``connect()``, rolled back on close, one round trip fewer than a commit),
     guarded by a constraint or a version column, never a read-then-write.
     """
 

@@ -46,6 +46,10 @@ class Saved:
     state: dict[str, Any]
     version: int
     applied: dict[str, Any] | None = None  # what bot.turns saved with it: deliveries, replies
+    # Whose turn was saved last ("platform:user_id", None if no turn said), and that person's
+    # profile as it is now ({} when they have none): a turn of theirs need not read it again.
+    user_key: str | None = None
+    profile: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,9 @@ conversations = Table(
     # The platform deliveries whose turn this state is the outcome of (the last few ids) and
     # the last one's replies: a delivery worked on again is answered from here (bot.turns).
     Column("applied", JSON, nullable=True),
+    # Whose turn was saved last ("platform:user_id"): reading the row joins their profile, so a
+    # turn of the same person reads its conversation and its profile in one statement.
+    Column("user_key", String, nullable=True),
 )
 
 profiles = Table(
