@@ -4,16 +4,23 @@ An RFC 3464 report has a ``message/delivery-status`` part with each failed recip
 and diagnostic; the human-readable parts and the original message's headers are collected for
 the text reader. A bounce forwarded as an attachment is read as the attached bounce. Headers the
 email package cannot parse are taken as they were written, never raised.
+
+The message is parsed with the ``compat32`` policy, which keeps each header as the raw text it
+was written in: the default policy's header registry parses every header the parser touches and
+costs about ten times the parse itself. The values the reader reads are then decoded one by one,
+as the default policy would decode them (RFC 2047 words, address lists, dates), so the facts are
+the same; a plain ASCII header the registry would leave as it is skips the registry.
 """
 
 from __future__ import annotations
 
-import email
 import email.policy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.message import EmailMessage, Message
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
+from email.message import Message
+from email.parser import BytesParser, Parser
 
 from knowledge.ndr.addresses import is_system_address_text
 from knowledge.ndr.input import SNIFF_BYTES
@@ -58,9 +65,20 @@ def looks_like_mime(text: str) -> bool:
     return bool(names & _MIME_HEADER_NAMES) or any(n.startswith("x-ms-exchange") for n in names)
 
 
+def _content(part: Message) -> object:
+    """What ``EmailMessage.get_content()`` returns under the default policy, for the text parts
+    (the only ones whose content the reader takes as it is): the decoded payload in the part's
+    charset, ASCII when it names none. Other parts give None: their payload is read raw."""
+    if part.get_content_maintype() != "text":
+        return None
+    payload = part.get_payload(decode=True)
+    charset = part.get_param("charset", "ASCII")
+    return payload.decode(charset, errors="replace")  # type: ignore[union-attr, arg-type]
+
+
 def _part_text(part: Message) -> str:
     try:
-        content = part.get_content() if isinstance(part, EmailMessage) else None
+        content = _content(part)
     except (LookupError, ValueError, AssertionError):
         content = None
     if isinstance(content, str):
@@ -118,29 +136,85 @@ def _dsn_fields(part: Message) -> Iterator[dict[str, str]]:
         yield from _header_blocks(_part_text(part))
 
 
+_COMPAT32 = email.policy.compat32
+_BYTES_PARSER = BytesParser(policy=_COMPAT32)
+_TEXT_PARSER = Parser(policy=_COMPAT32)
+
+
 def read_mime(raw: bytes | str) -> MimeFacts:
-    policy = email.policy.default
     message = (
-        email.message_from_bytes(raw, policy=policy)
-        if isinstance(raw, bytes)
-        else email.message_from_string(raw, policy=policy)
+        _BYTES_PARSER.parsebytes(raw) if isinstance(raw, bytes) else _TEXT_PARSER.parsestr(raw)
     )
     return _mime_facts(message, depth=0)
+
+
+# Headers the default policy gives a class of their own (addresses, dates, MIME parameters):
+# their text as that policy shows it may differ from the raw text, so they go through it.
+_STRUCTURED_HEADERS = frozenset(
+    name
+    for name, kind in HeaderRegistry().registry.items()
+    if not issubclass(kind, UnstructuredHeader)
+)
+_LINE_BREAK = re.compile(r"\n|\r")  # what the default policy takes out of a header's value
+
+
+def _decoded(name: str, value: object) -> str:
+    """A raw header value as the default policy shows it. An unstructured ASCII value without
+    encoded words is shown as written, less its line breaks; any other goes through the
+    policy's header registry."""
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and "=?" not in value
+        and name.lower() not in _STRUCTURED_HEADERS
+    ):
+        return _LINE_BREAK.sub("", value)
+    return str(email.policy.default.header_fetch_parse(name, str(value)))
 
 
 def _header(message: Message, name: str) -> str:
     """A header's value as text. One the email package cannot parse (it raises all kinds of
     errors on malformed addresses) is taken as it was written."""
+    wanted = name.lower()
+    # The first header of that name, as ``Message.get`` would pick it.
+    found = next(((k, v) for k, v in message.raw_items() if k.lower() == wanted), None)
+    if found is None:
+        return ""
     try:
-        return str(message.get(name, "") or "")
+        return _decoded(*found) or ""
     except Exception:  # any parsing failure: fall back to the raw text
-        wanted = name.lower()
-        return next((str(v) for k, v in message.raw_items() if k.lower() == wanted), "")
+        return str(found[1])
+
+
+# The headers whose values the reader takes from an original message's header block: its
+# sender (under any of the names ``scan.scan_text`` reads a From: line by), subject and date.
+_READ_HEADERS = frozenset({"from", "de", "von", "da", "van", "subject", "date"})
+_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+
+
+def _header_line_value(message: Message, name: str) -> str:
+    """A header's value for the "Name: value" lines of a header block.
+
+    Of such a block the reader takes the From, Subject and Date values, and only the names and
+    the lines of the others. Those others are given with their line breaks taken out (as the
+    default policy gives every value) but not put through the policy's registry, which would
+    parse every address and date for nothing; one with an encoded word (which may decode to a
+    line break) or with 8-bit bytes (which the policy shows as U+FFFD) still goes through it.
+    """
+    if name.lower() in _READ_HEADERS or not _PLAIN_NAME.fullmatch(name):
+        return _header(message, name)
+    wanted = name.lower()
+    value = next((v for k, v in message.raw_items() if k.lower() == wanted), "")
+    if isinstance(value, str) and value.isascii() and "=?" not in value:
+        return _LINE_BREAK.sub("", value)
+    return _header(message, name)
 
 
 def _headers_text(message: Message) -> str:
     """All headers as "Name: value" lines, each read as safely as ``_header``."""
-    return "\n".join(f"{name}: {_header(message, name)}" for name in dict.fromkeys(message.keys()))
+    return "\n".join(
+        f"{name}: {_header_line_value(message, name)}" for name in dict.fromkeys(message.keys())
+    )
 
 
 def _is_ndr(message: Message) -> bool:

@@ -25,8 +25,8 @@ from knowledge.ndr.recipients import (
     question_addresses,
     recipient_codes,
 )
-from knowledge.ndr.scan import RAW_HEADER, Scan, scan_text, strip_subject
-from knowledge.ndr.status import STATUS, lines_with_offsets, status_hits
+from knowledge.ndr.scan import RAW_HEADER, Scan, before_headers, scan_text, strip_subject
+from knowledge.ndr.status import lines_with_offsets, status_hits, status_matches
 from knowledge.ndr.text_forms import HTML_TAG, SLACK_ONLY, html_to_text, normalise, slack_to_text
 from knowledge.ndr.transcripts import refuses_recipient, with_commands
 from knowledge.words import lexicon as _lexicon
@@ -215,12 +215,15 @@ def _named_type(text: str) -> str | None:
     messages from people in its organization ..."), read from the words before the restriction
     phrase in that sentence only, never from the original message's headers or hop tables."""
     lex = _lexicon()
+    text = before_headers(text)
+    # One search of the whole text first: a phrase found on a line is found in the text, so
+    # none there means none on any line.
+    if lex.restriction_pattern.search(text.lower()) is None:
+        return None
     for _, line in lines_with_offsets(text):
-        lowered = line.lower()
-        if lex.header_section_pattern.match(lowered.strip()):
-            return None
-        if RAW_HEADER.match(line):
+        if ":" in line and RAW_HEADER.match(line):
             continue
+        lowered = line.lower()
         restriction = lex.restriction_pattern.search(lowered)
         if restriction is None:
             continue
@@ -240,13 +243,16 @@ def _human_part(text: str, *, is_bounce: bool) -> str:
     Exchange leaves the diagnostic line ("Remote Server returned '550 5.7.133 ...'") in English
     whatever the language of the bounce around it.
     """
-    lex = _lexicon()
+    text = before_headers(text)
+    # The lines that hold a code, from one search of the text rather than one per line.
+    coded = (
+        {text.rfind("\n", 0, start) + 1 for start, *_ in status_matches(text)}
+        if is_bounce
+        else set()
+    )
     kept: list[str] = []
-    for line in text.split("\n"):
-        lowered = line.strip().lower()
-        if lex.header_section_pattern.match(lowered):
-            break
-        if RAW_HEADER.match(line) or (is_bounce and STATUS.search(line)):
+    for offset, line in lines_with_offsets(text):
+        if (":" in line and RAW_HEADER.match(line)) or offset in coded:
             continue
         kept.append(line)
         if len(kept) > 400:

@@ -13,7 +13,7 @@ import re
 
 from knowledge.ndr.addresses import find_addresses, is_system_address
 from knowledge.ndr.mime import MimeFacts
-from knowledge.ndr.scan import RFC822_RECIPIENT, Scan, dedupe, first
+from knowledge.ndr.scan import RFC822_RECIPIENT, Scan, before_headers, dedupe, first
 from knowledge.ndr.status import (
     StatusHit,
     clean_status,
@@ -32,9 +32,10 @@ _LEADING_ADDRESS = re.compile(r"^[\s*_\[(]*<?[^\s<>@]{1,64}@[^\s<>]{1,255}>?\s*:
 _ADDRESS_LINE_MAX = 400  # characters: a longer line is prose, not a recipient's name
 
 
-def _names_only_recipients(line: str) -> bool:
+def _names_only_recipients(line: str, found: list[tuple[int, str]]) -> bool:
     """A line that names recipients and says nothing else: "sales@contoso.com",
-    "Sales Team<mailto:sales@contoso.com>", "Recipient Address: a@b.com", "<a@b.com>: host ..."."""
+    "Sales Team<mailto:sales@contoso.com>", "Recipient Address: a@b.com", "<a@b.com>: host ...".
+    ``found`` is what ``find_addresses(line)`` gives, found once by the caller."""
     if _LEADING_ADDRESS.match(line):
         return True
     if len(line) > _ADDRESS_LINE_MAX:
@@ -45,7 +46,7 @@ def _names_only_recipients(line: str) -> bool:
         return True
     rest: list[str] = []
     position = 0
-    for start, address in find_addresses(line):
+    for start, address in found:
         rest.append(line[position:start])
         position = start + len(address)
     rest.append(line[position:])
@@ -61,7 +62,6 @@ def _paired_codes(text: str, hits: list[StatusHit]) -> dict[str, str]:
     diagnostic line itself; Postfix writes "<addr>: host ... said:" above the reply; the newer
     format's "Recipient Address:" line stands above "Reported error: 550 ...".
     """
-    lex = _lexicon()
     failing: dict[int, StatusHit] = {}
     for hit in hits:
         if hit.strong and is_failure(hit):
@@ -71,12 +71,9 @@ def _paired_codes(text: str, hits: list[StatusHit]) -> dict[str, str]:
         return codes
     pending: list[str] = []
     waited = 0
-    for offset, line in lines_with_offsets(text):
-        stripped = line.strip()
-        if not stripped:
+    for offset, line in lines_with_offsets(before_headers(text)):
+        if not line.strip():
             continue
-        if lex.header_section_pattern.match(stripped.lower()):
-            break
         line_hit = failing.get(offset)
         if line_hit is not None:
             own = [
@@ -90,8 +87,9 @@ def _paired_codes(text: str, hits: list[StatusHit]) -> dict[str, str]:
             pending, waited = [], 0
             continue
         if "@" in line:
-            addresses = [a for _, a in find_addresses(line) if not is_system_address(a)]
-            if addresses and _names_only_recipients(line):
+            found = list(find_addresses(line))
+            addresses = [a for _, a in found if not is_system_address(a)]
+            if addresses and _names_only_recipients(line, found):
                 pending, waited = addresses, 0
                 continue
         waited += 1

@@ -4,6 +4,10 @@ A bounce pasted into chat is often forwarded ("From: Microsoft Outlook ... Subje
 ..."), carries the original message's headers below it, and labels its addresses in one of
 several languages. :func:`scan_text` reads every line once and sorts what it finds by the part of
 the bounce it is in, so the sender is never taken for a recipient.
+
+Most lines of a bounce hold no label, header, address or separator: every one of those has a
+":", an "@", or a run of "-" or "_". A line without them is only checked for the start of the
+headers section (found by one search of the whole text), never put through the other patterns.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 
 from knowledge.ndr.addresses import find_addresses, is_system_address_text
 from knowledge.words import lexicon as _lexicon
@@ -64,7 +69,7 @@ def _wrapper_blocks(lines: list[str]) -> Iterator[tuple[dict[str, str], range]]:
     block: dict[str, str] = {}
     start = 0
     for index, line in enumerate([*lines, ""]):
-        match = _WRAPPER_LINE.match(line)
+        match = _WRAPPER_LINE.match(line) if ":" in line else None
         key = _WRAPPER_FIELDS.get(match.group(1).strip().lower()) if match else None
         if match and key:
             if not block:
@@ -121,15 +126,67 @@ RAW_HEADER = re.compile(
 )
 
 
+@cache
+def _header_section_starts() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The lexicon's headers-section pattern, to search a whole lowered text at once: for the
+    first line, and for a line after a line break (a literal the regex engine scans for fast,
+    where a MULTILINE "^" is tried at every position). A line's leading spaces are
+    ``[^\\S\\n]*``, where ``\\s*`` would run on across line breaks."""
+    pattern = _lexicon().header_section_pattern.pattern
+    if not pattern.startswith("^\\s*"):
+        raise ValueError(f"unexpected headers-section pattern: {pattern[:40]}")
+    markers = pattern[len("^\\s*") :]
+    return re.compile(r"[^\S\n]*" + markers), re.compile(r"\n[^\S\n]*" + markers)
+
+
+def header_section_lines(text: str) -> list[int]:
+    """Indexes of the lines that open a headers section ("Original message headers:"), in order.
+
+    The same lines as matching the lexicon's pattern line by line: lowering the whole text
+    lowers each line as it would alone (no case rule looks across a line break).
+    """
+    first_line, other_lines = _header_section_starts()
+    lowered = text.lower()
+    found = [0] if first_line.match(lowered) else []
+    line, counted = 0, 0
+    for match in other_lines.finditer(lowered):
+        line += lowered.count("\n", counted, match.start() + 1)
+        counted = match.start() + 1
+        found.append(line)
+    return found
+
+
+def before_headers(text: str) -> str:
+    """The lines above the first headers section (all the text when it has none), without the
+    line break that ends the last of them: what a reader that stops at that section reads."""
+    first_line, other_lines = _header_section_starts()
+    lowered = text.lower()
+    if first_line.match(lowered):
+        return ""
+    found = other_lines.search(lowered)
+    if found is None:
+        return text
+    if len(lowered) == len(text):
+        return text[: found.start()]  # nothing lowered to more characters: the same offsets
+    start = 0
+    for _ in range(lowered.count("\n", 0, found.start() + 1)):
+        start = text.index("\n", start) + 1
+    return text[: start - 1]
+
+
+def _plain(line: str) -> bool:
+    """A line no label, header, address or forwarding separator can be in."""
+    return ":" not in line and "@" not in line and "---" not in line and "__________" not in line
+
+
 def scan_text(text: str) -> Scan:
     lex = _lexicon()
     scan = Scan()
     lines = text.split("\n")
+    section_lines = header_section_lines(text)
+    sections = frozenset(section_lines)
     # Forwarding headers stand above the bounce; the original message's headers come after it.
-    header_section = next(
-        (i for i, line in enumerate(lines) if lex.header_section_pattern.match(line.lower())),
-        len(lines),
-    )
+    header_section = section_lines[0] if section_lines else len(lines)
     raw_headers = _raw_header_lines(lines)
     above = ["" if i in raw_headers else line for i, line in enumerate(lines[:header_section])]
     wrapper_lines: set[int] = set()
@@ -146,10 +203,14 @@ def scan_text(text: str) -> Scan:
                 scan.date = block["date"]
     in_headers = False
     for index, line in enumerate(lines):
+        if _plain(line):
+            if not in_headers and index in sections:
+                in_headers = True
+            continue
         lowered = line.strip().lower()
         if not lowered:
             continue
-        if not in_headers and lex.header_section_pattern.match(lowered):
+        if not in_headers and index in sections:
             in_headers = True
             continue
         if _FORWARD_SEPARATOR.match(line):
@@ -215,7 +276,7 @@ def _raw_header_lines(lines: list[str]) -> set[int]:
     run: list[int] = []
     machine = False
     for index, line in enumerate([*lines, ""]):
-        if RAW_HEADER.match(line) and line[:1] not in " \t":
+        if ":" in line and RAW_HEADER.match(line) and line[:1] not in " \t":
             run.append(index)
             machine = machine or bool(_MACHINE_HEADER.match(line))
         elif run and line[:1] in (" ", "\t") and line.strip():

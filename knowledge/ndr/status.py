@@ -12,6 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 STATUS = re.compile(r"(?<![\w.#-])#?([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)")
+# STATUS as the reader searches a whole text for it: from the dot after the class digit. A pattern
+# that starts with a lookbehind is tried at every position of the text; one that starts with a
+# literal is found by the regex engine's fast scan, some twenty times quicker on a bounce. The
+# class digit and the lookbehind are then checked at the few places found (``status_matches``).
+_STATUS_TAIL = re.compile(r"\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)")
+_NOT_BEFORE_STATUS = re.compile(r"[\w.#-]")
 _SMTP_BEFORE = re.compile(r"(?:^|[^\d.])#?([245]\d\d)[ \t-]{1,3}#?$")
 _STATUS_LABEL_BEFORE = re.compile(r"(?:status|statut)\s*:\s*$", re.IGNORECASE)
 _RESOLVER = re.compile(
@@ -57,24 +63,69 @@ def lines_with_offsets(text: str) -> Iterator[tuple[int, str]]:
 DIAGNOSTIC_WINDOW = 600  # characters of a (possibly huge) line kept as the diagnostic line
 
 
+def status_matches(text: str) -> Iterator[tuple[int, int, str, str, str]]:
+    """(start, end, class, subject, detail) of each match of :data:`STATUS` in the text, the
+    same and in the same order as ``STATUS.finditer`` gives them, found from their tails."""
+    position = 0
+    while (tail := _STATUS_TAIL.search(text, position)) is not None:
+        dot = tail.start()
+        position = dot + 1  # no match here: look again from the next character
+        klass = text[dot - 1] if dot else ""
+        if klass and klass in "245":
+            start = dot - 1
+            if start and _NOT_BEFORE_STATUS.match(text, start - 1):
+                # "#5.7.1" counts when the "#" stands where the code may start.
+                free = text[start - 1] == "#" and not (
+                    start > 1 and _NOT_BEFORE_STATUS.match(text, start - 2)
+                )
+                start = start - 1 if free else -1
+            if start >= 0:
+                position = tail.end()
+                yield start, position, klass, tail.group(1), tail.group(2)
+
+
 def status_hits(text: str) -> Iterator[StatusHit]:
-    previous = ""
-    for offset, line in lines_with_offsets(text):
-        if "." in line:
-            for match in STATUS.finditer(line):
-                hit = _status_hit(line, match, offset, previous)
-                if hit is not None:
-                    yield hit
-        previous = line
+    """Every status code in the text, in order.
+
+    One search over the whole text, not one per line: a code never spans a line break, and the
+    lookarounds see a line break as they see a line's start or end, so the hits are the same.
+    Only the lines that hold a code are cut out of the text.
+    """
+    line_start = line_end = -1
+    line = previous = ""
+    for start, end, klass, subject, detail in status_matches(text):
+        if start > line_end:
+            line_start = text.rfind("\n", 0, start) + 1
+            line_end = text.find("\n", start)
+            if line_end < 0:
+                line_end = len(text)
+            line = text[line_start:line_end]
+            # The line before (for a reply wrapped after its SMTP code), empty for the first.
+            previous = (
+                text[text.rfind("\n", 0, line_start - 1) + 1 : line_start - 1] if line_start else ""
+            )
+        groups = (klass, subject, detail)
+        hit = _status_hit(
+            line, groups, start - line_start, end - line_start, offset=line_start, previous=previous
+        )
+        if hit is not None:
+            yield hit
 
 
 def _status_hit(
-    line: str, match: re.Match[str], offset: int, previous: str = ""
+    line: str,
+    groups: tuple[str, str, str],
+    start: int,
+    end: int,
+    *,
+    offset: int,
+    previous: str,
 ) -> StatusHit | None:
-    klass, subject, detail = match.groups()
+    """The hit of the code at ``line[start:end]`` (its class, subject and detail digits; the
+    line starts at ``offset`` of the text), or None when the number is no status code."""
+    klass, subject, detail = groups
     if int(subject) > 7:
         return None
-    start, end = match.span()
     before = line[max(0, start - 40) : start]
     tail = previous[-60:].rstrip() if not before.strip() else ""
     if tail[-1:].isdigit():

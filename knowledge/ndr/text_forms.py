@@ -103,11 +103,19 @@ def slack_to_text(text: str) -> str:
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _SPACES = dict.fromkeys(map(ord, "\u00a0\u2007\u202f\u2009\u200a\u3000"), " ")
 _QUOTE_PREFIX = re.compile(r"^[ \t]{0,8}(?:>[ \t]?){1,32}", re.MULTILINE)
+# Whether a line after the first starts with ">" quoting: found from its line break, a literal
+# the regex engine scans for fast (a MULTILINE "^" is tried at every position of the text).
+_QUOTED_AFTER_BREAK = re.compile(r"\n[ \t]{0,8}>")
 
 
 def normalise(text: str) -> str:
     """Line endings, invisible characters, odd spaces and ``>`` quoting removed."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = text.translate(_INVISIBLE).translate(_SPACES)
-    text = unicodedata.normalize("NFC", text)
-    return _QUOTE_PREFIX.sub("", text)
+    # Plain ASCII, the usual paste, holds no invisible or odd space and is already NFC; and
+    # without a line that starts with ">" there is no quoting to take off. Each step is skipped
+    # when it can change nothing.
+    if not text.isascii():
+        text = text.translate(_INVISIBLE).translate(_SPACES)
+        text = unicodedata.normalize("NFC", text)
+    quoted = _QUOTE_PREFIX.match(text) or _QUOTED_AFTER_BREAK.search(text)
+    return _QUOTE_PREFIX.sub("", text) if quoted else text
