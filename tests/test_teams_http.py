@@ -100,6 +100,20 @@ async def test_a_bad_token_gets_401(secured: TeamsBot, make_header: Any) -> None
     assert "Here is what I can do" in words(await secured.say("help"))
 
 
+async def test_a_token_accepted_once_is_checked_again_for_another_service_url(
+    secured: TeamsBot,
+) -> None:
+    activity = secured.activity(text="help")
+    header = f"Bearer {secured.token(activity)}"
+    assert (await secured.post(activity, authorization=header)).status == 201
+    secured.connector.take()
+    elsewhere = {**secured.activity(text="help"), "serviceUrl": f"{secured.connector.url}/x"}
+    response = await secured.post(elsewhere, authorization=header)
+    assert response.status == 401, await response.text()
+    assert secured.connector.take() == []
+    assert (await secured.post(secured.activity(text="help"), authorization=header)).status == 201
+
+
 async def test_with_credentials_any_address_may_call(tmp_path: Path) -> None:
     async with teams_bot(tmp_path, app_id=APP_ID, middlewares=(_from_afar,)) as bot:
         assert ASK_ROLE in words(await bot.say("how do I fix 5.7.12"))

@@ -3,10 +3,12 @@
 
 Token validation is botbuilder's own (``ConfigurationBotFrameworkAuthentication``: issuer,
 signature, endorsements, audience, service URL), with the signing keys fetched without blocking
-the event loop; any refusal is a 401 (botbuilder would answer 500 for a garbled token). It hands
-the adapter cached clients (the connector factory of ``connector.py``, ``UserTokenClient``s)
-where the stock one builds two msrest clients, and their retry policies, per turn. In local mode
-(no MICROSOFT_APP_ID) no token is checked, and a request that carries one is refused.
+the event loop, and a token it validated trusted again for the same channel and service URL for
+a few minutes (never past its expiry); any refusal is a 401 (botbuilder would answer 500 for a
+garbled token). It hands the adapter cached clients (the connector factory of ``connector.py``,
+``UserTokenClient``s) where the stock one builds two msrest clients, and their retry policies,
+per turn. In local mode (no MICROSOFT_APP_ID) no token is checked, and a request that carries one
+is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -47,6 +50,10 @@ log = logging.getLogger("bot.channels.teams")
 
 _KEY_REFRESH_SECONDS: Final = 24 * 3600
 _UNKNOWN_KEY_REFRESH_SECONDS: Final = 300
+# A validated token is trusted again for this long (a key withdrawn from the signing keys stops
+# being trusted within it); the Bot Connector's tokens live an hour.
+_VALIDATED_SECONDS: Final = 300
+_VALIDATED_TOKENS: Final = 1024
 
 
 @dataclass
@@ -110,13 +117,14 @@ class Authentication(BotFrameworkAuthentication):  # type: ignore[misc]
         self.tokens = BotTokens(
             settings, options, None if self.local else self.credentials_factory, self.login_url
         )
-        self._connectors = SessionConnectorFactory(
+        self.connectors = SessionConnectorFactory(
             self.tokens,
             session,
             options,
             loopback_only=self.local and not settings.teams_local_allow_remote,
         )
         self._user_token_clients: dict[str | None, UserTokenClient] = {}
+        self._validated: OrderedDict[tuple[str, str | None, str | None], _Validated] = OrderedDict()
         for url in (
             overrides.get("TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL"),
             overrides.get("TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL"),
@@ -144,8 +152,16 @@ class Authentication(BotFrameworkAuthentication):  # type: ignore[misc]
     async def authenticate_request(
         self, activity: Activity, auth_header: str
     ) -> AuthenticateRequestResult:
-        """Validate the request's token (botbuilder's validation); refusals are 401s."""
+        """Validate the request's token (botbuilder's validation); refusals are 401s. A token
+        validated for this channel and service URL is trusted again, without its signature
+        checked again, for a few minutes and never past its expiry: the Bot Connector sends the
+        same token with every activity for as long as it lives."""
         self.check_header(auth_header)
+        # botbuilder reads nothing else of the activity when there is a token.
+        key = (auth_header, activity.channel_id, activity.service_url)
+        known = self._validated.get(key) if auth_header else None
+        if known is not None and time.time() < known.until:
+            return known.result()
         try:
             result = await self._botbuilder.authenticate_request(activity, auth_header)
         except KeysUnavailable as error:
@@ -155,8 +171,22 @@ class Authentication(BotFrameworkAuthentication):  # type: ignore[misc]
         identity = result.claims_identity
         if identity is None or not identity.is_authenticated:
             raise Refused(401, "the token was refused", "auth")
-        result.connector_factory = self._connectors
+        result.connector_factory = self.connectors
+        if auth_header:
+            self._remember(key, result)
         return result
+
+    def _remember(
+        self, key: tuple[str, str | None, str | None], result: AuthenticateRequestResult
+    ) -> None:
+        expires = result.claims_identity.claims.get("exp")
+        if not isinstance(expires, int | float) or isinstance(expires, bool):
+            return  # botbuilder requires an exp: nothing to bound the trust by
+        until = min(time.time() + _VALIDATED_SECONDS, float(expires))
+        self._validated[key] = _Validated(until, result)
+        self._validated.move_to_end(key)
+        while len(self._validated) > _VALIDATED_TOKENS:
+            self._validated.popitem(last=False)
 
     async def authenticate_streaming_request(
         self, auth_header: str, channel_id_header: str
@@ -164,7 +194,7 @@ class Authentication(BotFrameworkAuthentication):  # type: ignore[misc]
         raise Refused(405, "streaming is not served", "bad_request")
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
-        return self._connectors
+        return self.connectors
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
         app_id = claims_identity.get_claim_value(AuthenticationConstants.AUDIENCE_CLAIM)
@@ -183,6 +213,23 @@ def _why(error: Exception) -> str:
     if isinstance(error, PermissionError | jwt.InvalidTokenError):
         return str(error)[:120] or type(error).__name__
     return type(error).__name__
+
+
+@dataclass(frozen=True)
+class _Validated:
+    """A request's validation, and until when it holds for the same token, channel and URL."""
+
+    until: float
+    validated: AuthenticateRequestResult
+
+    def result(self) -> AuthenticateRequestResult:
+        """A copy for one more request (the adapter reads it; nothing of ours changes it)."""
+        result = AuthenticateRequestResult()
+        result.claims_identity = self.validated.claims_identity
+        result.audience = self.validated.audience
+        result.caller_id = self.validated.caller_id
+        result.connector_factory = self.validated.connector_factory
+        return result
 
 
 class KeysUnavailable(Exception):

@@ -1,7 +1,10 @@
 """Sending to the Bot Connector (:class:`Sender`): every call retried on 429, 5xx and network
 errors within a deadline, honouring ``Retry-After``; a failure logged and counted; and the calls
 made outside a turn (proactive messages, posts, updates, membership) through the adapter's
-``continue_conversation``.
+``continue_conversation``. A turn's own replies are addressed here as JSON
+(:func:`reply_address`, :func:`outgoing_json`), the body botbuilder's ``TurnContext`` would
+have msrest build for them, so that each one costs a dict, not a deep copy and a serialisation
+of an ``Activity`` model and its cards.
 
 Its own room because both the turn (its replies) and the tickets (cards, notes, news) send
 through it, with the same retries, and neither needs to know how botbuilder does it.
@@ -15,14 +18,24 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiohttp
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import Activity, ConversationReference
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationReference,
+    InputHints,
+)
 from botbuilder.schema import Attachment as CardAttachment
+from botframework.connector import Channels
+from botframework.connector import models as connector_models
 from botframework.connector.aio import ConnectorClient
+from msrest import Serializer
 from msrest.exceptions import HttpOperationError
 
 from bot.channels.teams.cards import Labels, render_replies
@@ -37,6 +50,28 @@ from dialogs.replies import Reply
 
 log = logging.getLogger("bot.channels.teams")
 _T = TypeVar("_T")
+
+# What ConnectorClient serialises activities with, and the order msrest writes their fields in.
+_SERIALIZER: Final = Serializer(  # type: ignore[no-untyped-call]
+    {name: model for name, model in vars(connector_models).items() if isinstance(model, type)}
+)
+_NO_REPLY_TO: Final = (Channels.direct_line, Channels.webchat)  # get_conversation_reference's
+_JSON_TYPES: Final[Mapping[str, type]] = {"str": str, "bool": bool, "object": object}
+
+
+def _fields_of(model: type) -> dict[str, type]:
+    """A model's JSON fields and the Python type msrest reads each as (unchanged)."""
+    return {
+        attribute["key"]: _JSON_TYPES[attribute["type"]]
+        for attribute in model._attribute_map.values()  # type: ignore[attr-defined]
+    }
+
+
+_ACCOUNT_FIELDS: Final = _fields_of(ChannelAccount)
+_CONVERSATION_FIELDS: Final = _fields_of(ConversationAccount)
+_FIELD_ORDER: Final = {
+    attribute["key"]: index for index, attribute in enumerate(Activity._attribute_map.values())
+}
 
 
 class Sender:
@@ -291,6 +326,90 @@ def to_activity(activity: Mapping[str, Any]) -> Activity:
     )
 
 
+def reply_address(body: Mapping[str, Any], incoming: Activity) -> dict[str, Any]:
+    """The fields that address a reply to the incoming activity (channel, service URL,
+    conversation, the bot as ``from``, the user as ``recipient``, ``replyToId``, locale) as
+    msrest writes them once ``TurnContext.apply_conversation_reference`` has set them: read
+    from the JSON it came as (``body``) when every field has the type msrest declares, which
+    msrest would carry over unchanged; else through msrest, from the ``incoming`` model."""
+    fast = _address_of(body)
+    if fast is not None:
+        return fast
+    reply = TurnContext.apply_conversation_reference(
+        Activity(), TurnContext.get_conversation_reference(incoming)
+    )
+    return _SERIALIZER.body(reply, "Activity")  # type: ignore[no-any-return,no-untyped-call]
+
+
+def _address_of(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    channel_id = body.get("channelId")
+    replied = body.get("id")
+    if channel_id in _NO_REPLY_TO or body.get("type") == ActivityTypes.conversation_update:
+        replied = None
+    address: dict[str, Any] = {}
+    for key, value, fields in (
+        ("serviceUrl", body.get("serviceUrl"), None),
+        ("channelId", channel_id, None),
+        ("from", body.get("recipient"), _ACCOUNT_FIELDS),
+        ("conversation", body.get("conversation"), _CONVERSATION_FIELDS),
+        ("recipient", body.get("from"), _ACCOUNT_FIELDS),
+        ("locale", body.get("locale"), None),
+        ("replyToId", replied, None),
+    ):
+        if value is None:
+            continue
+        if fields is None:
+            if not isinstance(value, str):
+                return None
+            address[key] = value
+            continue
+        account = _account_of(value, fields)
+        if account is None:
+            return None
+        address[key] = account
+    return address
+
+
+def _account_of(value: Any, fields: Mapping[str, type]) -> dict[str, Any] | None:
+    """A ChannelAccount or ConversationAccount as msrest reads and writes it back (its own
+    fields only, in its order, no nulls), if each has its declared type."""
+    if not isinstance(value, dict):
+        return None
+    account = {}
+    for key, kind in fields.items():
+        item = value.get(key)
+        if item is None:
+            continue
+        if not isinstance(item, kind) or (kind is not bool and isinstance(item, bool)):
+            return None
+        account[key] = item
+    return account
+
+
+def outgoing_json(
+    address: Mapping[str, Any], activity: Mapping[str, Any], *, reply: bool
+) -> dict[str, Any]:
+    """The JSON botbuilder sends for a rendered activity (the fields ``to_activity`` keeps):
+    as a reply (``TurnContext.send_activity``: a type, ``inputHint``, ``replyToId``), or as a
+    new message in the conversation (``post_activity(reply=False)``: no ``replyToId``)."""
+    fields: dict[str, Any] = {
+        key: value for key, value in address.items() if reply or key != "replyToId"
+    }
+    for key in ("type", "text", "textFormat", "summary"):
+        if activity.get(key) is not None:
+            fields[key] = activity[key]
+    attachments = [
+        {key: each[key] for key in ("contentType", "content") if each.get(key) is not None}
+        for each in activity.get("attachments") or []
+    ]
+    if attachments:
+        fields["attachments"] = attachments
+    if reply:
+        fields["type"] = fields.get("type") or ActivityTypes.message
+        fields["inputHint"] = InputHints.accepting_input
+    return {key: fields[key] for key in sorted(fields, key=_FIELD_ORDER.__getitem__)}
+
+
 def _connector_client(context: TurnContext) -> ConnectorClient:
     client = context.turn_state.get(context.adapter.BOT_CONNECTOR_CLIENT_KEY)
     if client is None:
@@ -309,4 +428,4 @@ def _connector_error(error: HttpOperationError) -> tuple[int, str, float | None]
     return status, detail, retry_after(headers.get("Retry-After"))
 
 
-__all__ = ["Sender", "post_activity", "to_activity"]
+__all__ = ["Sender", "outgoing_json", "post_activity", "reply_address", "to_activity"]

@@ -4,11 +4,12 @@ The activity is dispatched by a route table (:data:`ROUTES`) keyed by its type a
 invoke, its name, in the shape of the Microsoft 365 Agents SDK's ``AgentApplication``: a message,
 a card's Universal Action (``invoke`` + ``adaptiveCard/action``), the bot added to a
 conversation, the app installed. A message is read into a neutral
-:class:`~dialogs.messages.Message`, the turn runs, and the rendered replies go out through the
-TurnContext (the adapter's ``ConnectorClient``), or, for ``expectReplies``, are left for the
-adapter to return in the response; a reply the Bot Connector does not take within the turn's
-budget is kept in the outbox and sent later (``late.py``). "Typing..." shows when the turn takes
-more than a moment.
+:class:`~dialogs.messages.Message`, the turn runs, and the rendered replies go out as the
+TurnContext would send them (the same JSON, to the same URL), posted as JSON by the connector
+factory's poster rather than as msrest models, or, for ``expectReplies``, are left in the
+TurnContext for the adapter to return in the response; a reply the Bot Connector does not take
+within the turn's budget is kept in the outbox and sent later (``late.py``). "Typing..." shows
+when the turn takes more than a moment.
 
 A turn that meets a stalled or missing database (the store gives up within its timeout) tells
 the user, in their chat, to try again in a moment, and marks itself :attr:`Turn.unavailable`:
@@ -44,7 +45,7 @@ from bot.channels.teams.cards import (
 )
 from bot.channels.teams.channel import TeamsChannel
 from bot.channels.teams.failures import SendFailed
-from bot.channels.teams.sending import post_activity, to_activity
+from bot.channels.teams.sending import outgoing_json, reply_address, to_activity
 from bot.channels.teams.tickets import TICKET_VERBS, invoke_message
 from bot.store import unavailable
 from bot.turns import TurnOutcome, log_unavailable
@@ -70,6 +71,7 @@ class Turn:
         self.turn_id = ""
         self.deadline = 0.0
         self.unavailable = False  # the database did not answer: the user was asked to retry
+        self._address: dict[str, Any] | None = None  # what addresses a reply, once built
 
     async def run(self, context: TurnContext) -> None:
         """What the adapter calls: the route for this activity, if there is one."""
@@ -277,19 +279,26 @@ class Turn:
         return sent
 
     async def send(self, activity: dict[str, Any], *, reply: bool = True) -> None:
-        """One activity through the TurnContext (buffered there for expectReplies)."""
+        """One activity: buffered in the TurnContext for expectReplies, else posted as the
+        TurnContext would post it, through the ConnectorClient's own poster."""
         context = self._context
-        outgoing = to_activity(activity)
         if self.expects_replies:
-            await context.send_activity(outgoing)
+            await context.send_activity(to_activity(activity))
             return
+        if self._address is None:
+            self._address = reply_address(self.body, context.activity)
+        body = outgoing_json(self._address, activity, reply=reply)
+        poster = self.channel.auth.connectors.poster(context.activity.service_url, self.audience)
+        conversation_id = str(context.activity.conversation.id)
         await self.channel.sender.retrying(
-            lambda: post_activity(context, outgoing, reply=reply),
+            lambda: poster.post(conversation_id, body.get("replyToId"), body),
             what="POST",
             audience=self.audience,
             deadline=self.deadline,
             turn_id=self.turn_id,
         )
+        if reply:
+            context.responded = True  # what TurnContext.send_activity records
 
     async def send_typing(self) -> None:
         try:
