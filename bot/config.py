@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     # for this long and renewed while its work runs: a process that dies leaves it to another
     # (or to the next start) once the lease has run out.
     kept_event_lease_seconds: int = 15
+    # At most this many Slack deliveries are worked on at once in one process; the rest wait
+    # in the store, acknowledged, and are taken oldest first as work ends. More does not make
+    # the replies faster (the turns share one event loop and one database): it only makes every
+    # reply of a burst late and the memory grow with it.
+    slack_max_work_in_flight: int = 16
 
     @property
     def teams_credentials(self) -> bool:
@@ -219,6 +224,13 @@ class Settings(BaseSettings):
     def _lease_in_range(cls, value: int) -> int:
         if not 2 <= value <= 300:
             raise PydanticCustomError("lease", "must be between 2 and 300 seconds")
+        return value
+
+    @field_validator("slack_max_work_in_flight")
+    @classmethod
+    def _in_flight_in_range(cls, value: int) -> int:
+        if not 1 <= value <= 1000:
+            raise PydanticCustomError("in_flight", "must be between 1 and 1000")
         return value
 
     @field_validator("teams_attachment_hosts", "slack_file_hosts", mode="before")

@@ -110,6 +110,7 @@ class SlackChannel:
             store=store,
             background=background,
             lease_seconds=settings.kept_event_lease_seconds,
+            max_in_flight=settings.slack_max_work_in_flight,
             ready=lambda: self.connection.bot_user_id is not None,
         )
         listeners = Listeners(

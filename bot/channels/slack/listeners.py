@@ -293,23 +293,26 @@ class Listeners:
         tell: Target | None = None,
         **answer: Any,
     ) -> BoltResponse | None:
-        """Keep the delivery, then acknowledge it (with ``answer``) and start its work; a repeat
-        is acknowledged and dropped. Not kept (the store is down): a 503, so Slack sends it
+        """Keep the delivery, then acknowledge it (with ``answer``) and start its work, once the
+        inbox has a slot for it or it waits in the store (``SlackInbox.admitted``); a repeat is
+        acknowledged and dropped. Not kept (the store is down): a 503, so Slack sends it
         again, rather than an acknowledgement of work that would be lost; the person at
         ``tell`` is asked to try again in a moment."""
-        try:
-            kept = await self._inbox.keep(kind, body, key)
-        except StoreError as error:
-            if not unavailable(error):
-                log.error(
-                    "could not keep a Slack delivery: answered 503 so that Slack sends it again",
-                    extra={"kind": kind, "reason": failure_reason(error)},
-                )
-            self._spawn(self._conversations.not_kept(error, tell), "not-kept")
-            return BoltResponse(status=503, body={"error": _NOT_KEPT})
-        await ack(**answer)
-        if kept is not None:
-            self._inbox.run(kept)
+        async with self._inbox.admitted() as run:
+            try:
+                kept = await self._inbox.keep(kind, body, key)
+            except StoreError as error:
+                if not unavailable(error):
+                    log.error(
+                        "could not keep a Slack delivery: answered 503 so that Slack sends it "
+                        "again",
+                        extra={"kind": kind, "reason": failure_reason(error)},
+                    )
+                self._spawn(self._conversations.not_kept(error, tell), "not-kept")
+                return BoltResponse(status=503, body={"error": _NOT_KEPT})
+            await ack(**answer)
+            if kept is not None:
+                run(kept)
         return None
 
     # ---- the work of the deliveries whose listener needs more than the body ----------------
