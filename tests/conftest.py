@@ -9,12 +9,13 @@ import gc
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fakes_slack import FakeSlackWebAPI
 from tests.fakes_slack.harness import SLACK_ENV_VARS
 from tests.kb_copies import copy_data
 
@@ -23,6 +24,16 @@ from tests.kb_copies import copy_data
 def _no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in SLACK_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeSlackWebAPI]:
+    """A fake Slack Web API on 127.0.0.1 (a test file that needs members or users in it
+    defines its own)."""
+    fake = FakeSlackWebAPI()
+    await fake.start()
+    yield fake
+    await fake.close()
 
 
 @pytest.fixture

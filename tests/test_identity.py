@@ -340,14 +340,6 @@ async def test_a_foreign_slack_team_is_refused_and_touches_nothing(
         await bot.close()
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[FakeSlackWebAPI]:
-    fake = FakeSlackWebAPI()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
 # ---- finding 2: the first "register admins" -----------------------------------------------------
 
 

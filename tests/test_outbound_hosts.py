@@ -265,14 +265,6 @@ async def test_with_credentials_any_host_header_is_served(tmp_path: Path) -> Non
 # ---- Slack: files -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[FakeSlackWebAPI]:
-    fake = FakeSlackWebAPI()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
 async def _slack_file(
     api: FakeSlackWebAPI, database_url: str, url: str, env: dict[str, str] | None = None
 ) -> str:

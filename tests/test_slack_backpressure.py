@@ -21,14 +21,6 @@ BURST = 4 * BOUND + 2
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeSlackWebAPI]:
-    fake = FakeSlackWebAPI()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def bot(api: FakeSlackWebAPI, database_url: str) -> AsyncIterator[SlackBot]:
     running = SlackBot(api, database_url, env={"SLACK_MAX_WORK_IN_FLIGHT": str(BOUND)})
     await running.start()

@@ -29,14 +29,6 @@ ADMIN_DM = "D0ADMIN01"
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeSlackWebAPI]:
-    fake = FakeSlackWebAPI()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def bot(api: FakeSlackWebAPI, database_url: str) -> AsyncIterator[SlackBot]:
     running = SlackBot(api, database_url)
     await running.start()

@@ -17,14 +17,6 @@ from tests.fakes_slack.harness import SlackBot, payload, settle
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeSlackWebAPI]:
-    fake = FakeSlackWebAPI()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def bot(api: FakeSlackWebAPI, database_url: str) -> AsyncIterator[SlackBot]:
     running = SlackBot(api, database_url)
     await running.start()
