@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, true
+from sqlalchemy import bindparam, exists, func, select, true
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,6 +38,16 @@ from bot.store.schema import ticket_jobs, tickets
 #: What a database that is down or stalled raises; the two calls a turn makes say StoreError, so
 #: that the turn can still try to send.
 _DATABASE_DOWN = (SQLAlchemyError, OSError, TimeoutError)
+
+
+# Asked on every turn that replies (each platform's late.py): built once, bound per call.
+_REPLIES_WAITING = (
+    select(true())
+    .where(ticket_jobs.c.lane == bindparam("lane"))
+    .where(ticket_jobs.c.target == bindparam("target"))
+    .where(ticket_jobs.c.done_at.is_(None))
+    .limit(1)
+)
 
 
 class JobQueue(Aggregate):
@@ -84,16 +94,10 @@ class JobQueue(Aggregate):
     async def replies_waiting(self, target: str, conversation_key: str) -> bool:
         """Whether replies of this conversation wait in the outbox: a later reply must queue
         behind them, so that the conversation reads in order."""
-        waiting = (
-            select(true())
-            .where(ticket_jobs.c.lane == conversation_lane(conversation_key))
-            .where(ticket_jobs.c.target == target)
-            .where(ticket_jobs.c.done_at.is_(None))
-            .limit(1)
-        )
+        parameters = {"lane": conversation_lane(conversation_key), "target": target}
         try:
-            async with self._engine.begin() as conn:
-                return (await conn.execute(waiting)).first() is not None
+            async with self._engine.connect() as conn:  # a read: rolled back on close
+                return (await conn.execute(_REPLIES_WAITING, parameters)).first() is not None
         except _DATABASE_DOWN as error:
             raise StoreError(f"the outbox could not be read: {type(error).__name__}") from None
 

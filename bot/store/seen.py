@@ -7,7 +7,10 @@ one guarded INSERT.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.engine import Aggregate
 from bot.store.schema import seen_events
@@ -16,15 +19,18 @@ from bot.store.schema import seen_events
 class SeenEvents(Aggregate):
     """Event ids already handled, across processes (``store.seen``)."""
 
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime]) -> None:
+        super().__init__(engine, clock)
+        # Asked for every activity and delivery: the statement is built once, bound per call.
+        self._insert_new = self._insert(seen_events).on_conflict_do_nothing(
+            index_elements=[seen_events.c.event_id]
+        )
+
     async def first_time_seen(self, event_id: str) -> bool:
         """True the first time an event id is offered (across processes), False afterwards."""
-        insert = (
-            self._insert(seen_events)
-            .values(event_id=event_id, seen_at=self._clock())
-            .on_conflict_do_nothing(index_elements=[seen_events.c.event_id])
-        )
+        values = {"event_id": event_id, "seen_at": self._clock()}
         async with self._engine.begin() as conn:
-            result = await conn.execute(insert)
+            result = await conn.execute(self._insert_new, values)
         return result.rowcount == 1
 
     async def forget_seen_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
