@@ -70,6 +70,7 @@ _SKIPPED = {
     ("npx",): "Node.js packages from the network",
     ("cd",): "a folder for the Node.js commands after it",
     (".venv/bin/python", "benchmarks/run.py"): "a benchmark: measures, checks nothing",
+    (".venv/bin/python", "benchmarks/turn.py"): "a benchmark: measures, checks nothing",
     (".venv/bin/python", "benchmarks/reader.py"): "a benchmark: measures, checks nothing",
     (".venv/bin/python", "benchmarks/language.py"): "a benchmark: measures, checks nothing",
     (".venv/bin/python", "benchmarks/teams.py"): "a benchmark: measures, checks nothing",
