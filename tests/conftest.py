@@ -50,7 +50,7 @@ def data_copy(tmp_path: Path) -> Path:
 
 # ---- a test that hangs says where ------------------------------------------------------------
 
-HANG_SECONDS = float(os.environ.get("TEST_HANG_SECONDS", "180"))
+HANG_SECONDS = float(os.environ.get("TEST_HANG_SECONDS", "600"))
 """After this long, a test's threads and asyncio tasks are printed and its tasks cancelled: a
 hang fails that one test with the place it waited, instead of stalling the whole run."""
 
