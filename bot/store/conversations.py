@@ -50,14 +50,12 @@ _STATE_UPDATE = (
         updated_at=bindparam("now"),
     )
 )
-# Keyed by (applied given, user_key given): what is not given is left as it was.
+# Keyed by which optional columns a turn gives (applied, user_key): what is not given is left
+# as it was. Each is set from its "new_<column>" parameter.
+_OPTIONAL = ("applied", "user_key")
 _STATE_UPDATES = {
-    (False, False): _STATE_UPDATE,
-    (True, False): _STATE_UPDATE.values(applied=bindparam("new_applied")),
-    (False, True): _STATE_UPDATE.values(user_key=bindparam("new_user_key")),
-    (True, True): _STATE_UPDATE.values(
-        applied=bindparam("new_applied"), user_key=bindparam("new_user_key")
-    ),
+    frozenset(given): _STATE_UPDATE.values({name: bindparam(f"new_{name}") for name in given})
+    for given in ((), ("applied",), ("user_key",), _OPTIONAL)
 }
 
 
@@ -124,31 +122,24 @@ class ConversationStore(Aggregate):
         version. An insert that lost its race raises IntegrityError; an update, StaleState."""
         now = self._clock()
         new_version = expected_version + 1
+        given = {
+            name: value
+            for name, value in zip(_OPTIONAL, (applied, user_key), strict=True)
+            if value is not None
+        }
         if expected_version == 0:
-            values: dict[str, Any] = {
-                "key": conversation_key,
-                "state": state,
-                "version": new_version,
-                "updated_at": now,
-            }
-            if applied is not None:
-                values["applied"] = applied
-            if user_key is not None:
-                values["user_key"] = user_key
-            await conn.execute(_STATE_INSERT, values)
+            values = {"key": conversation_key, "state": state, "version": new_version}
+            await conn.execute(_STATE_INSERT, {**values, "updated_at": now, **given})
             return new_version
-        parameters: dict[str, Any] = {
+        parameters = {
             "conversation_key": conversation_key,
             "expected_version": expected_version,
             "new_state": state,
             "new_version": new_version,
             "now": now,
+            **{f"new_{name}": value for name, value in given.items()},
         }
-        if applied is not None:
-            parameters["new_applied"] = applied
-        if user_key is not None:
-            parameters["new_user_key"] = user_key
-        update = _STATE_UPDATES[applied is not None, user_key is not None]
+        update = _STATE_UPDATES[frozenset(given)]
         result = await conn.execute(update, parameters)
         if result.rowcount != 1:
             raise StaleState(
