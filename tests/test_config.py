@@ -230,6 +230,9 @@ def test_describe_masks_secrets_and_database_passwords(clean_environ: pytest.Mon
         ),
         ({"DATABASE_TIMEOUT_SECONDS": "0"}, "DATABASE_TIMEOUT_SECONDS: "),
         ({"DATABASE_TIMEOUT_SECONDS": "121"}, "DATABASE_TIMEOUT_SECONDS: "),
+        ({"SLACK_MAX_WORK_IN_FLIGHT": "0"}, "SLACK_MAX_WORK_IN_FLIGHT: must be between 1 and 1000"),
+        ({"SLACK_MAX_WORK_IN_FLIGHT": "1001"}, "SLACK_MAX_WORK_IN_FLIGHT: must be between 1 and"),
+        ({"SLACK_MAX_WORK_IN_FLIGHT": "lots"}, "SLACK_MAX_WORK_IN_FLIGHT: "),
     ],
 )
 def test_a_lease_or_timeout_out_of_range_is_a_settings_error_naming_it(
