@@ -7,6 +7,7 @@ from typing import Any
 
 from dialogs.answers import Option
 from dialogs.desk import TicketDesk
+from dialogs.directory import RecipientDirectory
 from dialogs.intent import Intent
 from dialogs.messages import Message
 from dialogs.reading import Expectation, Reading, Understanding
@@ -22,13 +23,15 @@ _NO_ESCALATION_OFFER = frozenset(
 
 @dataclass(frozen=True)
 class DialogContext:
-    """What the flows may consult: the knowledge base, our own domains, the ticket desk, and the
-    language layer that reads people's words (without one, words are read by pattern tables)."""
+    """What the flows may consult: the knowledge base, our own domains, the ticket desk, the
+    language layer that reads people's words (without one, words are read by pattern tables), and
+    the organization's directory (Exchange Online), when one is connected."""
 
     knowledge: KnowledgeBase
     org_domains: frozenset[str] = frozenset()
     desk: TicketDesk | None = None
     understanding: Understanding | None = None
+    directory: RecipientDirectory | None = None
 
 
 @dataclass
