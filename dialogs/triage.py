@@ -44,7 +44,10 @@ def start(turn: Turn) -> None:
     if turn.reading is not None and not (bounce is not None and bounce.is_bounce):
         facts.acknowledge(turn, facts.take(turn), answered="role")
     else:
-        fill_from_sentence(turn)
+        # A bounce's own words are Microsoft's, not the person's choices: "on its allowed
+        # senders list" is no answer to "allow everyone or a list?". Only a role said in a
+        # note above the paste ("I'm the admin") is taken from it.
+        fill_from_sentence(turn, choices=bounce is None or not bounce.is_bounce)
     advance(turn)
 
 
@@ -113,15 +116,17 @@ def set_role(turn: Turn, role: str) -> None:
     turn.profile["role"] = role
 
 
-def fill_from_sentence(turn: Turn) -> None:
-    """Take every answer the message already gives ("I'm the admin, shared mailbox, new EAC")."""
+def fill_from_sentence(turn: Turn, *, choices: bool = True) -> None:
+    """Take every answer the message already gives ("I'm the admin, shared mailbox, new EAC");
+    the role alone without ``choices``."""
     text = turn.message.text
     if not text:
         return
     role = find_mention(text, role_options(turn))
     if role is not None:
         set_role(turn, role)
-    admin_fix.fill_from_sentence(turn, text)
+    if choices:
+        admin_fix.fill_from_sentence(turn, text)
 
 
 def advance(turn: Turn) -> None:
