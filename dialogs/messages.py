@@ -48,6 +48,9 @@ class Message:
     conversation_id: str = "local"
     platform: str = Platform.CONSOLE  # a Platform (Teams passes on any Bot Framework channel)
     value: dict[str, Any] | None = None  # a pressed button's data
+    # The Teams tenant or Slack team the person belongs to, as the platform's payload says it
+    # (never what the sender could choose); "" where there is none (the terminal).
+    tenant: str = ""
     raw: Any = field(default=None, repr=False, compare=False)  # the platform's own event
     # The platform delivery this turn is the work of, the same each time that delivery is worked
     # on (after a crash, by another process); "" when it is worked on once only.

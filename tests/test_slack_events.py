@@ -64,7 +64,7 @@ def test_only_a_persons_message_is_from_a_person(change: dict[str, object], pers
 def test_a_dm_is_read_and_answered_in_the_dm() -> None:
     event = payload("message_im")["event"]
     assert direct_message(event, BOT) == ("hello", Target("D0ADMIN01"))
-    message = event_message(event, "hello", "D0ADMIN01")
+    message = event_message(payload("message_im"), event, "hello", "D0ADMIN01")
     assert (message.user_id, message.user_name, message.conversation_id) == (
         "U0ADMIN01",
         "Robin Admin",
@@ -72,6 +72,7 @@ def test_a_dm_is_read_and_answered_in_the_dm() -> None:
     )
     assert message.platform == "slack"
     assert message.raw is event
+    assert message.tenant == "T0TEAM001"  # the admin check of a directory look-up needs it
     assert direct_message({**event, "channel_type": "channel"}, BOT) is None
     assert direct_message({**event, "user": BOT}, BOT) is None
 

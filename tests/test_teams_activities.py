@@ -25,6 +25,7 @@ from bot.channels.teams.activities import (
     message_of,
     readable_text,
     reference_of,
+    tenant_of,
 )
 from bot.channels.teams.endpoint import shape_problem
 from bot.channels.teams.turn import ROUTES, route_key
@@ -151,6 +152,7 @@ def test_a_message_is_read_into_the_neutral_message() -> None:
     assert message.platform == Platform.TEAMS
     assert message.files == ()
     assert message.raw is activity
+    assert message.tenant == tenant_of(activity) != ""  # who may look recipients up is checked
 
 
 def test_a_message_without_an_aad_id_or_channel_id_falls_back() -> None:

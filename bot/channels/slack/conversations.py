@@ -85,7 +85,7 @@ class SlackConversations:
             except FileRefused as refused:
                 await self._reply(conversation_id, target, [refused.reply()])
                 return
-            await self._turn(event_message(event, text, conversation_id, files), target)
+            await self._turn(event_message(body, event, text, conversation_id, files), target)
 
     async def command_turn(self, body: dict[str, Any]) -> None:
         """``/ndr``, answered in the user's DM."""

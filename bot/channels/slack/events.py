@@ -121,9 +121,13 @@ def mention(event: Mapping[str, Any], me: str | None) -> Mention | None:
 
 
 def event_message(
-    event: dict[str, Any], text: str, conversation_id: str, files: tuple[Attachment, ...] = ()
+    body: dict[str, Any],
+    event: dict[str, Any],
+    text: str,
+    conversation_id: str,
+    files: tuple[Attachment, ...] = (),
 ) -> Message:
-    """A DM's or a mention's turn."""
+    """A DM's or a mention's turn (``body``: the event callback that carries it)."""
     return Message(
         text=text,
         files=files,
@@ -131,6 +135,7 @@ def event_message(
         user_name=profile_name(event),
         conversation_id=conversation_id,
         platform=Platform.SLACK,
+        tenant=team_of(body, event),
         raw=event,
     )
 
@@ -162,6 +167,7 @@ def command_message(body: dict[str, Any], dm: str) -> Message:
         user_name=str(body.get("user_name") or ""),
         conversation_id=dm,
         platform=Platform.SLACK,
+        tenant=team_of(body),
         raw=body,
     )
 
@@ -178,6 +184,7 @@ def shortcut_message(body: dict[str, Any], dm: str, files: tuple[Attachment, ...
         user_name=str(user.get("name") or user.get("username") or ""),
         conversation_id=dm,
         platform=Platform.SLACK,
+        tenant=team_of(body),
         raw=body,
     )
 
@@ -256,6 +263,7 @@ def answer_click(body: dict[str, Any]) -> AnswerClick | None:
         conversation_id=f"{channel}:{thread}" if thread else channel,
         platform=Platform.SLACK,
         value=value,
+        tenant=team_of(body),
         raw=body,
     )
     return AnswerClick(

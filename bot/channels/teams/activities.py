@@ -132,6 +132,7 @@ def message_of(
         conversation_id=str(activity["conversation"]["id"]),
         platform=channel_of(activity),
         value=button_value(value),
+        tenant=tenant_of(activity),
         raw=activity,
     )
 
