@@ -21,6 +21,7 @@ from bot.appkeys import (
 from bot.background import BackgroundTasks
 from bot.channels import slack, teams
 from bot.config import Settings, describe
+from bot.exchange import announce as announce_exchange
 from bot.housekeeping import Purge, PurgeTiming
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.runtime import open_runtime
@@ -74,6 +75,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     async with open_runtime(settings, ticket_timing=app[TICKET_TIMING]) as runtime:
         app[RUNTIME] = runtime
         runtime.tenants.announce()
+        announce_exchange(settings)
         yield
         # Shutting down: requests in flight were drained by aiohttp; let background turns end.
         await app[BACKGROUND].wait(_SHUTDOWN_GRACE_SECONDS)

@@ -235,6 +235,31 @@ def _upgraded(done: migrate.Upgraded) -> str:
     return f"Upgraded the database from {before.current} to {done.after}, the latest revision."
 
 
+def _exchange(args: argparse.Namespace) -> int:
+    from bot.exchange import terminal  # noqa: PLC0415 - see the note at the imports
+
+    settings = _settings()
+    configure_logging("WARNING")
+    knowledge = default_knowledge()
+    try:
+        if args.action == "check":
+            return asyncio.run(terminal.check(settings, knowledge, args.address, sys.stdout))
+        confirm = None if args.yes else terminal.ask_on(sys.stdin, sys.stderr)
+        return asyncio.run(
+            terminal.fix(
+                settings,
+                knowledge,
+                args.address,
+                args.method,
+                args.sender,
+                confirm=confirm,
+                out=sys.stdout,
+            )
+        )
+    except terminal.Failed as failed:
+        raise _Stop(f"exchange {args.action}: {failed}", failed.status) from None
+
+
 def _manifest(args: argparse.Namespace) -> int:
     # Here, not at the top: each platform's package loads its SDK, which classify goes without.
     from bot.channels.slack import manifest as slack_manifest  # noqa: PLC0415
@@ -381,6 +406,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revision.add_argument("message", help="what the revision changes, e.g. 'ticket public ref'")
     db.set_defaults(handler=_db)
+
+    exchange = commands.add_parser(
+        "exchange",
+        help="read or fix a recipient in Exchange Online (needs the EXCHANGE_ settings)",
+        description=(
+            "One recipient in Exchange Online, as the bot's app sees it. check prints how it is "
+            "set as JSON; fix stops it requiring authenticated senders (allow-everyone) or adds "
+            "one sender to its accept list (allow-sender), after showing the exact cmdlet."
+        ),
+    )
+    exchange_actions = exchange.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = exchange_actions.add_parser("check", help="how a recipient is set, as JSON")
+    check.add_argument("address", help="the recipient's address, e.g. sales@contoso.com")
+    fix = exchange_actions.add_parser("fix", help="let outside senders reach a recipient")
+    fix.add_argument("address", help="the recipient's address, e.g. sales@contoso.com")
+    fix.add_argument("--method", required=True, choices=["allow-everyone", "allow-sender"])
+    fix.add_argument("--sender", help="allow-sender: who may send (a mail contact or user)")
+    fix.add_argument("--yes", action="store_true", help="run it without asking")
+    exchange.set_defaults(handler=_exchange)
 
     nlu = commands.add_parser("nlu", help="the language layer: test it on its data, lint the data")
     nlu_actions = nlu.add_subparsers(dest="action", required=True, metavar="ACTION")

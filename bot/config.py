@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -51,6 +51,10 @@ TEAMS_ATTACHMENT_HOSTS: Final = (
 #: Where Slack files come from: files.slack.com (url_private, url_private_download) and the
 #: workspaces' own hosts it may redirect to. SLACK_API_URL's host is allowed besides.
 SLACK_FILE_HOSTS: Final = (".slack.com",)
+#: Exchange Online's defaults: Entra ID's sign-in host, and the admin API the
+#: ExchangeOnlineManagement module calls (``{EXCHANGE_API_URL}/{tenant}/InvokeCommand``).
+EXCHANGE_AUTHORITY_URL: Final = "https://login.microsoftonline.com"
+EXCHANGE_API_URL: Final = "https://outlook.office365.com/adminapi/beta"
 
 # The async driver each supported database needs, by SQLAlchemy backend name.
 _ASYNC_DRIVERS: Final = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
@@ -154,6 +158,26 @@ class Settings(BaseSettings):
     # the replies faster (the turns share one event loop and one database): it only makes every
     # reply of a burst late and the memory grow with it.
     slack_max_work_in_flight: int = 16
+
+    # Exchange Online (bot/exchange/): an app registration with Exchange.ManageAsApp and an
+    # Exchange RBAC role. None set: the bot reads no recipient and changes none.
+    exchange_tenant_id: str | None = None
+    exchange_client_id: str | None = None
+    exchange_client_secret: SecretStr | None = None
+    exchange_certificate_path: str | None = None  # a PEM holding the private key and certificate
+    exchange_authority_url: str = EXCHANGE_AUTHORITY_URL
+    exchange_api_url: str = EXCHANGE_API_URL
+    exchange_ca_bundle: str | None = None  # a PEM of CAs to trust instead of the system's
+    exchange_timeout_seconds: float = 30.0  # one cmdlet, its pages and retries included
+
+    @property
+    def exchange_enabled(self) -> bool:
+        """Whether Exchange Online is configured (a tenant, an app and its credential)."""
+        return bool(
+            self.exchange_tenant_id
+            and self.exchange_client_id
+            and (self.exchange_client_secret or self.exchange_certificate_path)
+        )
 
     @property
     def teams_credentials(self) -> bool:
@@ -329,6 +353,47 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator(
+        "exchange_tenant_id",
+        "exchange_client_id",
+        "exchange_certificate_path",
+        "exchange_ca_bundle",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return (value.strip() or None) if isinstance(value, str) else value
+
+    @field_validator("exchange_authority_url", "exchange_api_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", value.strip()):
+            raise PydanticCustomError("url", "must be an https:// URL without a query")
+        return value.strip().rstrip("/")
+
+    @field_validator("exchange_certificate_path", "exchange_ca_bundle")
+    @classmethod
+    def _readable_file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise PydanticCustomError("file", "{path}: no such file", {"path": value})
+        return value
+
+    @field_validator("exchange_timeout_seconds")
+    @classmethod
+    def _exchange_timeout(cls, value: float) -> float:
+        if not 1 <= value <= 300:
+            raise PydanticCustomError("timeout", "must be between 1 and 300 seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _exchange_whole_or_none(self) -> Settings:
+        """Exchange is all set or not at all: a half-set one is a mistake, named here, never
+        taken for "off"."""
+        missing = _exchange_missing(self)
+        if missing:
+            raise PydanticCustomError("exchange", "{missing}", {"missing": missing})
+        return self
+
     def is_listed_admin(self, platform: str, user_id: str) -> bool:
         """Whether ADMIN_USERS names this user on this platform (``platform:user_id``)."""
         return bool(user_id) and f"{platform}:{user_id}" in self.admin_users
@@ -483,6 +548,52 @@ def tenant_entry(entry: str) -> tuple[tuple[str, str], ...] | None:
     return None
 
 
+def _exchange_missing(settings: Settings) -> str:
+    """What a half-set Exchange lacks, naming the env vars; "" when it is whole or unset. The
+    certificate's PEM is read too: a key without its certificate (or the reverse) is caught at
+    start, not at the first look-up."""
+    secret = settings.exchange_client_secret
+    credential = bool(secret and secret.get_secret_value()) or bool(
+        settings.exchange_certificate_path
+    )
+    given = {
+        "EXCHANGE_TENANT_ID": bool(settings.exchange_tenant_id),
+        "EXCHANGE_CLIENT_ID": bool(settings.exchange_client_id),
+        "EXCHANGE_CLIENT_SECRET or EXCHANGE_CERTIFICATE_PATH": credential,
+    }
+    if not any(given.values()):
+        return ""
+    if settings.exchange_client_secret and settings.exchange_certificate_path:
+        return "EXCHANGE_CLIENT_SECRET and EXCHANGE_CERTIFICATE_PATH are both set: set one"
+    missing = [name for name, set_ in given.items() if not set_]
+    if missing:
+        said = "; ".join(f"{name} is missing" for name in missing)
+        return f"Exchange is half set: {said} (or unset them all to leave Exchange off)"
+    if settings.exchange_certificate_path:
+        return _pem_problem(Path(settings.exchange_certificate_path))
+    return ""
+
+
+def _pem_problem(path: Path) -> str:
+    """Why EXCHANGE_CERTIFICATE_PATH cannot sign in; "" when it holds a key and a certificate.
+    cryptography is imported here: classify starts without it."""
+    from cryptography import x509  # noqa: PLC0415 - see the docstring
+    from cryptography.hazmat.primitives.serialization import (  # noqa: PLC0415
+        load_pem_private_key,
+    )
+
+    data = path.read_bytes()
+    try:
+        load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        return f"EXCHANGE_CERTIFICATE_PATH: {path} holds no unencrypted PEM private key"
+    try:
+        x509.load_pem_x509_certificate(data)
+    except ValueError:
+        return f"EXCHANGE_CERTIFICATE_PATH: {path} holds no PEM certificate"
+    return ""
+
+
 def env_var(field_name: str) -> str:
     """The env var that sets a Settings field."""
     return field_name.upper()
@@ -541,8 +652,9 @@ def _problems(error: ValidationError) -> list[str]:
     problems = []
     for problem in error.errors(include_url=False):
         field = str(problem["loc"][0]) if problem["loc"] else ""
-        name = env_var(field) if field else "SETTINGS"
-        problems.append(f"{name}: {_reason(problem['type'], problem['msg'])}")
+        reason = _reason(problem["type"], problem["msg"])
+        # A check of several settings together (Exchange's) names them in its own words.
+        problems.append(f"{env_var(field)}: {reason}" if field else reason)
     return problems
 
 

@@ -6,10 +6,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import aiohttp
+
 from bot.config import Settings
+from bot.exchange import TEXTS as EXCHANGE_TEXTS
+from bot.exchange import CmdletClient, ExchangeDirectory, Recipients
 from bot.store import Store
 from bot.tenants import Tenants
 from bot.tickets import StoreTicketDesk, Tickets, TicketTiming
@@ -49,6 +53,7 @@ async def open_runtime(
     knowledge = default_knowledge()
     _require_platform_texts(knowledge)
     store = await Store.open(settings.database_url, timeout=settings.database_timeout_seconds)
+    exits = AsyncExitStack()
     try:
         understanding = None
         if conversing:
@@ -62,24 +67,35 @@ async def open_runtime(
                 },
             )
         tickets = Tickets(store, knowledge, settings, timing=ticket_timing)
+        directory = None
+        if settings.exchange_enabled:
+            # A session of its own, as the tickets' worker has: each channel keeps its own, and
+            # the terminal's chat has none; it is closed with the runtime.
+            session = await exits.enter_async_context(aiohttp.ClientSession())
+            client = CmdletClient(settings, session)
+            recipients = Recipients(client, knowledge, settings.org_domains)
+            directory = ExchangeDirectory(recipients, tickets)
         context = DialogContext(
             knowledge=knowledge,
             org_domains=frozenset(settings.org_domains),
             desk=StoreTicketDesk(store, tickets),
             understanding=understanding,
+            directory=directory,
         )
         turns = Turns(store, context)
         yield Runtime(settings, knowledge, store, turns, tickets)
     finally:
+        await exits.aclose()
         await store.close()
 
 
 def _require_platform_texts(knowledge: KnowledgeBase) -> None:
-    """Stop at start when conversation.yaml lacks a text a platform's module declares (its
-    ``TEXTS``): the knowledge base checks only the dialogs' own texts when it loads. Imported
-    here, not at the top: the channels import this module."""
+    """Stop at start when conversation.yaml lacks a text a platform's module (or the Exchange
+    directory) declares (its ``TEXTS``): the knowledge base checks only the dialogs' own texts
+    when it loads. The channels are imported here, not at the top: they import this module."""
     from bot.channels import slack as slack_channel  # noqa: PLC0415 - see the docstring
     from bot.channels import teams as teams_channel  # noqa: PLC0415
 
     for module in (teams_channel, slack_channel):
         knowledge.conversation.require(module.TEXTS, module.__name__)
+    knowledge.conversation.require(EXCHANGE_TEXTS, "bot.exchange")

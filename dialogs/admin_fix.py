@@ -8,13 +8,18 @@ The further failed recipients of a bounce, each group asked about once, are kept
 
 from __future__ import annotations
 
+import logging
 import re
 
+from dialogs import recipient_lookup
 from dialogs.admin_targets import current_target, target_types
 from dialogs.answers import Option, find_mention
-from dialogs.replies import Step, StepsAnswer
+from dialogs.directory import Lookup, RecipientSetting
+from dialogs.replies import Step, StepsAnswer, Text
 from dialogs.turn import Turn
 from knowledge.kb import FAMILIES, RECIPIENT_TYPE_IDS, Procedure
+
+log = logging.getLogger(__name__)
 
 _TYPE_IDS = frozenset(RECIPIENT_TYPE_IDS)
 
@@ -134,6 +139,12 @@ def advance(turn: Turn) -> None:
     """Ask the next missing answer, or give the steps."""
     kb = turn.knowledge
     slots = turn.state.slots
+    turn.look_up = recipient_lookup.wanted(turn)
+    if turn.look_up is not None:
+        return  # looked up first (see look_up), then the path goes on from here
+    if not setting_explains(turn) and not recipient_lookup.entry(turn).get("steps_anyway"):
+        ask_setting_fine(turn)  # it already accepts outside mail: not a fix to push
+        return
     code_family = family(turn)
     named = turn.fact("named_type")
     if "recipient_type" not in slots and named in _TYPE_IDS and named in candidate_types(turn):
@@ -330,7 +341,7 @@ def give_steps(turn: Turn) -> None:
             )
         )
     turn.finished = True
-    turn.ask("fixed", turn.text("ask_fixed"), turn.choice_options("fixed"))
+    ask_fixed(turn)
 
 
 def steps_answer(
@@ -427,6 +438,36 @@ def _fill(text: str, values: dict[str, str]) -> str:
 # ---- after the steps --------------------------------------------------------------------------
 
 
+def fixed_options(turn: Turn) -> tuple[Option, ...]:
+    """ "Did that fix it?": yes, no, escalate, and "Apply it for me" when the bot may."""
+    options = turn.choice_options("fixed")
+    return (*options, *turn.choice_options("fixed_apply")) if can_apply(turn) else options
+
+
+def ask_fixed(turn: Turn) -> None:
+    """Ask whether the change fixed it (after the steps, or after the bot made it)."""
+    turn.ask("fixed", turn.text("ask_fixed"), fixed_options(turn))
+
+
+def can_apply(turn: Turn) -> bool:
+    """Whether to offer making the change: the directory found the recipient as the steps have
+    it, its setting explains the bounce, and no earlier offer was taken, refused or failed."""
+    setting = recipient_lookup.found(turn)
+    slots = turn.state.slots
+    method = slots.get("method")
+    return (
+        turn.context.directory is not None
+        and setting is not None
+        and setting.type_id is not None
+        and setting.type_id == slots.get("recipient_type")
+        and recipient_lookup.explains(setting, related(turn))
+        and recipient_lookup.entry(turn).get("fix") not in recipient_lookup.FIX_DONE
+        and len(turn.recipients) == 1
+        and not turn.state.targets
+        and (method == "allow_all" or (method == "allowed_senders" and bool(turn.fact("sender"))))
+    )
+
+
 def after_fixed(turn: Turn, answer: str) -> bool:
     """Handle "did that fix it?". Returns True when the user asked to escalate."""
     if answer == "yes":
@@ -437,6 +478,98 @@ def after_fixed(turn: Turn, answer: str) -> bool:
         return True
     turn.ask("after_failure", turn.text("fixed_no"), turn.choice_options("after_failure"))
     return False
+
+
+def setting_explains(turn: Turn) -> bool:
+    """Whether the recipient's setting explains the bounce (True when the directory did not
+    tell: then the steps are the answer, as without one)."""
+    setting = recipient_lookup.found(turn)
+    return setting is None or recipient_lookup.explains(setting, related(turn))
+
+
+def ask_setting_fine(turn: Turn) -> None:
+    """The recipient already accepts outside mail: the cause is elsewhere; offer the helpdesk
+    (or the steps anyway)."""
+    turn.ask(
+        "setting_fine",
+        turn.text("directory_not_the_setting", status=turn.fact("status") or "5.7.12"),
+        turn.choice_options("setting_fine"),
+    )
+
+
+def steps_anyway(turn: Turn) -> None:
+    """The admin wants the steps although the setting does not explain the bounce."""
+    found = recipient_lookup.entry(turn)
+    if found:
+        found["steps_anyway"] = True
+    advance(turn)
+
+
+# ---- the organization's directory ----------------------------------------------------------------
+
+
+async def look_up(turn: Turn) -> bool:
+    """Look up the recipient ``advance`` stopped for and say what was found; False when it
+    stopped for none. The directory says None for anyone it does not answer (then nothing is
+    said, and the conversation goes on as without a directory)."""
+    address, turn.look_up = turn.look_up, None
+    directory = turn.context.directory
+    if address is None or directory is None or recipient_lookup.wanted(turn) != address:
+        return False
+    lookup: Lookup | None
+    try:
+        lookup = await directory.look_up(turn.message, address)
+    except Exception:  # the directory's failure must not lose the conversation
+        log.exception("looking up a recipient failed")
+        lookup = Lookup(address, problem="unavailable")
+    recipient_lookup.keep(turn, address, lookup)
+    if lookup is not None:
+        say_found(turn, address)
+    return True
+
+
+def say_found(turn: Turn, address: str) -> None:
+    """What the directory found, in a message: the type (taken, so it is not asked), the
+    setting in words and the accept lists; or the problem, plainly."""
+    problem = recipient_lookup.problem_of(turn, address)
+    if problem is not None:
+        kind, detail = problem
+        said = turn.text(f"directory_{kind}", recipient=address)
+        if detail:
+            said += " " + turn.text("directory_detail", detail=detail)
+        turn.replies.append(Text(said))
+        return
+    setting = recipient_lookup.found(turn, address)
+    if setting is None:
+        return
+    turn.replies.append(Text(" ".join(_found_sentences(turn, address, setting))))
+
+
+def _found_sentences(turn: Turn, address: str, setting: RecipientSetting) -> list[str]:
+    slots = turn.state.slots
+    if setting.type_id in _TYPE_IDS:
+        slots["recipient_type"] = setting.type_id
+        slots.pop("type_family", None)
+        slots.pop("type_exact", None)
+        label = turn.knowledge.recipient_type(setting.type_id).label
+        said = [turn.text("directory_found", recipient=address, type_label=label)]
+    else:  # asked as without a directory
+        said = [
+            turn.text("directory_found_other", recipient=address, type_details=setting.type_details)
+        ]
+    required = setting.require_sender_authentication
+    said.append(
+        turn.text("directory_requires_authentication" if required else "directory_accepts_outside")
+    )
+    lists = (
+        *setting.accept_messages_only_from,
+        *setting.accept_messages_only_from_senders_or_members,
+    )
+    if lists:
+        said.append(turn.text("directory_accept_list", senders=", ".join(lists)))
+        if related(turn):
+            said.append(turn.text("directory_list_code", status=turn.fact("status") or ""))
+    return said
 
 
 def switch_method(turn: Turn) -> None:

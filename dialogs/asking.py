@@ -10,13 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dialogs import escalation, facts, sender_help, triage
+from dialogs import admin_fix, escalation, facts, fix_for_me, sender_help, triage
 from dialogs.intent import IntentName
 from dialogs.turn import Turn
-
-
-def _ask_fixed(turn: Turn) -> None:
-    turn.ask("fixed", turn.text("ask_fixed"), turn.choice_options("fixed"))
 
 
 def _ask_after_failure(turn: Turn) -> None:
@@ -32,7 +28,9 @@ ASKS: dict[str, Callable[[Turn], None]] = {
     "target_type": triage.advance,
     "method": triage.advance,
     "centre": triage.advance,
-    "fixed": _ask_fixed,
+    "fixed": admin_fix.ask_fixed,
+    "setting_fine": triage.advance,
+    "apply_confirm": fix_for_me.ask_confirm,
     "after_failure": _ask_after_failure,
     "sender_own_domain": sender_help.advance,
     "ticket_fixed": lambda turn: turn.ask(

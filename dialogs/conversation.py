@@ -5,9 +5,10 @@ for the admins, or words that name one of the pending question's own choices are
 interruptions (cancel, start over, help, escalate, a new bounce: :mod:`dialogs.interruptions`)
 are caught before any other answer is read; then the pending question gets its answer, or a
 polite re-ask (:mod:`dialogs.pending`); then a fresh message starts a flow
-(:mod:`dialogs.fresh_message`). The flows live in triage,
-admin_fix, sender_help and escalation; none of them does I/O (the ticket desk is a protocol that
-``bot/`` implements).
+(:mod:`dialogs.fresh_message`); last, a recipient the admin's path stopped for is looked up in
+the organization's directory, and the path goes on. The flows live in triage,
+admin_fix, sender_help and escalation; none of them does I/O (the ticket desk and the directory
+are protocols that ``bot/`` implements).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dialogs import topics
+from dialogs import admin_fix, topics, triage
 from dialogs.asking import CONFIRMABLE, ask_again, propose_intent
 from dialogs.fresh_message import fresh
 from dialogs.intent import TOPIC_OF, Intent, IntentName, recognise
@@ -66,6 +67,7 @@ async def handle_turn(
     )
     turn.intent = recognise(message, context.knowledge, context.understanding, _expecting(turn))
     await _respond(turn)
+    await _look_up(turn)
     return TurnResult(
         state=turn.state.to_json(),
         profile=turn.profile,
@@ -98,6 +100,17 @@ def unavailable_reply(context: DialogContext) -> Reply:
 
 
 # ---- one turn ---------------------------------------------------------------------------------
+
+_MAX_LOOK_UPS = 3  # recipients looked up in one turn (the path goes on after each)
+
+
+async def _look_up(turn: Turn) -> None:
+    """The admin's path stopped for a recipient to look up in the directory (the flows are not
+    async): look it up, say what was found, and go on from where the path stopped."""
+    for _ in range(_MAX_LOOK_UPS):
+        if not await admin_fix.look_up(turn):
+            return
+        triage.advance(turn)
 
 
 async def _respond(turn: Turn) -> None:

@@ -22,6 +22,8 @@ _YES_NO = {
     "ticket_fixed": ("yes", "no"),
     "sender_own_domain": ("escalate", "no"),
     "confirm": ("yes", "no"),
+    "setting_fine": ("escalate", "steps"),
+    "apply_confirm": ("yes", "no"),
 }
 
 
@@ -42,7 +44,7 @@ async def pending_answer(turn: Turn) -> None:
     if answer is not None and negated(turn, slot_name, answer):
         answer = None  # "not the first one", "no powershell": never the value ruled out
     if answer is not None:
-        taken = facts.take(turn) if turn.reading else facts.Taken()
+        taken = facts.take(turn) if turn.reading and slot.takes_facts else facts.Taken()
         role_changed = any(slot == "role" for slot, _ in taken.changed)
         if role_changed and slot_name not in FACT_SLOTS:
             # "no, I'm the admin actually": the new role decides what comes next.
@@ -60,9 +62,9 @@ async def pending_answer(turn: Turn) -> None:
         await take_answer(turn, slot_name, yes_no[turn.intent.name is IntentName.DENY])
         return
     if turn.reading is None:
-        await _pattern_answer(turn, slot_name)
+        await (_pattern_answer(turn, slot_name) if slot.takes_facts else miss(turn))
         return
-    taken = facts.take(turn)
+    taken = facts.take(turn) if slot.takes_facts else facts.Taken()
     name = turn.intent.name
     if taken.any:
         turn.state.pending, turn.state.misses = None, 0

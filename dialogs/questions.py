@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from dialogs import admin_fix, admin_targets, escalation, facts, sender_help, triage
+from dialogs import admin_fix, admin_targets, escalation, facts, fix_for_me, sender_help, triage
 from dialogs.answers import Option
-from dialogs.asking import CONFIRM_TEXTS, ask_again
+from dialogs.asking import CONFIRM_TEXTS, ask_again, miss
 from dialogs.intent import IntentName
 from dialogs.interruptions import INTERRUPTIONS, SURE, go_back, start_over
 from dialogs.turn import Turn
@@ -34,6 +34,9 @@ class Slot:
     allowed: Callable[[Turn, str], bool] = lambda turn, value: False
     # For free text: whether the text answers at all (an address, or "don't know").
     valid: Callable[[Turn, str], bool] = lambda turn, text: True
+    # Whether facts said in passing count ("I'm the admin actually"); not in the answer to
+    # "shall I run it?", where "don't run it" says nothing of who is talking.
+    takes_facts: bool = True
 
 
 def _set_slot(name: str) -> Callable[[Turn, str], Awaitable[None]]:
@@ -67,8 +70,28 @@ async def _accept_fixed(turn: Turn, answer: str) -> None:
     if not {"recipient_type", "method", "centre"} <= turn.state.slots.keys():
         turn.say("fallback")  # a click on an old card after the conversation moved on
         return
-    if admin_fix.after_fixed(turn, answer):
+    if answer == "apply":
+        await fix_for_me.offer(turn)
+    elif admin_fix.after_fixed(turn, answer):
         escalation.start(turn, came_from="fixed")
+
+
+async def _accept_setting_fine(turn: Turn, answer: str) -> None:
+    if answer == "escalate":
+        escalation.start(turn, came_from="setting_fine")
+    else:
+        admin_fix.steps_anyway(turn)
+
+
+async def _accept_apply_confirm(turn: Turn, answer: str) -> None:
+    said_yes = fix_for_me.confirmed(turn)
+    if answer == "yes" and said_yes is None:
+        # Words that only came close to a yes ("never run it" without the language layer):
+        # asked again, never taken for the yes that changes the recipient.
+        turn.state.pending = "apply_confirm"
+        await miss(turn)
+        return
+    await fix_for_me.confirm(turn, "yes" if answer == "yes" and said_yes else "no")
 
 
 async def _accept_after_failure(turn: Turn, answer: str) -> None:
@@ -142,7 +165,11 @@ SLOTS: dict[str, Slot] = {
     "target_type": Slot(admin_fix.target_type_options, _accept_target_type),
     "method": Slot(admin_fix.method_options, _set_slot("method")),
     "centre": Slot(admin_fix.centre_options, _set_slot("centre")),
-    "fixed": Slot(lambda turn: turn.choice_options("fixed"), _accept_fixed),
+    "fixed": Slot(admin_fix.fixed_options, _accept_fixed),
+    "setting_fine": Slot(lambda turn: turn.choice_options("setting_fine"), _accept_setting_fine),
+    "apply_confirm": Slot(
+        lambda turn: turn.choice_options("apply_confirm"), _accept_apply_confirm, takes_facts=False
+    ),
     "after_failure": Slot(lambda turn: turn.choice_options("after_failure"), _accept_after_failure),
     "sender_own_domain": Slot(
         lambda turn: turn.choice_options("sender_own_domain"), _accept_own_domain
@@ -161,7 +188,7 @@ SLOTS: dict[str, Slot] = {
 }
 
 # Questions whose own choices include "escalate" (their accept() handles it).
-_ESCALATE_IS_AN_ANSWER = frozenset({"fixed", "after_failure", "sender_own_domain"})
+_ESCALATE_IS_AN_ANSWER = frozenset({"fixed", "after_failure", "sender_own_domain", "setting_fine"})
 
 
 async def take_answer(turn: Turn, slot: str, answer: str) -> None:

@@ -38,6 +38,11 @@ class DialogState:
     proposal: dict[str, str] = field(default_factory=dict)  # "Did you mean ...?": slot, value
     targets: list[dict[str, Any]] = field(default_factory=list)  # further failed recipients
     inbox: list[str] = field(default_factory=list)  # ticket news that waits for the next turn
+    # The organization's directory, on an admin's path: each recipient looked up, by address in
+    # lower case ({} when the directory did not answer this person about it), and the change
+    # shown word for word and waiting for the admin's confirmation (dialogs.recipient_lookup).
+    looked_up: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fix_plan: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The state as JSON-ready data, sharing nothing with this state (``dataclasses.asdict``
@@ -54,6 +59,7 @@ class DialogState:
         flow = data.get("flow")
         pending = data.get("pending")
         misses = data.get("misses")
+        looked_up, fix_plan = data.get("looked_up"), data.get("fix_plan")
         return cls(
             flow=flow if flow in FLOWS else None,
             pending=pending if isinstance(pending, str) else None,
@@ -78,6 +84,12 @@ class DialogState:
             proposal=_strings(data.get("proposal"), ("slot", "value", "pending", "intent")),
             targets=[t for t in data.get("targets") or () if isinstance(t, dict)],
             inbox=[t for t in data.get("inbox") or () if isinstance(t, str)],
+            looked_up={
+                k: v
+                for k, v in (looked_up.items() if isinstance(looked_up, dict) else ())
+                if isinstance(k, str) and isinstance(v, dict)
+            },
+            fix_plan=fix_plan if isinstance(fix_plan, dict) else {},
         )
 
     def reset(self, *, keep_role: bool = True) -> None:
@@ -87,6 +99,7 @@ class DialogState:
         self.slots = {"role": role} if role else {}
         self.shown, self.offered, self.resume = [], [], {}
         self.answered, self.excluded, self.proposal, self.targets = [], {}, {}, []
+        self.looked_up, self.fix_plan = {}, {}
 
 
 _FIELDS = tuple(f.name for f in fields(DialogState))

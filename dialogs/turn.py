@@ -17,7 +17,16 @@ from knowledge.kb import KnowledgeBase
 
 # Questions where "Escalate to an admin" is already a choice, or makes no sense.
 _NO_ESCALATION_OFFER = frozenset(
-    {"fixed", "after_failure", "sender_own_domain", "escalate_note", "ticket_fixed", "confirm"}
+    {
+        "fixed",
+        "after_failure",
+        "sender_own_domain",
+        "escalate_note",
+        "ticket_fixed",
+        "confirm",
+        "setting_fine",
+        "apply_confirm",
+    }
 )
 
 
@@ -46,6 +55,9 @@ class Turn:
     replies: list[Reply] = field(default_factory=list)
     escalated: bool = False  # a ticket was opened or joined this turn
     finished: bool = False  # a flow reached its answer this turn
+    # A recipient the admin's path waits to have looked up in the directory: the flows are not
+    # async, so dialogs.conversation looks it up after the turn's flow and goes on from there.
+    look_up: str | None = None
 
     @property
     def reading(self) -> Reading | None:
@@ -76,6 +88,8 @@ class Turn:
         the person ruled out). After two answers that fitted nothing, escalation is offered."""
         if self.state.pending not in (slot, None):  # None: asked again after a miss
             self.state.misses = 0
+        if slot != "apply_confirm":
+            self.state.fix_plan = {}  # a change waits for its confirmation only while asked
         excluded = set(self.state.excluded.get(slot, ()))
         kept = tuple(o for o in options if o.value not in excluded)
         options = kept if len(kept) >= 2 or (kept and len(options) == 1) else options

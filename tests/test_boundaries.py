@@ -2,7 +2,7 @@
 (dialogs/understanding/) is the only part of dialogs/ that imports scikit-learn and rapidfuzz,
 and the flows reach it only through the seam (dialogs/reading.py); platform libraries stay in
 bot/channels/: the Bot Framework's in bot/channels/teams/, slack-bolt and slack_sdk in
-bot/channels/slack/."""
+bot/channels/slack/; MSAL (Exchange Online's sign-in) stays in bot/exchange/."""
 
 from __future__ import annotations
 
@@ -58,6 +58,8 @@ SDKS = {
     "teams": {"botbuilder", "botframework", "msrest", "azure"},
     "slack": {"slack_bolt", "slack_sdk"},
 }
+#: Other outside services' libraries, and the one room that may import each.
+SERVICE_LIBRARIES = {"bot/exchange": {"msal"}}
 #: The modules that draw replies and ticket cards: they are handed a TicketCard, never a record.
 DRAWING = [
     *sorted((ROOT / "bot" / "render").glob("*.py")),
@@ -79,6 +81,25 @@ def test_a_platform_sdk_is_imported_only_by_its_package(platform: str, room: str
             continue
         used = imports(path) & SDKS[platform]
         assert not used, f"{path.relative_to(ROOT)} imports {sorted(used)}"
+
+
+@pytest.mark.parametrize("home", sorted(SERVICE_LIBRARIES))
+def test_a_service_library_is_imported_only_by_its_room(home: str) -> None:
+    paths = [
+        path for room in ("bot", "dialogs", "knowledge") for path in (ROOT / room).rglob("*.py")
+    ]
+    for path in sorted(paths):
+        if path.is_relative_to(ROOT / home):
+            continue
+        used = imports(path) & SERVICE_LIBRARIES[home]
+        assert not used, f"{path.relative_to(ROOT)} imports {sorted(used)}"
+
+
+def test_the_exchange_room_reaches_no_platform_and_no_store_internals() -> None:
+    for path in sorted((ROOT / "bot" / "exchange").rglob("*.py")):
+        used = imports(path, modules=True)
+        reached = {m for m in used if m.startswith(("bot.channels", "bot.store"))}
+        assert not reached, f"{path.relative_to(ROOT)} imports {sorted(reached)}"
 
 
 def test_drawing_never_imports_the_store() -> None:

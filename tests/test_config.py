@@ -241,3 +241,87 @@ def test_a_lease_or_timeout_out_of_range_is_a_settings_error_naming_it(
     (line,) = problems(env)
     assert line.startswith(expected), line
     assert load_settings({}, env_file=None).job_lease_seconds == 10
+
+
+# ---- Exchange Online ---------------------------------------------------------------------------
+
+EXCHANGE = {
+    "EXCHANGE_TENANT_ID": "contoso.onmicrosoft.com",
+    "EXCHANGE_CLIENT_ID": "a1b2c3d4-1111-2222-3333-444455556666",
+    "EXCHANGE_CLIENT_SECRET": "s3cret-value",
+}
+
+
+def test_exchange_is_off_with_none_of_its_settings() -> None:
+    settings = load_settings({}, env_file=None)
+    assert not settings.exchange_enabled
+    assert settings.exchange_authority_url == "https://login.microsoftonline.com"
+    assert settings.exchange_api_url == "https://outlook.office365.com/adminapi/beta"
+
+
+def test_exchange_is_on_with_a_tenant_an_app_and_a_secret() -> None:
+    settings = load_settings(EXCHANGE, env_file=None)
+    assert settings.exchange_enabled
+    assert describe(settings)["EXCHANGE_CLIENT_SECRET"] == MASK
+    assert "s3cret-value" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("left_out", "named"),
+    [
+        ("EXCHANGE_TENANT_ID", "EXCHANGE_TENANT_ID is missing"),
+        ("EXCHANGE_CLIENT_ID", "EXCHANGE_CLIENT_ID is missing"),
+        (
+            "EXCHANGE_CLIENT_SECRET",
+            "EXCHANGE_CLIENT_SECRET or EXCHANGE_CERTIFICATE_PATH is missing",
+        ),
+    ],
+)
+def test_half_set_exchange_is_a_settings_error_naming_what_is_missing(
+    left_out: str, named: str
+) -> None:
+    env = {name: value for name, value in EXCHANGE.items() if name != left_out}
+    (line,) = problems(env)
+    assert named in line
+    assert line.startswith("Exchange is half set")
+    assert "s3cret-value" not in line
+
+
+def test_only_a_secret_is_half_set_too() -> None:
+    (line,) = problems({"EXCHANGE_CLIENT_SECRET": "s3cret-value"})
+    assert "EXCHANGE_TENANT_ID is missing; EXCHANGE_CLIENT_ID is missing" in line
+
+
+def test_the_certificate_must_hold_a_key_and_a_certificate(tmp_path: Path) -> None:
+    import trustme
+
+    leaf = trustme.CA().issue_cert("app", key_type=trustme.KeyType.RSA)
+    whole, key_only, cert_only = tmp_path / "app.pem", tmp_path / "key.pem", tmp_path / "cert.pem"
+    whole.write_bytes(leaf.private_key_and_cert_chain_pem.bytes())
+    key_only.write_bytes(leaf.private_key_pem.bytes())
+    cert_only.write_bytes(leaf.cert_chain_pems[0].bytes())
+    base = {k: v for k, v in EXCHANGE.items() if k != "EXCHANGE_CLIENT_SECRET"}
+    assert load_settings({**base, "EXCHANGE_CERTIFICATE_PATH": str(whole)}).exchange_enabled
+    (line,) = problems({**base, "EXCHANGE_CERTIFICATE_PATH": str(key_only)})
+    assert line == f"EXCHANGE_CERTIFICATE_PATH: {key_only} holds no PEM certificate"
+    (line,) = problems({**base, "EXCHANGE_CERTIFICATE_PATH": str(cert_only)})
+    assert "holds no unencrypted PEM private key" in line
+    (line,) = problems({**base, "EXCHANGE_CERTIFICATE_PATH": str(tmp_path / "none.pem")})
+    assert line.startswith("EXCHANGE_CERTIFICATE_PATH: ")
+    assert "no such file" in line
+    (line,) = problems({**EXCHANGE, "EXCHANGE_CERTIFICATE_PATH": str(whole)})
+    assert "both set" in line
+
+
+def test_exchange_urls_must_be_https() -> None:
+    (line,) = problems({"EXCHANGE_API_URL": "http://outlook.office365.com/adminapi/beta"})
+    assert line.startswith("EXCHANGE_API_URL: must be an https:// URL")
+    settings = load_settings({"EXCHANGE_AUTHORITY_URL": "https://login.microsoftonline.us/"})
+    assert settings.exchange_authority_url == "https://login.microsoftonline.us"
+
+
+def test_exchange_settings_set_empty_are_unset() -> None:
+    names = ("TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "CERTIFICATE_PATH", "CA_BUNDLE")
+    settings = load_settings({f"EXCHANGE_{name}": "" for name in names}, env_file=None)
+    assert not settings.exchange_enabled
+    assert settings.exchange_ca_bundle is None
