@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot.appkeys import (
     BACKGROUND,
+    FIX_RUNNER,
     METRICS,
     PURGE,
     PURGE_TIMING,
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "BACKGROUND",
+    "FIX_RUNNER",
     "METRICS",
     "PURGE",
     "PURGE_TIMING",
@@ -57,6 +59,7 @@ def create_app(settings: Settings) -> web.Application:
     app[BACKGROUND] = BackgroundTasks()
     app[TICKET_TIMING] = TicketTiming(lease_seconds=settings.job_lease_seconds)
     app[PURGE_TIMING] = PurgeTiming()
+    app[FIX_RUNNER] = None  # the Exchange directory, when one is configured (issue 13)
     app.cleanup_ctx.append(_runtime)
     app.cleanup_ctx.append(_purge)
     app.router.add_get("/healthz", _healthz)
@@ -72,7 +75,9 @@ def create_app(settings: Settings) -> web.Application:
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     log.info("starting", extra={"settings": describe(settings)})
-    async with open_runtime(settings, ticket_timing=app[TICKET_TIMING]) as runtime:
+    async with open_runtime(
+        settings, ticket_timing=app[TICKET_TIMING], fix_runner=app[FIX_RUNNER]
+    ) as runtime:
         app[RUNTIME] = runtime
         runtime.tenants.announce()
         announce_exchange(settings)

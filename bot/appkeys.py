@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.housekeeping import Purge, PurgeTiming
 from bot.metrics import Metrics
 from bot.runtime import Runtime
-from bot.tickets import TicketTiming
+from bot.tickets import FixRunner, TicketTiming
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
@@ -22,3 +22,6 @@ BACKGROUND = web.AppKey("background", BackgroundTasks)
 TICKET_TIMING = web.AppKey("ticket_timing", TicketTiming)
 PURGE_TIMING = web.AppKey("purge_timing", PurgeTiming)
 PURGE = web.AppKey("purge", Purge)
+#: The organization's directory the tickets make approved changes through; None (the default):
+#: no card offers "Approve and apply". Set before the app starts.
+FIX_RUNNER: web.AppKey[FixRunner | None] = web.AppKey("fix_runner")

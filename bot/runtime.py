@@ -16,7 +16,7 @@ from bot.exchange import TEXTS as EXCHANGE_TEXTS
 from bot.exchange import CmdletClient, ExchangeDirectory, Recipients
 from bot.store import Store
 from bot.tenants import Tenants
-from bot.tickets import StoreTicketDesk, Tickets, TicketTiming
+from bot.tickets import FixRunner, StoreTicketDesk, Tickets, TicketTiming
 from bot.turns import Turns
 from dialogs.turn import DialogContext
 from dialogs.understanding.layer import build_understanding
@@ -45,11 +45,18 @@ class Runtime:
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, ticket_timing: TicketTiming | None = None, conversing: bool = True
+    settings: Settings,
+    *,
+    ticket_timing: TicketTiming | None = None,
+    conversing: bool = True,
+    fix_runner: FixRunner | None = None,
 ) -> AsyncIterator[Runtime]:
     """Load the knowledge base, open the store (its schema checked first: a database this
     version cannot use stops the start before the language layer is built), load the language
-    layer (unless the command holds no conversation), and close it all afterwards."""
+    layer (unless the command holds no conversation), and close it all afterwards.
+    ``fix_runner``: through which the tickets make the changes requesters ask for once an
+    admin approves; None: Exchange Online when it is configured, else no such button (tests
+    give a directory of their own here)."""
     knowledge = default_knowledge()
     _require_platform_texts(knowledge)
     store = await Store.open(settings.database_url, timeout=settings.database_timeout_seconds)
@@ -66,15 +73,18 @@ async def open_runtime(
                     "ms": round((time.perf_counter() - started) * 1000),
                 },
             )
-        tickets = Tickets(store, knowledge, settings, timing=ticket_timing)
-        directory = None
+        recipients = None
         if settings.exchange_enabled:
             # A session of its own, as the tickets' worker has: each channel keeps its own, and
             # the terminal's chat has none; it is closed with the runtime.
             session = await exits.enter_async_context(aiohttp.ClientSession())
-            client = CmdletClient(settings, session)
-            recipients = Recipients(client, knowledge, settings.org_domains)
-            directory = ExchangeDirectory(recipients, tickets)
+            recipients = Recipients(
+                CmdletClient(settings, session), knowledge, settings.org_domains
+            )
+        tickets = Tickets(
+            store, knowledge, settings, timing=ticket_timing, fix_runner=fix_runner or recipients
+        )
+        directory = ExchangeDirectory(recipients, tickets) if recipients is not None else None
         context = DialogContext(
             knowledge=knowledge,
             org_domains=frozenset(settings.org_domains),

@@ -14,7 +14,9 @@ class TicketRequest:
 
     note: str | None
     bounce: dict[str, Any]  # the reader's facts and the original text
-    path: dict[str, str]  # role, recipient_type, method, centre: the conversation so far
+    # role, recipient_type, method, centre: the conversation so far; "fix" (a method id) and
+    # "fix_recipient" when the requester asks the admins to make that change for them
+    path: dict[str, str]
     dedupe_key: str | None  # same recipient and code: join the open ticket instead
 
 

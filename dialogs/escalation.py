@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dialogs import triage
-from dialogs.answers import match_exact
+from dialogs import sender_help, triage
+from dialogs.answers import Option, match_exact
 from dialogs.desk import TicketRequest
 from dialogs.replies import Choice, Question, Reply, Text, TicketNotice
 from dialogs.state import DialogState
@@ -41,7 +41,35 @@ def start(turn: Turn, came_from: str | None = None) -> None:
         # Where to come back to if they cancel, or the ticket cannot be opened.
         state.resume = {"flow": state.flow or "", "pending": question or ""}
     state.flow = "escalation"
-    turn.ask("escalate_note", turn.text("escalate_ask_note"), turn.choice_options("escalate_note"))
+    if can_ask_fix(turn):
+        text = turn.text("escalate_ask_note_fix", recipient=turn.recipient_label)
+    else:
+        text = turn.text("escalate_ask_note")
+    turn.ask("escalate_note", text, note_options(turn))
+
+
+def can_ask_fix(turn: Turn) -> bool:
+    """Whether the person may ask the helpdesk to make the change for them: the recipient is
+    in one of our own domains, the bounce is 5.7.12 or one of its family (whose fix is to
+    let outside senders in), and they are not an email admin (an admin has the steps, and
+    makes the change themselves)."""
+    if turn.context.desk is None or turn.state.slots.get("role") == "admin":
+        return False
+    domain = sender_help.recipient_domain(turn)
+    status = turn.fact("status")
+    if not domain or domain not in turn.context.org_domains or not status:
+        return False
+    entry = turn.knowledge.code(status, turn.fact("resolver"), turn.fact("diagnostic") or "")
+    return getattr(entry, "fix", "") == "same"
+
+
+def note_options(turn: Turn) -> tuple[Option, ...]:
+    """The choices beside the note: "No note", "Ask the helpdesk to change it" (when they may
+    ask for it) and "Don't open a ticket"."""
+    options = turn.choice_options("escalate_note")
+    if not can_ask_fix(turn):
+        return options
+    return (options[0], *turn.choice_options("ask_fix"), *options[1:])
 
 
 def _nothing_known(turn: Turn) -> bool:
@@ -71,7 +99,7 @@ def take_about(turn: Turn, text: str) -> None:
 async def take_note(turn: Turn, text: str) -> None:
     """The answer to "anything to add?": a note, "no note", or "cancel"; then open the ticket."""
     # Only an exact choice counts: a note may well say "don't" or "stop" in passing.
-    choice = match_exact(text, turn.choice_options("escalate_note")) if text else None
+    choice = match_exact(text, note_options(turn)) if text else None
     if turn.message.value and turn.message.value.get("slot") == "escalate_note":
         choice = str(turn.message.value.get("answer"))
     reading = turn.reading
@@ -85,12 +113,17 @@ async def take_note(turn: Turn, text: str) -> None:
         turn.say("escalate_cancelled")
         resume(turn)
         return
-    note = None if choice == "no_note" or not text.strip() else text.strip()[:_MAX_NOTE]
-    await open_ticket(turn, note)
+    if choice == "ask_fix" and can_ask_fix(turn):
+        await open_ticket(turn, None, fix=True)
+        return
+    note = None if choice in ("no_note", "ask_fix") or not text.strip() else text.strip()
+    await open_ticket(turn, note[:_MAX_NOTE] if note else None)
 
 
-async def open_ticket(turn: Turn, note: str | None) -> None:
-    """Open (or join) the ticket through the desk and tell the user which one."""
+async def open_ticket(turn: Turn, note: str | None, *, fix: bool = False) -> None:
+    """Open (or join) the ticket through the desk and tell the user which one. ``fix``: the
+    ticket asks the admins to let outside senders reach the recipient (method 1: a sender
+    cannot judge whom to list), which an admin approves and the bot applies."""
     desk = turn.context.desk
     if desk is None:
         turn.say("escalate_unavailable")
@@ -101,10 +134,13 @@ async def open_ticket(turn: Turn, note: str | None) -> None:
     if not bounce.get("recipients") and turn.recipients:
         bounce["recipients"] = list(turn.recipients)
     recipient, status = turn.recipient, turn.fact("status")
+    path = {k: v for k, v in turn.state.slots.items() if k in _PATH_SLOTS}
+    if fix and recipient:
+        path |= {"fix": "allow_all", "fix_recipient": recipient}
     request = TicketRequest(
         note=note,
         bounce=bounce,
-        path={k: v for k, v in turn.state.slots.items() if k in _PATH_SLOTS},
+        path=path,
         dedupe_key=f"{recipient.lower()}|{status}" if recipient and status else None,
     )
     try:
@@ -115,7 +151,10 @@ async def open_ticket(turn: Turn, note: str | None) -> None:
         resume(turn)
         return
     key = "escalate_opened" if receipt.created else "escalate_joined"
-    turn.replies.append(TicketNotice(receipt.ticket_id, turn.text(key, ticket=receipt.ticket_id)))
+    if "fix" in path:
+        key = "escalate_fix_opened" if receipt.created else "escalate_fix_joined"
+    said = turn.text(key, ticket=receipt.ticket_id, recipient=recipient or "")
+    turn.replies.append(TicketNotice(receipt.ticket_id, said))
     turn.escalated = True
     turn.state.flow, turn.state.pending, turn.state.resume = "done", None, {}
 

@@ -326,7 +326,61 @@ async def test_sender_to_one_of_our_own_domains_is_offered_a_ticket() -> None:
     assert desk.requests[0].path == {"role": "sender"}
 
 
-async def test_sender_without_a_bounce_is_asked_for_the_address() -> None:
+ASKED_FIX = {"role": "sender", "fix": "allow_all", "fix_recipient": "sales@contoso.com"}
+
+
+@pytest.mark.parametrize("answer", ["change it please", click("escalate_note", "ask_fix")])
+async def test_sender_to_our_own_domain_may_ask_the_helpdesk_to_change_it(answer: Turn) -> None:
+    desk = FakeDesk()
+    chat = Chat(org_domains=frozenset({"contoso.com"}), desk=desk)
+    await chat.send((CORPUS / "en-eml-57133-group-qp.eml").read_bytes())
+    await chat.send("I sent it")
+    result = await chat.send("yes please")
+    asked = question(result)
+    assert asked.slot == "escalate_note"
+    assert asked.text == KB.conversation.text(
+        "escalate_ask_note_fix", recipient="sales@contoso.com"
+    )
+    assert [c.value for c in asked.choices] == ["no_note", "ask_fix", "cancel"]
+    result = await chat.send(answer)
+    notice: TicketNotice = only(result, TicketNotice)
+    assert notice.text == KB.conversation.text(
+        "escalate_fix_opened", ticket="NDR-1001", recipient="sales@contoso.com"
+    )
+    [request] = desk.requests
+    assert request.path == ASKED_FIX
+    assert request.note is None
+    assert request.dedupe_key == "sales@contoso.com|5.7.133"
+
+
+async def test_a_change_is_not_offered_for_another_organization_an_admin_or_a_list_code() -> None:
+    # Outside our domains: the conversation is as before, and "change it" is a note.
+    desk = FakeDesk()
+    chat = Chat(desk=desk)
+    await chat.send((CORPUS / "en-eml-57133-group-qp.eml").read_bytes())
+    await chat.send("I sent it")
+    result = await chat.send("escalate")
+    assert question(result).text == KB.conversation.text("escalate_ask_note")
+    assert [c.value for c in question(result).choices] == ["no_note", "cancel"]
+    await chat.send("change it please")
+    assert desk.requests[0].path == {"role": "sender"}
+    assert desk.requests[0].note == "change it please"
+
+    # An email admin of our own domain has the steps (and the directory), not this offer.
+    admin = Chat(org_domains=frozenset({"contoso.com"}), desk=FakeDesk())
+    await admin.send((CORPUS / "en-eml-57133-group-qp.eml").read_bytes())
+    await admin.send("I'm the admin")
+    result = await admin.send("escalate")
+    assert "ask_fix" not in [c.value for c in question(result).choices]
+
+    # 5.7.124: the fix is the allowed senders list, which a sender cannot choose safely.
+    listed = Chat(org_domains=frozenset({"contoso.com"}), desk=FakeDesk())
+    await listed.send((CORPUS / "en-new-57124-group.txt").read_text("utf-8"))
+    await listed.send("I sent it")
+    result = await listed.send("yes")
+    assert question(result).slot == "escalate_note"
+    assert "ask_fix" not in [c.value for c in question(result).choices]
+
     chat = Chat()
     await chat.talk("what does 550 5.7.12 mean", "I sent the message")
     result = await chat.send("it was info@northwindtraders.com")

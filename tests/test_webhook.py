@@ -19,10 +19,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.app import RUNTIME, TICKET_TIMING, create_app
+from bot.app import FIX_RUNNER, RUNTIME, TICKET_TIMING, create_app
 from bot.config import load_settings
 from bot.store import Requester, Store
 from bot.tickets import Action, ActionRequest, Actor, Tickets, TicketTiming
+from tests.fake_directory import FakeFixRunner, command_for, group
 
 SECRET = "s3cret-for-the-tracker"  # noqa: S105 - the test tracker's key
 TERMINAL = Actor("console", "ops", "Ops")
@@ -191,6 +192,54 @@ async def test_every_event_arrives_in_order_signed_once_across_a_restart(
     assert resolved["detail"]["note"] == "Allowed outside senders."
     assert resolved["actor"]["name"] == "Ops"
     assert "conversation_key" not in json.dumps(resolved)
+
+
+async def test_a_change_made_on_approval_reaches_the_tracker_with_everything_recorded(
+    tmp_path: Path, tracker: Tracker
+) -> None:
+    await tracker.start()
+    directory = FakeFixRunner({"sales@contoso.com": group("sales@contoso.com")})
+    app = bot_app(tmp_path / "bot.db", tracker)
+    app[FIX_RUNNER] = directory
+    async with TestServer(app) as bot:
+        escalations = bot.app[RUNTIME].tickets
+        ticket, _ = await escalations.open_or_join(
+            CAROL,
+            bounce={"status": "5.7.12", "recipients": ["sales@contoso.com"]},
+            path={"role": "sender", "fix": "allow_all", "fix_recipient": "sales@contoso.com"},
+            note=None,
+            dedupe_key="sales",
+        )
+        await act(escalations, ticket.id, Action.APPLY_FIX)
+        store = bot.app[RUNTIME].store
+
+        async def all_delivered() -> bool:
+            return await store.jobs.ticket_jobs(pending=True) == []
+
+        await until(all_delivered)
+
+    assert tracker.problems == []
+    assert [e["event"] for e in tracker.accepted] == ["opened", "fix_approved", "fix_applied"]
+    approved, applied = tracker.accepted[1:]
+    assert approved["detail"]["approved_by"] == {"key": TERMINAL.key, "name": "Ops"}
+    assert approved["ticket"]["status"] == "open"
+    detail = applied["detail"]
+    assert detail["asked_by"] == [{"key": CAROL.key, "name": "Carol"}]
+    assert detail["approved_by"] == {"key": TERMINAL.key, "name": "Ops"}
+    command = command_for(group("sales@contoso.com"))
+    assert detail["command"] == command
+    assert detail["cmdlet"] == "Set-DistributionGroup"
+    assert detail["parameters"] == {
+        "Identity": "sales@contoso.com",
+        "RequireSenderAuthenticationEnabled": "$false",
+    }
+    assert detail["before"]["require_sender_authentication"] is True
+    assert detail["after"]["require_sender_authentication"] is False
+    assert approved["at"] <= detail["at"] <= applied["at"]  # made between claim and record
+    assert applied["actor"] == {"key": TERMINAL.key, "name": "Ops"}
+    assert applied["ticket"]["status"] == "resolved"
+    assert applied["ticket"]["path"]["fix_command"] == command
+    assert [plan.command for plan in directory.applied] == [command]
 
 
 async def test_a_tracker_that_asks_to_wait_is_given_the_time_it_asks(

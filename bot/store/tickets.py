@@ -184,11 +184,13 @@ class TicketStore(Aggregate):
         status: str | None = None,
         assignee: dict[str, Any] | Keep | None = KEEP,
         note: str | Keep | None = KEEP,
+        path: dict[str, Any] | Keep = KEEP,
         detail: dict[str, Any] | None = None,
         jobs: JobsFor | None = None,
     ) -> TicketRecord:
         """Change a ticket if it is still at ``expected_version``, and record a ``kind`` event;
-        ``jobs`` builds the jobs to enqueue in the same transaction.
+        ``jobs`` builds the jobs to enqueue in the same transaction. ``path`` replaces the
+        conversation's path (a change asked for, and how far it got, are kept there).
 
         Raises UnknownTicket, StaleState when someone changed it first, or StoreError when
         reopening it would make two unresolved tickets with one dedupe key.
@@ -206,6 +208,8 @@ class TicketStore(Aggregate):
             changes["assignee"] = assignee
         if note is not KEEP:
             changes["note"] = note
+        if path is not KEEP:
+            changes["path"] = path
         update = (
             tickets.update()
             .where(tickets.c.number == number)

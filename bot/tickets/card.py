@@ -11,17 +11,68 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from bot.tickets.protocol import Action, Actor
+from dialogs.directory import FixMethod
 
 if TYPE_CHECKING:
     from bot.store import Requester, TicketRecord
-    from knowledge.kb import KnowledgeBase
+    from knowledge.kb import ConversationText, KnowledgeBase
 
 #: The actions a card offers, by status: a resolved ticket can only be reopened.
 _ACTIONS_OPEN = (Action.ASSIGN_ME, Action.ASSIGN, Action.REPLY, Action.RESOLVE)
 _ACTIONS_RESOLVED = (Action.REOPEN,)
+#: The methods a requester may ask the helpdesk to apply (``path["fix"]``): the knowledge base's.
+FIX_METHODS: Final = ("allow_all", "allowed_senders")
+
+
+@dataclass(frozen=True)
+class AskedFix:
+    """A change a requester asked the helpdesk to make, as the ticket's path keeps it: the
+    method, the recipient, and how far it got (``path["fix_state"]``)."""
+
+    method: FixMethod
+    recipient: str
+    sender: str | None  # method 2: who is added to the accept list (the bounce's sender)
+    state: str  # asked | approving | applied | failed
+    by: str = ""  # the admin who approved it
+    command: str = ""  # the command that made it, once applied
+
+    @property
+    def done(self) -> bool:
+        """Whether the change was made (a card offers "Approve and apply" no more)."""
+        return self.state == "applied"
+
+
+def asked_fix(ticket: TicketRecord) -> AskedFix | None:
+    """The change the ticket's requester asked for; None when none was (or it names no
+    recipient to change)."""
+    path, bounce = ticket.path or {}, ticket.bounce or {}
+    method = path.get("fix")
+    recipients = [str(r) for r in bounce.get("recipients") or () if r]
+    recipient = str(path.get("fix_recipient") or (recipients[0] if recipients else ""))
+    if method not in FIX_METHODS or "@" not in recipient:
+        return None
+    sender = _fact(bounce, "sender") if method == "allowed_senders" else None
+    return AskedFix(
+        method="allow_all" if method == "allow_all" else "allowed_senders",
+        recipient=recipient,
+        sender=sender,
+        state=str(path.get("fix_state") or "asked"),
+        by=str(path.get("fix_by") or ""),
+        command=str(path.get("fix_command") or ""),
+    )
+
+
+def describe_fix(fix: AskedFix, words: ConversationText) -> str:
+    """The change asked for, in words ("let sales@contoso.com accept mail from outside
+    senders"), as the cards and the thread's notes say it."""
+    return words.text(
+        f"ticket_fix_change_{fix.method}",
+        recipient=fix.recipient,
+        sender=fix.sender or words.text("ticket_fix_the_sender"),
+    )
 
 
 @dataclass(frozen=True)
@@ -48,16 +99,28 @@ class TicketCard:
     created_at: datetime
     updated_at: datetime
     actions: tuple[Action, ...]  # what an admin can do in this status, in the cards' order
+    change: str | None = None  # the change a requester asked for, and how far it got, in words
 
     @classmethod
     def of(
-        cls, ticket: TicketRecord, requesters: Sequence[Requester], knowledge: KnowledgeBase
+        cls,
+        ticket: TicketRecord,
+        requesters: Sequence[Requester],
+        knowledge: KnowledgeBase,
+        *,
+        fixes: bool = False,
     ) -> TicketCard:
         """The card of ``ticket`` with its ``requesters`` (the opener first; none given: the
-        opener alone), the path in ``knowledge``'s words."""
+        opener alone), the path in ``knowledge``'s words. ``fixes``: the tickets can make a
+        change a requester asked for (a directory is connected), so such a ticket's card
+        offers "Approve and apply" first until it is made."""
         bounce = ticket.bounce or {}
         opener = ticket.requester.name or ticket.requester.user_id
         assignee = ticket.assignee
+        fix = asked_fix(ticket)
+        actions = _ACTIONS_RESOLVED if ticket.status == "resolved" else _ACTIONS_OPEN
+        if fixes and fix is not None and not fix.done and ticket.status != "resolved":
+            actions = (Action.APPLY_FIX, *actions)
         return cls(
             id=ticket.id,
             ref=ticket.ref,
@@ -77,7 +140,8 @@ class TicketCard:
             assignee=None if assignee is None else _person(assignee),
             created_at=ticket.created_at,
             updated_at=ticket.updated_at,
-            actions=_ACTIONS_RESOLVED if ticket.status == "resolved" else _ACTIONS_OPEN,
+            actions=actions,
+            change=None if fix is None else _change_line(fix, knowledge),
         )
 
     @property
@@ -121,6 +185,18 @@ def describe_path(path: Mapping[str, Any], knowledge: KnowledgeBase) -> str | No
     return " › ".join(names) or None
 
 
+def _change_line(fix: AskedFix, knowledge: KnowledgeBase) -> str:
+    """The card's line about the change asked for: asked (or failed, or being made), or made
+    with its command."""
+    words = knowledge.conversation
+    if fix.done:
+        return words.text("ticket_card_fix_applied", admin=fix.by, command=fix.command)
+    change = describe_fix(fix, words)
+    if fix.state in ("approving", "failed"):
+        return words.text(f"ticket_card_fix_{fix.state}", change=change, admin=fix.by)
+    return words.text("ticket_card_fix_asked", change=change)
+
+
 def _fact(bounce: Mapping[str, Any], key: str) -> str | None:
     value = bounce.get(key)
     return str(value) if value else None
@@ -134,4 +210,4 @@ def _person(assignee: Mapping[str, Any]) -> Actor:
     )
 
 
-__all__ = ["TicketCard", "describe_path"]
+__all__ = ["FIX_METHODS", "AskedFix", "TicketCard", "asked_fix", "describe_fix", "describe_path"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from dialogs.directory import FixMethod, FixOutcome, FixPlan, Lookup
 from dialogs.messages import Platform
 
 if TYPE_CHECKING:
@@ -31,6 +32,24 @@ class Action(StrEnum):
     REPLY = "reply"  # a message relayed to the requester: ActionRequest.text
     RESOLVE = "resolve"  # with a resolution note: ActionRequest.text
     REOPEN = "reopen"
+    APPLY_FIX = "apply_fix"  # approve the change the requester asked for, and make it
+
+
+class FixRunner(Protocol):
+    """The organization's directory as the tickets use it to make a change a requester asked
+    for (``bot/exchange/`` implements it). Trusted: the tickets service has already checked
+    that the one approving is an admin, so it is asked for no person. Never raises: what went
+    wrong is in the ``Lookup`` or the ``FixOutcome``."""
+
+    async def plan(self, address: str, method: FixMethod, sender: str | None) -> FixPlan | Lookup:
+        """The change that fixes the bounce for ``address`` by ``method`` (``sender``: who is
+        added to the accept list, for method 2); a Lookup when it cannot be planned."""
+        ...
+
+    async def apply(self, plan: FixPlan, who: str) -> FixOutcome:
+        """Run ``plan`` and read the recipient back; ``who``: the approving admin's key, for the
+        change's own log line."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -154,6 +173,7 @@ __all__ = [
     "ActionResult",
     "Actor",
     "CardRef",
+    "FixRunner",
     "LateReplies",
     "PermanentFailure",
     "RetryLater",

@@ -41,6 +41,7 @@ class Plan:
     news_admin: str = ""
     news_text: str = ""
     skip_requester: str | None = None  # a requester key not to tell (they did it themselves)
+    path: dict[str, Any] | Keep = KEEP  # the ticket's path, changed (a change asked for)
 
 
 def has_chat(requester: Requester) -> bool:

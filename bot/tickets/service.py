@@ -29,13 +29,17 @@ from bot.store import (
     TicketRecord,
 )
 from bot.tenants import Tenants
-from bot.tickets.card import TicketCard
+from bot.tickets.card import TicketCard, asked_fix
+from bot.tickets.fix_rules import FixRules
+from bot.tickets.fixes import FixApprovals
 from bot.tickets.news import RequesterNews
 from bot.tickets.protocol import (
     TERMINAL,
+    Action,
     ActionRequest,
     ActionResult,
     Actor,
+    FixRunner,
     LateReplies,
     TicketNotifier,
 )
@@ -64,7 +68,10 @@ class Tickets:
         *,
         timing: TicketTiming | None = None,
         tenants: Tenants | None = None,
+        fix_runner: FixRunner | None = None,
     ) -> None:
+        """``fix_runner``: the organization's directory, to make the changes requesters ask
+        for on an admin's approval; None (no directory connected): no card offers it."""
         self.store = store
         self.knowledge = knowledge
         self.settings = settings
@@ -73,6 +80,7 @@ class Tickets:
         self._registration = Registration(store, settings, self.admin_channels)
         self._late_replies: dict[str, LateReplies] = {}
         self._rules = ActionRules(knowledge.conversation, settings.configured_admin_channels())
+        self._fix_rules = FixRules(knowledge.conversation)
         self._news = RequesterNews(store, knowledge)
         self._worker = JobWorker(
             store,
@@ -82,6 +90,19 @@ class Tickets:
             news=self._news,
             webhook=WebhookClient(settings),
             late_replies=self._late_replies,
+            fixes=fix_runner is not None,
+        )
+        self._fixes = (
+            None
+            if fix_runner is None
+            else FixApprovals(
+                store,
+                self._fix_rules,
+                fix_runner,
+                apply=self._apply,
+                refresh=self._refresh_cards,
+                clock=store.now,
+            )
         )
         self._reminders = Reminders(
             store,
@@ -219,7 +240,7 @@ class Tickets:
         """The ticket's card as it is now, with its requesters (a platform drawing it for an
         admin who clicked it)."""
         requesters = await self.store.tickets.ticket_requesters(ticket.id)
-        return TicketCard.of(ticket, requesters, self.knowledge)
+        return TicketCard.of(ticket, requesters, self.knowledge, fixes=self._fixes is not None)
 
     # -- tickets ------------------------------------------------------------------------------
 
@@ -248,9 +269,30 @@ class Tickets:
             dedupe_key=dedupe_key,
             jobs=jobs,
         )
+        if outcome != "opened" and "fix" in path and asked_fix(ticket) is None:
+            ticket = await self._mark_fix_asked(ticket, requester, path)
         if outcome != "already":
             self._worker.wake.set()
         return ticket, outcome
+
+    async def _mark_fix_asked(
+        self, ticket: TicketRecord, requester: Requester, path: dict[str, Any]
+    ) -> TicketRecord:
+        """A requester joined an open ticket asking for a change it did not ask for yet: the
+        ticket keeps the request, and its cards say so."""
+        for _ in range(_ACT_ATTEMPTS):
+            plan = self._fix_rules.fix_asked(ticket, requester, path)
+            actor = Actor(requester.platform, requester.user_id, requester.name)
+            try:
+                return await self._apply(ticket, plan, actor)
+            except StaleState:
+                fresh = await self.store.tickets.get_ticket(ticket.id)
+                assert fresh is not None  # noqa: S101 - tickets are never deleted
+                if asked_fix(fresh) is not None:
+                    return fresh
+                ticket = fresh
+        log.warning("a change asked for could not be kept", extra={"ticket": ticket.id})
+        return ticket
 
     async def act(self, request: ActionRequest) -> ActionResult:
         """Apply an admin's action, or refuse it with the reason (nothing changes then).
@@ -270,6 +312,12 @@ class Tickets:
         missing = self._rules.missing_input(request, ticket)
         if missing is not None:
             return ActionResult(False, ticket, missing)
+        if request.action is Action.APPLY_FIX:
+            if self._fixes is None:
+                refused = self._text("ticket_refused_no_directory", ticket=ticket.id)
+                return ActionResult(False, ticket, refused)
+            resolver = await self._resolver(ticket) if ticket.status == "resolved" else ""
+            return await self._fixes.approve(request, ticket, resolver=resolver)
         stale = request.seen_version is not None and request.seen_version != ticket.version
         for _ in range(_ACT_ATTEMPTS):
             resolver = await self._resolver(ticket) if ticket.status == "resolved" else ""
@@ -326,6 +374,7 @@ class Tickets:
             kind=plan.kind,
             status=plan.status,
             assignee=plan.assignee,
+            path=plan.path,
             detail=plan.detail,
             jobs=self._change_jobs(plan, actor),
         )
@@ -344,7 +393,7 @@ class Tickets:
 
     async def _resolver(self, ticket: TicketRecord) -> str:
         events = await self.store.tickets.ticket_events(ticket.id)
-        resolved = [e for e in events if e.kind == "resolved"]
+        resolved = [e for e in events if e.kind in ("resolved", "fix_applied")]
         if resolved:
             return str(resolved[-1].detail.get("by") or resolved[-1].actor)
         return str((ticket.assignee or {}).get("name") or "")

@@ -53,9 +53,12 @@ class JobWorker:
         news: RequesterNews,
         webhook: WebhookClient,
         late_replies: Mapping[str, LateReplies] | None = None,
+        fixes: bool = False,
     ) -> None:
         """``notifiers`` and ``late_replies`` are the service's own mappings (a channel adds
-        its own there); ``admin_channels`` says where a card without one is posted."""
+        its own there); ``admin_channels`` says where a card without one is posted; ``fixes``:
+        the cards may offer to make a change a requester asked for (see ``TicketCard.of``)."""
+        self.fixes = fixes
         self._store = store
         self.timing = timing
         self._notifiers = notifiers
@@ -275,7 +278,7 @@ class JobWorker:
         ref = CardRef(job.target, card) if card is not None else None
         if job.kind in ("post_card", "update_card"):
             requesters = await self._store.tickets.ticket_requesters(ticket.id)
-            drawn = TicketCard.of(ticket, requesters, self._news.knowledge)
+            drawn = TicketCard.of(ticket, requesters, self._news.knowledge, fixes=self.fixes)
             if ref is not None:
                 await notifier.update_card(ref, drawn)
                 return
@@ -292,7 +295,7 @@ class JobWorker:
         elif job.kind == "remind":
             if ticket.status == "open":  # not taken meanwhile
                 requesters = await self._store.tickets.ticket_requesters(ticket.id)
-                drawn = TicketCard.of(ticket, requesters, self._news.knowledge)
+                drawn = TicketCard.of(ticket, requesters, self._news.knowledge, fixes=self.fixes)
                 await notifier.remind(ref, drawn, str(job.payload["text"]))
         else:
             raise PermanentFailure(f"{job.kind} is not a job for {job.target}")

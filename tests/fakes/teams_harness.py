@@ -16,10 +16,10 @@ from typing import Any
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import METRICS, RUNTIME, TICKET_TIMING, create_app
+from bot.app import FIX_RUNNER, METRICS, RUNTIME, TICKET_TIMING, create_app
 from bot.channels import teams
 from bot.config import load_settings
-from bot.tickets import TicketTiming
+from bot.tickets import FixRunner, TicketTiming
 from tests.fakes.bot_connector import FakeBotConnector, Posted
 from tests.fakes.openid_issuer import FakeOpenIdIssuer
 
@@ -144,10 +144,12 @@ async def teams_bot(
     middlewares: tuple[Any, ...] = (),
     ticket_timing: TicketTiming | None = None,
     endorsements: tuple[str, ...] | None = None,
+    fix_runner: FixRunner | None = None,
     **options: Any,
 ) -> AsyncIterator[TeamsBot]:
     """Start the server (local mode, or with ``app_id`` and a fake issuer whose key is endorsed
-    for ``endorsements``, the issuer's default channels if None) and its fakes."""
+    for ``endorsements``, the issuer's default channels if None) and its fakes; ``fix_runner``:
+    the directory the tickets make approved changes through."""
     connector = await FakeBotConnector().start()
     issuer = None
     if app_id:
@@ -169,6 +171,7 @@ async def teams_bot(
     app.middlewares.extend(middlewares)
     if ticket_timing is not None:
         app[TICKET_TIMING] = ticket_timing
+    app[FIX_RUNNER] = fix_runner
     tuned: dict[str, Any] = {"retry_base_seconds": 0.01, **options}
     if issuer is not None:
         tuned |= {

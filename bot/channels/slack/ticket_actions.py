@@ -1,11 +1,11 @@
 """The admins' side of Slack: ``@bot register admins``, the ticket cards' buttons and modals,
 turned into the tickets service's calls (``bot.tickets.Tickets``).
 
-Assign to me and Reopen act at once; Assign to someone, Reply and Resolve open their modal
-first, for an admin only. The card and its thread then show what was done (the service's jobs
-update them, through ``ticket_notifier.py``); the admin alone hears of a refusal or of an
-out-of-date card, in an ephemeral message. Its own room because these are platform commands:
-the dialogs never see them.
+Assign to me, Reopen and Approve and apply act at once; Assign to someone, Reply and Resolve
+open their modal first, for an admin only. The card and its thread then show what was done (the
+service's jobs update them, through ``ticket_notifier.py``); the admin alone hears of a refusal,
+of a change that could not be made, or of an out-of-date card, in an ephemeral message. Its own
+room because these are platform commands: the dialogs never see them.
 """
 
 from __future__ import annotations
@@ -71,10 +71,10 @@ class TicketActions:
         await self._web.post(target, [Text(answer)])
 
     async def button(self, body: dict[str, Any]) -> None:
-        """A card's button: Assign to me and Reopen act at once; Assign to someone, Reply and
-        Resolve open their modal first (an admin's only: anyone else is told so). The button
-        names its ticket by the public reference; one that names no known ticket is answered
-        "not found" and nothing is done."""
+        """A card's button: Assign to me, Reopen and Approve and apply act at once; Assign to
+        someone, Reply and Resolve open their modal first (an admin's only: anyone else is told
+        so). The button names its ticket by the public reference; one that names no known
+        ticket is answered "not found" and nothing is done."""
         button = clicked_button(body)
         if not isinstance(button, dict):
             return

@@ -54,6 +54,7 @@ TEXTS: Final = frozenset(
         "slack_ticket_reply",
         "slack_ticket_resolve",
         "slack_ticket_reopen",
+        "slack_ticket_apply_fix",
         "slack_modal_assign_title",
         "slack_modal_assign_label",
         "slack_modal_assign_submit",
@@ -129,6 +130,8 @@ def ticket_card(ticket: TicketCard, words: ConversationText) -> SlackMessage:
     ]
     header = words.text("slack_ticket_header", ticket=ticket.id, status=status)
     blocks: list[Block] = [header_block(header), {"type": "section", "fields": fields[:MAX_FIELDS]}]
+    if ticket.change:  # a change the requester asked for: what it is, how far it got
+        blocks.append(_section(cut(f"*{escape(ticket.change)}*", MAX_SECTION_TEXT)))
     if ticket.note:
         quoted = "\n".join(f">{line}" for line in escape(ticket.note).splitlines())
         label = escape(words.text("slack_ticket_note"))
@@ -174,7 +177,9 @@ def _ticket_buttons(ticket: TicketCard, words: ConversationText) -> list[Block]:
             "action_id": f"{TICKET_ACTION}:{action.value}",
             "value": value,
         }
-        if action is Action.ASSIGN_ME:  # the one most clicks want
+        if action is Action.APPLY_FIX or (
+            action is Action.ASSIGN_ME and Action.APPLY_FIX not in ticket.actions
+        ):  # the one most clicks want
             button["style"] = "primary"
         buttons.append(button)
     return buttons

@@ -68,6 +68,7 @@ TEXTS: Final = frozenset(
         "teams_ticket_resolve_hint",
         "teams_ticket_resolve_submit",
         "teams_ticket_reopen",
+        "teams_ticket_apply_fix",
         "teams_ticket_required",
     }
 )
@@ -119,6 +120,8 @@ def ticket_card(ticket: TicketCard, view: TicketCardView, labels: TicketLabels) 
         notice["color"] = "Accent"
         body.append(notice)
     body.append({"type": "FactSet", "facts": _ticket_facts(ticket, labels)})
+    if ticket.change:  # a change the requester asked for: what it is, how far it got
+        body.append(text_block(shorten(ticket.change, _MAX_FACT_CHARS), weight="Bolder"))
     if ticket.note:
         body.append(text_block(labels("note"), weight="Bolder", separator=True))
         note = shorten(ticket.note, _MAX_NOTE_CHARS)
@@ -259,6 +262,8 @@ def _ticket_actions(
             field = _text_input(labels, verb, INPUT_REPLY)
         elif action is Action.RESOLVE:
             field = _text_input(labels, verb, INPUT_RESOLUTION)
+        elif action is Action.APPLY_FIX:  # at once, the change the card says above
+            return {**execute(labels(verb), verb), "style": "positive"}
         else:  # assign to me, reopen: at once
             return execute(labels(verb), verb)
         return form(labels(verb), [field], execute(labels(f"{verb}_submit"), verb))
@@ -327,6 +332,8 @@ def read_assignee(value: str) -> tuple[str, str] | None:
 def _ticket_text(ticket: TicketCard, labels: TicketLabels) -> str:
     lines = [ticket_summary(ticket, labels)]
     lines += [f"{fact['title']}: {fact['value']}" for fact in _ticket_facts(ticket, labels)]
+    if ticket.change:
+        lines.append(ticket.change)
     if ticket.note:
         lines.append(f"{labels('note')} {ticket.note}")
     return "\n".join(lines)
