@@ -72,6 +72,7 @@ async def test_one_conversation_over_socket_mode(
 
     # Text answers, to the steps.
     await deliver_dm(bot, sockets, "user mailbox")
+    await deliver_dm(bot, sockets, "allow everyone")
     answer = await deliver_dm(bot, sockets, "powershell")
     assert any(block["type"] == "header" for call in answer for block in call.blocks)
     assert "It worked" in buttons(answer[-1])

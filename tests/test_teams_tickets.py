@@ -213,7 +213,7 @@ async def test_a_ticket_from_opening_to_a_second_resolution(bot: TeamsBot) -> No
         "Status code": "550 5.7.12",
         "Subject": "Q2 pricing sheet",
         "Sent": "3/11/2024 9:14:01 AM",  # the bounce's Created Date
-        "Path so far": "They sent the message › Allow chosen senders only",
+        "Path so far": "They sent the message",
     }
     assert post.activity["summary"].startswith("NDR-1001 · 5.7.12")
     version = 1

@@ -322,7 +322,7 @@ async def test_every_kind_of_reply_is_read_back_from_its_json_as_it_was(
     bounce = (Path(__file__).parent / "corpus" / "en-new-5712-mailbox.txt").read_text("utf-8")
     said: list[Reply] = []
     for user, texts in {
-        "admin": (bounce, "i'm the admin here", "a user mailbox", "powershell"),
+        "admin": (bounce, "i'm the admin here", "a user mailbox", "allow everyone", "powershell"),
         "sender": (bounce, "i sent it", "escalate", "pls hurry"),
     }.items():
         for text in texts:
