@@ -25,6 +25,7 @@ from dialogs.reading import Expectation
 from dialogs.turn import DialogContext
 from dialogs.understanding.data import load_training_data
 from dialogs.understanding.layer import TrainedUnderstanding, build_understanding
+from dialogs.understanding.training import train_understanding
 from knowledge.kb import default_knowledge
 
 MESSAGES = (
@@ -54,7 +55,7 @@ def _percentile(times: list[float], share: float) -> float:
 def _startup() -> tuple[float, float]:
     """Seconds to train from scratch, and seconds for a new process to load it from the cache."""
     started = time.perf_counter()
-    TrainedUnderstanding(default_knowledge(), load_training_data())
+    train_understanding(default_knowledge(), load_training_data())
     trained = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NDRBOT_CACHE_DIR": cache}

@@ -107,7 +107,10 @@ def ours_app(database: str, api_url: str, *, slack: bool) -> web.Application:
 async def conversations(database: str, count: int, seconds: float) -> dict[str, Any]:
     """``count`` people each pasting a bounce in a new conversation, one turn after another
     through ``Turns.handle`` with the SQLite store (no HTTP), for ``seconds`` at most; the RSS
-    once imported, once the runtime is open, and along the way (after a warm-up first)."""
+    once imported, once the runtime is open, and along the way (after a warm-up first). It
+    imports what a server without Slack settings does (the app, and the Teams package with it:
+    the runtime no longer imports the platforms), so that its RSS is a server's."""
+    import bot.app  # noqa: F401, PLC0415 - see the docstring
     from bot.config import load_settings  # noqa: PLC0415
     from bot.runtime import open_runtime  # noqa: PLC0415
     from dialogs.messages import Message  # noqa: PLC0415

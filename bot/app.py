@@ -1,11 +1,13 @@
-"""The aiohttp app: Teams at /api/messages, Slack at /slack/events, and /healthz, /readyz,
-/metrics. ``create_app(settings)`` builds everything; nothing exists at import time."""
+"""The aiohttp app: Teams at /api/messages, Slack at /slack/events (its package imported only
+when Slack is configured), and /healthz, /readyz, /metrics. ``create_app(settings)`` builds
+everything; nothing exists at import time."""
 
 from __future__ import annotations
 
 import logging
 import socket
 from collections.abc import AsyncIterator
+from collections.abc import Set as AbstractSet
 
 from aiohttp import web
 
@@ -13,6 +15,7 @@ from bot.appkeys import (
     BACKGROUND,
     FIX_RUNNER,
     METRICS,
+    PLATFORM_TEXTS,
     PURGE,
     PURGE_TIMING,
     RUNTIME,
@@ -20,7 +23,7 @@ from bot.appkeys import (
     TICKET_TIMING,
 )
 from bot.background import BackgroundTasks
-from bot.channels import slack, teams
+from bot.channels import teams
 from bot.config import Settings, describe
 from bot.exchange import announce as announce_exchange
 from bot.housekeeping import Purge, PurgeTiming
@@ -65,18 +68,37 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
-    teams.mount(app, settings)
-    slack.mount(app, settings)
+    declared: dict[str, AbstractSet[str]] = {teams.__name__: teams.TEXTS}
+    app[PLATFORM_TEXTS] = declared
+    teams.mount(app, settings)  # always: in local mode without Teams settings
+    _mount_slack(app, settings)
     # After the channels: they add their ticket notifiers first, and stop after the worker.
     app.cleanup_ctx.append(_ticket_work)
     return app
+
+
+def _mount_slack(app: web.Application, settings: Settings) -> None:
+    """Slack's package is imported only when Slack is configured: with slack_bolt and slack_sdk
+    it adds about 6 MB to a running server, which a bot without Slack would keep for nothing.
+    The reason it is off is said in the package's log, as its ``mount`` would."""
+    missing = settings.slack_missing
+    if missing is not None:
+        logging.getLogger("bot.channels.slack").warning("Slack is off: %s", missing)
+        return
+    from bot.channels import slack  # noqa: PLC0415 - see the docstring
+
+    app[PLATFORM_TEXTS][slack.__name__] = slack.TEXTS
+    slack.mount(app, settings)
 
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     log.info("starting", extra={"settings": describe(settings)})
     async with open_runtime(
-        settings, ticket_timing=app[TICKET_TIMING], fix_runner=app[FIX_RUNNER]
+        settings,
+        ticket_timing=app[TICKET_TIMING],
+        fix_runner=app[FIX_RUNNER],
+        platform_texts=app[PLATFORM_TEXTS],
     ) as runtime:
         app[RUNTIME] = runtime
         runtime.tenants.announce()

@@ -6,6 +6,8 @@ importing the app itself.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 from aiohttp import web
 
 from bot.background import BackgroundTasks
@@ -25,3 +27,6 @@ PURGE = web.AppKey("purge", Purge)
 #: The organization's directory the tickets make approved changes through; None (the default):
 #: no card offers "Approve and apply". Set before the app starts.
 FIX_RUNNER: web.AppKey[FixRunner | None] = web.AppKey("fix_runner")
+#: The conversation texts each mounted platform's package declares (its ``TEXTS``), by the
+#: package's name: checked against the knowledge base when the runtime opens.
+PLATFORM_TEXTS = web.AppKey("platform_texts", dict[str, AbstractSet[str]])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from collections.abc import Set as AbstractSet
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -50,15 +51,17 @@ async def open_runtime(
     ticket_timing: TicketTiming | None = None,
     conversing: bool = True,
     fix_runner: FixRunner | None = None,
+    platform_texts: Mapping[str, AbstractSet[str]] | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Load the knowledge base, open the store (its schema checked first: a database this
-    version cannot use stops the start before the language layer is built), load the language
-    layer (unless the command holds no conversation), and close it all afterwards.
-    ``fix_runner``: through which the tickets make the changes requesters ask for once an
-    admin approves; None: Exchange Online when it is configured, else no such button (tests
-    give a directory of their own here)."""
+    """Load the knowledge base (and check it holds the ``platform_texts`` the mounted
+    platforms declare, by their package's name), open the store (its schema checked first: a
+    database this version cannot use stops the start before the language layer is built), load
+    the language layer (unless the command holds no conversation), and close it all
+    afterwards. ``fix_runner``: through which the tickets make the changes requesters ask for
+    once an admin approves; None: Exchange Online when it is configured, else no such button
+    (tests give a directory of their own here)."""
     knowledge = default_knowledge()
-    _require_platform_texts(knowledge)
+    _require_platform_texts(knowledge, platform_texts or {})
     store = await Store.open(settings.database_url, timeout=settings.database_timeout_seconds)
     exits = AsyncExitStack()
     try:
@@ -99,13 +102,13 @@ async def open_runtime(
         await store.close()
 
 
-def _require_platform_texts(knowledge: KnowledgeBase) -> None:
+def _require_platform_texts(
+    knowledge: KnowledgeBase, platform_texts: Mapping[str, AbstractSet[str]]
+) -> None:
     """Stop at start when conversation.yaml lacks a text a platform's module (or the Exchange
     directory) declares (its ``TEXTS``): the knowledge base checks only the dialogs' own texts
-    when it loads. The channels are imported here, not at the top: they import this module."""
-    from bot.channels import slack as slack_channel  # noqa: PLC0415 - see the docstring
-    from bot.channels import teams as teams_channel  # noqa: PLC0415
-
-    for module in (teams_channel, slack_channel):
-        knowledge.conversation.require(module.TEXTS, module.__name__)
+    when it loads. The app hands over the texts of the platforms it mounted: a platform that is
+    off is not imported (its package and SDK would take memory for nothing)."""
+    for package, texts in platform_texts.items():
+        knowledge.conversation.require(texts, package)
     knowledge.conversation.require(EXCHANGE_TEXTS, "bot.exchange")

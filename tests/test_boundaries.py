@@ -47,6 +47,14 @@ def test_room_imports_only_what_it_may(room: str) -> None:
         assert not outside, f"{path.relative_to(ROOT)} imports {sorted(outside)}"
 
 
+def test_only_the_language_layers_training_imports_scikit_learn_and_scipy() -> None:
+    """What is served holds plain dicts and arrays: scikit-learn and scipy stay in training."""
+    for path in _room_files("dialogs/understanding"):
+        if path.name != "training.py":
+            used = imports(path) & {"sklearn", "scipy"}
+            assert not used, f"{path.relative_to(ROOT)} imports {sorted(used)}"
+
+
 def test_the_flows_reach_the_language_layer_only_through_the_seam() -> None:
     for path in _room_files("dialogs"):
         layer = {m for m in imports(path, modules=True) if m.startswith("dialogs.understanding")}
@@ -68,8 +76,9 @@ DRAWING = [
     *(ROOT / "bot" / "channels" / "slack" / name for name in ("blocks.py", "ticket_blocks.py")),
 ]
 #: Where neutral code may reach a platform's package: the composition roots (the app mounts each
-#: platform, the CLI builds their manifests) and the start-up check of the texts they declare.
-COMPOSITION_ROOTS = {"app.py", "cli.py", "runtime.py"}
+#: platform and hands their declared texts to the runtime's check, the CLI builds their
+#: manifests).
+COMPOSITION_ROOTS = {"app.py", "cli.py"}
 
 
 @pytest.mark.parametrize("platform", sorted(SDKS))

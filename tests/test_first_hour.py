@@ -424,6 +424,26 @@ def test_a_partial_slack_configuration_names_what_is_missing(
     assert slack == [said]
 
 
+def test_without_slack_settings_neither_its_package_nor_its_sdks_are_imported(
+    database_url: str,
+) -> None:
+    """A bot without Slack (local mode, here) imports neither the Slack package nor its SDKs,
+    and keeps none of their memory."""
+    code = (
+        "import sys\n"
+        "from bot.app import create_app\n"
+        "from bot.config import load_settings\n"
+        f"create_app(load_settings({{'DATABASE_URL': {database_url!r}}}, env_file=None))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('slack_bolt', 'slack_sdk')"
+        " or m.startswith('bot.channels.slack')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def _slack_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()

@@ -693,6 +693,7 @@ async def test_the_bot_does_not_start_without_a_platform_text(
     data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import bot.runtime
+    from bot.channels import slack
     from bot.config import load_settings
 
     edit_yaml(
@@ -703,7 +704,8 @@ async def test_the_bot_does_not_start_without_a_platform_text(
     monkeypatch.setattr(bot.runtime, "default_knowledge", lambda: knowledge)
     database = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
     settings = load_settings({"DATABASE_URL": database}, env_file=None)
+    declared = {slack.__name__: slack.TEXTS}  # as the app hands over a mounted platform's
     with pytest.raises(KnowledgeError, match=r"slack_modal_required.*bot\.channels\.slack"):
-        async with bot.runtime.open_runtime(settings, conversing=False):
+        async with bot.runtime.open_runtime(settings, conversing=False, platform_texts=declared):
             pass
     assert not (tmp_path / "bot.db").exists()  # stopped before the store was opened

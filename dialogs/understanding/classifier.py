@@ -1,27 +1,40 @@
-"""The intent classifier: word and character n-grams with a linear model (scikit-learn).
+"""The intent classifier as it is served: word and character n-grams with a linear model, in
+plain dicts and numpy arrays (trained by :mod:`dialogs.understanding.training`).
 
 TF-IDF over character n-grams inside word boundaries carries typos, inflections and the seven
 languages without a tokenizer per language; word n-grams carry phrasing ("go back", "how long").
-A linear support vector machine (liblinear) separates the intents; its margins, put through a
-softmax, give a confidence, so the flows can ask rather than guess. This is the usual strong
-baseline for short utterances: it trains in a fraction of a second on a few thousand examples
-(a logistic regression reads about as well here but trains twenty times slower), and is fast to
-apply. What it reads is :func:`classifier_text`: the words, and the slots the gazetteer found.
+A linear support vector machine separates the intents; its margins, put through a softmax, give a
+confidence, so the flows can ask rather than guess. What it reads is :func:`classifier_text`: the
+words, and the slots the gazetteer found.
+
+Nothing here imports scikit-learn or scipy: a serving process loads the trained weights and never
+pays the 95 MB those libraries take once imported. The analyzers below reproduce scikit-learn's
+``char_wb`` and ``word`` analyzers (no lowercasing, no accent stripping, no stop words, the
+``[^\\s]+`` token pattern); ``tests/test_understanding.py`` holds the served ranks to
+scikit-learn's own transform over the whole held-out split.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
-from scipy.sparse import csr_matrix, hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.svm import LinearSVC
+import numpy.typing as npt
 
 from dialogs.understanding.negation import Scoped
 from dialogs.understanding.tokens import Token
 
 NOTHING = Scoped((), (), ())  # no slots found: the slot classifiers read the words alone
+
+#: What a word is to the word n-grams: a run of anything but white space (the vectorizer's
+#: ``token_pattern`` when training).
+WORD_PATTERN = r"[^\s]+"
+_WORDS = re.compile(WORD_PATTERN)
+
+Floats = npt.NDArray[np.float32]
 
 
 def classifier_text(tokens: Sequence[Token], scoped: Scoped) -> str:
@@ -35,97 +48,112 @@ def classifier_text(tokens: Sequence[Token], scoped: Scoped) -> str:
     return " ".join(parts)
 
 
+def char_wb_grams(text: str, low: int, high: int) -> list[str]:
+    """scikit-learn's ``char_wb`` n-grams: each white-space separated word padded with one space
+    on each side, its n-grams from ``low`` to ``high`` characters; a padded word no longer than
+    n is counted once, whole, and the longer n are not tried for it."""
+    grams: list[str] = []
+    append = grams.append
+    for word in text.split():
+        padded = f" {word} "
+        length = len(padded)
+        for n in range(low, high + 1):
+            offset = 0
+            append(padded[:n])
+            while offset + n < length:
+                offset += 1
+                append(padded[offset : offset + n])
+            if offset == 0:  # a short word: once, whole
+                break
+    return grams
+
+
+def word_grams(text: str, low: int, high: int) -> list[str]:
+    """scikit-learn's ``word`` n-grams: the words (:data:`WORD_PATTERN`), then runs of ``low``
+    to ``high`` of them joined by one space."""
+    words = _WORDS.findall(text)
+    grams: list[str] = words[:] if low == 1 else []
+    for n in range(max(low, 2), min(high, len(words)) + 1):
+        grams += [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return grams
+
+
+@dataclass(frozen=True, eq=False)
+class NGrams:
+    """One vectorizer, fitted: its n-grams, their columns among the classifier's features
+    (``offset`` on), and their inverse document frequencies. The classifiers of one layer share
+    one vocabulary; an n-gram one of them never saw has an idf of 0 in it, and is ignored."""
+
+    analyzer: Literal["char_wb", "word"]
+    low: int
+    high: int
+    vocabulary: dict[str, int]
+    idf: Floats
+    offset: int
+
+    def grams(self, text: str) -> list[str]:
+        """The n-grams of ``text``, as the vectorizer's analyzer gives them."""
+        if self.analyzer == "char_wb":
+            return char_wb_grams(text, self.low, self.high)
+        return word_grams(text, self.low, self.high)
+
+    def features(self, text: str) -> tuple[npt.NDArray[np.int64], Floats] | None:
+        """The text's sublinear TF-IDF, normalised to unit length, as (columns, values); None
+        when it holds no known n-gram."""
+        vocabulary = self.vocabulary
+        counts: dict[int, int] = {}
+        for gram in self.grams(text):
+            index = vocabulary.get(gram)
+            if index is not None:
+                counts[index] = counts.get(index, 0) + 1
+        if not counts:
+            return None
+        found = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+        weights: Floats = (np.float32(1.0) + np.log(tf)) * self.idf[found]
+        seen = weights > 0  # an n-gram of the shared vocabulary this classifier never saw: 0
+        if not seen.all():
+            found, weights = found[seen], weights[seen]
+            if not len(found):
+                return None
+        norm = float(np.sqrt(weights @ weights))
+        return found + self.offset, weights / norm if norm else weights
+
+
+@dataclass(frozen=True, eq=False)
 class IntentClassifier:
-    """Trained on (text, intent) pairs; ``rank`` gives every intent with its probability."""
+    """A trained linear classifier over TF-IDF n-grams; ``rank`` gives every label with its
+    probability. ``weights`` has one row per feature, one column per label."""
 
-    def __init__(self, *, c: float = 0.5, temperature: float = 4.0) -> None:
-        self._chars = TfidfVectorizer(
-            analyzer="char_wb",
-            ngram_range=(2, 5),
-            sublinear_tf=True,
-            lowercase=False,
-            dtype=np.float32,
-        )
-        self._words = TfidfVectorizer(
-            analyzer="word",
-            ngram_range=(1, 2),
-            sublinear_tf=True,
-            lowercase=False,
-            token_pattern=r"[^\s]+",  # noqa: S106 - a regular expression, not a password
-            dtype=np.float32,
-        )
-        self._model: LinearSVC | None = LinearSVC(C=c, class_weight="balanced")
-        self._temperature = temperature
-        self._c = c
-        self.intents: tuple[str, ...] = ()
+    labels: tuple[str, ...]
+    parts: tuple[NGrams, ...]
+    weights: Floats
+    bias: Floats
+    temperature: float
 
-    def fit(self, texts: Sequence[str], intents: Sequence[str]) -> IntentClassifier:
-        """Train on ``texts`` labelled ``intents``."""
-        features = hstack([self._chars.fit_transform(texts), self._words.fit_transform(texts)])
-        model = self._model or LinearSVC(C=self._c, class_weight="balanced")
-        model.fit(csr_matrix(features), list(intents))
-        self.intents = tuple(str(c) for c in model.classes_)
-        coef = np.asarray(model.coef_, dtype=np.float32)
-        bias = np.asarray(model.intercept_, dtype=np.float32)
-        if len(self.intents) == 2:  # one margin for two classes: make it two
-            coef, bias = np.vstack([-coef, coef]), np.array([-bias[0], bias[0]], dtype=np.float32)
-        self._coef = np.ascontiguousarray(coef.T)  # one row per feature
-        self._bias = bias
-        self._model = None  # its float64 copy of the weights is not needed to read
-        # What transform() does, kept as plain lookups: sklearn's per-call input checks cost
-        # ten times the arithmetic on a one-line message.
-        self._parts = [
-            (
-                vectorizer.build_analyzer(),
-                vectorizer.vocabulary_,
-                np.asarray(vectorizer.idf_, dtype=np.float32),
-                offset,
-            )
-            for vectorizer, offset in (
-                (self._chars, 0),
-                (self._words, len(self._chars.vocabulary_)),
-            )
-        ]
-        return self
-
-    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """The message's TF-IDF features as (columns, values), as ``transform`` would give."""
-        columns: list[np.ndarray] = []
-        values: list[np.ndarray] = []
-        for analyze, vocabulary, idf, offset in self._parts:
-            counts: dict[int, int] = {}
-            for gram in analyze(text):
-                index = vocabulary.get(gram)
-                if index is not None:
-                    counts[index] = counts.get(index, 0) + 1
-            if not counts:
-                continue
-            found = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-            weights = (
-                1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
-            ) * idf[found]
-            norm = float(np.sqrt(weights @ weights))
-            columns.append(found + offset)
-            values.append(weights / norm if norm else weights)
+    def features(self, text: str) -> tuple[npt.NDArray[np.int64], Floats]:
+        """The message's TF-IDF features as (columns, values), as scikit-learn's vectorizers,
+        side by side, would give them."""
+        columns: list[npt.NDArray[np.int64]] = []
+        values: list[Floats] = []
+        for part in self.parts:
+            found = part.features(text)
+            if found is not None:
+                columns.append(found[0])
+                values.append(found[1])
         if not columns:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(columns), np.concatenate(values)
 
     def rank(self, text: str) -> list[tuple[str, float]]:
-        """Every intent with its confidence, most likely first."""
+        """Every label with its confidence, most likely first."""
         columns, values = self.features(text)
-        scores = (values @ self._coef[columns] + self._bias) * self._temperature
-        scores = np.exp(scores - scores.max())
-        probabilities = scores / scores.sum()
-        order = np.argsort(-probabilities)
-        return [(self.intents[i], float(probabilities[i])) for i in order]
+        return self.ranked((values @ self.weights[columns] + self.bias) * self.temperature)
 
-    def rank_slowly(self, text: str) -> list[tuple[str, float]]:
-        """``rank`` through scikit-learn's own transform (the reference the fast path is tested
-        against)."""
-        features = hstack([self._chars.transform([text]), self._words.transform([text])]).tocsr()
-        scores = np.asarray(features @ self._coef).ravel() + self._bias
-        scores = np.exp((scores - scores.max()) * self._temperature)
-        probabilities = scores / scores.sum()
-        order = np.argsort(-probabilities)
-        return [(self.intents[i], float(probabilities[i])) for i in order]
+    def ranked(self, scores: Floats) -> list[tuple[str, float]]:
+        """The labels ranked by a softmax of their ``scores`` (the margins times the
+        temperature)."""
+        exp = np.exp(scores - scores.max())
+        probabilities = exp / exp.sum()
+        order = np.argsort(-probabilities, kind="stable")
+        return [(self.labels[i], float(probabilities[i])) for i in order]

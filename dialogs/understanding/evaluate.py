@@ -14,6 +14,7 @@ from dialogs.understanding.data import Example, TrainingData
 from dialogs.understanding.gazetteer import SURE_SCORE
 from dialogs.understanding.layer import TrainedUnderstanding
 from dialogs.understanding.tokens import keys
+from dialogs.understanding.training import train_understanding
 from knowledge.kb import KnowledgeBase
 
 
@@ -133,7 +134,7 @@ def evaluate(
 def held_out(knowledge: KnowledgeBase, data: TrainingData) -> Report:
     """Train on the fixed training split, score the held-out split (never trained on)."""
     train, test = data.split()
-    return evaluate(TrainedUnderstanding(knowledge, data, train), test)
+    return evaluate(train_understanding(knowledge, data, train), test)
 
 
 def cross_validate(knowledge: KnowledgeBase, data: TrainingData, folds: int = 5) -> Report:
@@ -145,7 +146,7 @@ def cross_validate(knowledge: KnowledgeBase, data: TrainingData, folds: int = 5)
     for fold in range(folds):
         train = [e for e in data.examples if fold_of[id(e)] != fold]
         test = [e for e in data.examples if fold_of[id(e)] == fold]
-        evaluate(TrainedUnderstanding(knowledge, data, train), test, report)
+        evaluate(train_understanding(knowledge, data, train), test, report)
     return report
 
 
@@ -168,7 +169,7 @@ def lint(knowledge: KnowledgeBase, data: TrainingData) -> list[str]:
             problems.append(
                 f"{example.source}: also under {first.intent} ({first.source}): {example.text!r}"
             )
-    layer = TrainedUnderstanding(knowledge, data)
+    layer = train_understanding(knowledge, data)
     cues = layer.vocabulary.cues
     for example in data.examples:
         for mark in example.marks:

@@ -3,8 +3,10 @@ under a name made of the training data's digest and a hash of this package's cod
 is read and written.
 
 Without it every start trains anew. A new version of the data, of any module of
-``dialogs/understanding/``, of scikit-learn or of Python makes a new name, so a stale layer is
-never loaded; and nothing is loaded from a folder that others can write to.
+``dialogs/understanding/``, of scikit-learn (which trained it), of numpy (whose arrays it holds)
+or of Python makes a new name, so a stale layer is never loaded; and nothing is loaded from a
+folder that others can write to. The versions are read from the installed packages' metadata:
+importing scikit-learn to ask would cost a serving process 95 MB.
 """
 
 from __future__ import annotations
@@ -15,16 +17,15 @@ import os
 import pickle
 import sys
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import TypeVar
-
-import sklearn
 
 from dialogs.understanding.data import TrainingData
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"  # 2: plain vocabularies and weights, no scikit-learn objects
 
 T = TypeVar("T")
 
@@ -42,7 +43,8 @@ def cache_file(data: TrainingData) -> Path | None:
     code = hashlib.sha256(_CACHE_VERSION.encode())
     for source in sorted(Path(__file__).parent.glob("*.py")):
         code.update(source.read_bytes())  # a new version of this code trains anew
-    versions = f"{sklearn.__version__}-{sys.version_info[0]}.{sys.version_info[1]}"
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    versions = f"{version('scikit-learn')}-{version('numpy')}-{python}"
     return folder / f"nlu-{data.digest}-{code.hexdigest()[:12]}-{versions}.pickle"
 
 
@@ -60,13 +62,23 @@ def load(path: Path, kind: type[T], fits: Callable[[T], bool]) -> T | None:
     return None
 
 
-def store(path: Path, layer: object) -> None:
-    """Keep ``layer`` at ``path`` (written aside, then moved in) and remove older versions."""
+def write(path: Path, layer: object) -> None:
+    """Write ``layer`` to ``path``: aside first, then moved in, so that a process reading it
+    never sees half a file (two processes may write the same path at once)."""
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
     try:
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
         with temporary.open("wb") as handle:
             pickle.dump(layer, handle, protocol=pickle.HIGHEST_PROTOCOL)
         temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def store(path: Path, layer: object) -> None:
+    """Keep ``layer`` at ``path`` and remove older versions (a failure is logged: the layer is
+    then trained again at the next start)."""
+    try:
+        write(path, layer)
         for stale in path.parent.glob("nlu-*.pickle"):
             if stale != path:
                 stale.unlink(missing_ok=True)  # an older version of the data or the code

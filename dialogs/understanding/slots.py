@@ -64,9 +64,17 @@ _MODALS = frozenset(
 
 class SlotReader:
     """Reads the slots of a message, with the role and method classifiers trained on the words
-    alone (they are for what the gazetteer misses)."""
+    alone (they are for what the gazetteer misses; trained by
+    :func:`dialogs.understanding.training.train_understanding`)."""
 
-    def __init__(self, data: TrainingData, words: dict[str, Words]) -> None:
+    def __init__(
+        self,
+        data: TrainingData,
+        words: dict[str, Words],
+        *,
+        roles: IntentClassifier,
+        methods: IntentClassifier,
+    ) -> None:
         self._words = words
         self._role_words = Gazetteer()
         for language in data.negation.values():
@@ -85,13 +93,8 @@ class SlotReader:
         self._role_negation = {
             lang: dataclasses.replace(negation, modal=_MODALS) for lang, negation in words.items()
         }
-        self._roles = IntentClassifier()
-        self._methods = IntentClassifier()
-
-    def fit(self, plain: Sequence[str], training: Sequence[Example]) -> None:
-        """Train the role and method classifiers on the examples' words (``plain``)."""
-        self._roles.fit(plain, [slot_label(e, "role") for e in training])
-        self._methods.fit(plain, [slot_label(e, "method") for e in training])
+        self._roles = roles
+        self._methods = methods
 
     def read(
         self,
