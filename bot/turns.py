@@ -1,8 +1,8 @@
 """The thin bot: one turn is load state, run the dialogs, save state. Every channel calls this.
 
 A turn reads its conversation's row, which brings along the profile of the person whose turn
-was saved last (a second read only when that was someone else), and saves the state, who spoke,
-and the profile when the turn changed it, in one transaction.
+was saved last (a second read, in the same transaction, only when that was someone else), and
+saves the state, who spoke, and the profile when the turn changed it, in one transaction.
 
 State is saved with its version: when two turns of one conversation race (two processes behind a
 load balancer, a double click), the later save fails, and that turn is run again on the newer
@@ -139,13 +139,10 @@ class Turns:
         """The turn's result; or, when its delivery was applied before, that turn's replies."""
         key, who = conversation_key(message), user_key(message)
         for attempt in range(1, _SAVE_ATTEMPTS + 1):
-            saved = await self.store.conversations.load_state(key)
+            saved, profile = await self.store.conversations.load_turn(key, who)
             repeat = _repeated(saved, message)
             if repeat is not None:
                 return repeat
-            profile = saved.profile if saved.user_key == who else None
-            if profile is None:  # someone else's turn was the last (or none was)
-                profile = await self.store.conversations.load_profile(who)
             result = await handle_turn(saved.state or None, profile, message, self.context)
             try:
                 await self.store.conversations.save_turn(

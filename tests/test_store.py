@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.store import (
@@ -28,7 +30,9 @@ from bot.store import (
     UnknownTicket,
     ticket_id,
     ticket_number,
+    unavailable,
 )
+from tests.db_proxy import sqlite_locked
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 SKIP_POSTGRES = "TEST_POSTGRES_URL is not set: PostgreSQL store tests skipped"
@@ -213,16 +217,60 @@ async def test_sqlite_state_survives_a_restart(tmp_path: Path) -> None:
 
 async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> None:
     path = tmp_path / "pragmas.db"
-    store = await Store.open(f"sqlite+aiosqlite:///{path}")
+    store = await Store.open(f"sqlite+aiosqlite:///{path}", timeout=2.5)
     try:
         await store.ping()
         async with store._engine.connect() as conn:
             assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
-            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 2500
+
+        # The turn's statements run on a connection of their own thread, tuned the same way.
+        def pragmas(conn: Connection) -> tuple[Any, ...]:
+            return tuple(
+                conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("foreign_keys", "busy_timeout", "journal_mode")
+            )
+
+        assert await store._transactions.read(pragmas) == (1, 2500, "wal")
     finally:
         await store.close()
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_sqlite_transactions_that_waited_past_the_timeout_are_not_run(
+    tmp_path: Path,
+) -> None:
+    """The turn's transactions share a few threads: those held by a lock do not make the ones
+    queued behind them wait a timeout each. Those fail as a pool timeout would (the database is
+    unavailable) and write nothing; once the lock is gone the next one goes through."""
+    path = tmp_path / "locked.db"
+    store = await Store.open(f"sqlite+aiosqlite:///{path}", timeout=0.5)
+    try:
+        async with sqlite_locked(path):
+            saves = [
+                store.conversations.save_turn(f"k{n}", {"n": n}, 0, user_key="u") for n in range(12)
+            ]  # more than the threads: some wait for one
+            failures = await asyncio.gather(*saves, return_exceptions=True)
+        assert all(isinstance(f, Exception) and unavailable(f) for f in failures), failures
+        assert any(isinstance(f, PoolTimeout) for f in failures), failures
+        assert [await store.conversations.load_state(f"k{n}") for n in range(12)] == [
+            Saved(state={}, version=0)
+        ] * 12
+        assert await store.conversations.save_turn("k0", {"n": 0}, 0, user_key="u") == 1
+    finally:
+        await store.close()
+
+
+async def test_a_store_closed_and_used_again_opens_its_connections_again(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'again.db'}")
+    await store.conversations.save_turn("k", {"n": 1}, 0, user_key="u")
+    await store.close()
+    try:
+        assert (await store.conversations.load_turn("k", "u"))[0].version == 1
+    finally:
+        await store.close()
+        await store.close()  # twice: nothing left to close
 
 
 # -- profiles -------------------------------------------------------------------------------------
@@ -244,6 +292,20 @@ async def test_a_turn_saves_its_state_and_profile_together_and_the_row_reads_the
     # The news of a ticket saves the state alone: whose turn was last stays as it was.
     await store.conversations.save_state(key, {"n": 3}, 2)
     assert (await store.conversations.load_state(key)).user_key == who
+
+
+async def test_a_turns_read_brings_the_profile_of_whoever_speaks(store: Store) -> None:
+    """load_turn: the row, and the profile of the person whose turn it is, whether or not the
+    last turn saved was theirs."""
+    key = "msteams:19:group"
+    assert await store.conversations.load_turn(key, "msteams:29:a") == (Saved({}, 0), {})
+    await store.conversations.save_turn(key, {"n": 1}, 0, user_key="msteams:29:a", profile={"r": 1})
+    await store.conversations.save_profile("msteams:29:b", {"r": 2})
+    saved, profile = await store.conversations.load_turn(key, "msteams:29:a")
+    assert (saved.state, saved.version, profile) == ({"n": 1}, 1, {"r": 1})
+    saved, profile = await store.conversations.load_turn(key, "msteams:29:b")
+    assert (saved.user_key, saved.profile, profile) == ("msteams:29:a", {"r": 1}, {"r": 2})
+    assert (await store.conversations.load_turn(key, "msteams:29:c"))[1] == {}
 
 
 async def test_a_stale_turn_saves_neither_its_state_nor_its_profile(store: Store) -> None:

@@ -199,18 +199,18 @@ async def test_two_processes_racing_on_one_conversation(
 
 
 def _hold_first_load(store: Store, barrier: asyncio.Barrier) -> None:
-    load_state = store.conversations.load_state
+    load_turn = store.conversations.load_turn
     held = False
 
-    async def load_then_wait(conversation_key: str) -> Any:
+    async def load_then_wait(conversation_key: str, user_key: str) -> Any:
         nonlocal held
-        saved = await load_state(conversation_key)
+        loaded = await load_turn(conversation_key, user_key)
         if not held:
             held = True
             await asyncio.wait_for(barrier.wait(), timeout=5)
-        return saved
+        return loaded
 
-    store.conversations.load_state = load_then_wait  # type: ignore[method-assign]
+    store.conversations.load_turn = load_then_wait  # type: ignore[method-assign]
 
 
 async def test_the_role_is_remembered_across_conversations(

@@ -8,23 +8,32 @@ ON CONFLICT in the store's dialect. Its engines hide a statement's parameters
 (``hide_parameters``): a failed save's error, and so its log line, never carries the message
 text or the e-mail addresses it was saving.
 
+The transactions a turn runs go through ``Transactions``: each is a plain function over a sync
+connection, handed whole to where the database is (on a SQLite file, one of a few threads of its
+own with a sync engine; else one greenlet of the async engine), not a hand-off per statement.
+
 Every wait on the database is bounded by one timeout (``DATABASE_TIMEOUT_SECONDS``): a
-connection taken from the pool, a connect, a statement (asyncpg's command timeout and the
-server's ``statement_timeout``), a lock SQLite waits for (its busy timeout). A database that
-stalls or is gone then fails a turn within seconds, and ``unavailable`` tells such a failure
-from a bug, so the channels can say "try again in a moment" rather than hang.
+connection taken from the pool (or SQLite's threads), a connect, a statement (asyncpg's command
+timeout and the server's ``statement_timeout``), a lock SQLite waits for (its busy timeout). A
+database that stalls or is gone then fails a turn within seconds, and ``unavailable`` tells such
+a failure from a bug, so the channels can say "try again in a moment" rather than hang.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import ColumnElement, Table, event, select, text
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -111,6 +120,135 @@ def _raised_in_the_driver(error: BaseException) -> bool:
     return False
 
 
+T = TypeVar("T")
+
+
+class Transactions:
+    """One transaction as one hand-off: ``work`` is a plain function over a sync ``Connection``,
+    run whole where the database is (the hot statements of a turn: its read, its conditional
+    write, a seen event id, the outbox's look for waiting replies).
+
+    On a SQLite file it runs on one of a few threads of its own with a sync engine on the same
+    file, tuned the same way: one executor call per transaction, where aiosqlite hands every
+    connect, execute, fetch and commit to its thread and back. A few, not one: a write waiting
+    for SQLite's lock (its busy handler sleeps) holds up only its own thread, as it held up
+    only its own connection before. Elsewhere (PostgreSQL; SQLite in memory, which a second
+    engine would not see) it runs on the async engine in one greenlet (``run_sync``). Its waits
+    are the engine's: a transaction queued behind others for longer than ``timeout`` fails as a
+    pool timeout would, and SQLite's busy timeout bounds a lock.
+    """
+
+    def __init__(self, engine: AsyncEngine, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+        """Work on ``engine`` (and, for a SQLite file, a sync twin of it) within ``timeout``."""
+        self._engine = engine
+        self._threads = _SQLiteThreads.on(engine.url, timeout)
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """``work``'s result, in a transaction rolled back at its end (nothing to commit)."""
+        if self._threads is not None:
+            return await self._threads.run(work, commit=False)
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(work)
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """``work``'s result, in a transaction committed at its end (rolled back if it raises)."""
+        if self._threads is not None:
+            return await self._threads.run(work, commit=True)
+        async with self._engine.begin() as conn:
+            return await conn.run_sync(work)
+
+    async def close(self) -> None:
+        """Close the SQLite threads' connections and let the threads end."""
+        if self._threads is not None:
+            await self._threads.close()
+
+
+_SQLITE_THREADS: Final = 4
+"""Threads (and connections) for a SQLite file's transactions run whole: a turn needs one."""
+
+
+class _SQLiteThreads:
+    """A sync engine on a SQLite file and the few threads it is used on, each with a connection
+    of its own, kept from one transaction to the next (taking one from the pool and giving it
+    back costs more than a short read)."""
+
+    def __init__(self, engine: Engine, timeout: float) -> None:
+        self._engine = engine
+        self._timeout = timeout
+        self._executor: ThreadPoolExecutor | None = None  # started by the first transaction
+        self._local = threading.local()
+        self._connections: list[Connection] = []  # every thread's, to close them all
+
+    @classmethod
+    def on(cls, url: URL, timeout: float) -> _SQLiteThreads | None:
+        """One for the SQLite file at ``url``, its engine tuned as ``create_engine`` tunes the
+        async one; None for any other database (and for SQLite in memory, which a second
+        engine would not see)."""
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        if url.query.get("mode") == "memory":
+            return None
+        engine = create_sync_engine(
+            url.set(drivername="sqlite+pysqlite"),
+            hide_parameters=True,
+            connect_args={"timeout": timeout},
+            pool_size=_SQLITE_THREADS,
+            max_overflow=0,
+            pool_timeout=timeout,
+        )
+        event.listen(engine, "connect", _sqlite_tuning(timeout))
+        return cls(engine, timeout)
+
+    async def run(self, work: Callable[[Connection], T], *, commit: bool) -> T:
+        """``work`` in one transaction on one of the threads, committed if ``commit``."""
+        deadline = time.monotonic() + self._timeout
+
+        def transaction() -> T:
+            if time.monotonic() > deadline:  # waited for a thread as long as for a pool
+                raise PoolTimeout(f"the database's threads were busy for {self._timeout:g} s")
+            conn = self._connection()
+            with conn.begin() as begun:  # rolled back if ``work`` raises
+                result = work(conn)
+                if not commit:
+                    begun.rollback()
+                return result
+
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(_SQLITE_THREADS, thread_name_prefix="ndrbot-sqlite")
+        # A call not yet started when its caller is cancelled is cancelled with it; one started
+        # runs to its end (bounded by the busy timeout), as a statement in aiosqlite's would.
+        return await asyncio.get_running_loop().run_in_executor(self._executor, transaction)
+
+    def _connection(self) -> Connection:
+        """This thread's connection; a new one when there is none yet or the last was lost."""
+        conn: Connection | None = getattr(self._local, "connection", None)
+        if conn is not None and not conn.invalidated:
+            return conn
+        if conn is not None:
+            conn.close()
+            self._connections.remove(conn)
+        conn = self._local.connection = self._engine.connect()
+        self._connections.append(conn)
+        return conn
+
+    async def close(self) -> None:
+        """Close the connections (once the transactions started are done), then let the
+        threads end; a transaction run after this starts them again, as the async engine
+        reconnects after ``dispose``."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+
+        def finish() -> None:
+            executor.shutdown(wait=True)  # its threads end: the next ones open their own
+            connections, self._connections = self._connections, []
+            for conn in connections:
+                conn.close()
+            self._engine.dispose()
+
+        await asyncio.to_thread(finish)  # waits for a commit: not on the event loop
+
+
 def utcnow() -> datetime:
     """Aware UTC now: the store's clock unless a test gives it another."""
     return datetime.now(UTC)
@@ -121,13 +259,18 @@ class Aggregate:
 
     Every method of an aggregate is its own short transaction (``self._engine.begin()``; a
     read may use ``connect()``, rolled back on close, one round trip fewer than a commit),
-    guarded by a constraint or a version column, never a read-then-write.
+    guarded by a constraint or a version column, never a read-then-write. The few a turn runs
+    are written as plain functions handed whole to ``self._transactions``.
     """
 
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime]) -> None:
-        """Work on ``engine`` as it is; ``clock`` returns aware UTC "now"."""
+    def __init__(
+        self, engine: AsyncEngine, clock: Callable[[], datetime], transactions: Transactions
+    ) -> None:
+        """Work on ``engine`` as it is, and through the store's one ``transactions``; ``clock``
+        returns aware UTC "now"."""
         self._engine = engine
         self._clock = clock
+        self._transactions = transactions
         self._dialect = engine.dialect.name
 
     def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
@@ -269,6 +412,7 @@ __all__ = [
     "StaleState",
     "StoreError",
     "StoreUnavailable",
+    "Transactions",
     "UnknownTicket",
     "create_engine",
     "failure_reason",

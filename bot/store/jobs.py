@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, exists, func, select, true
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -95,9 +95,12 @@ class JobQueue(Aggregate):
         """Whether replies of this conversation wait in the outbox: a later reply must queue
         behind them, so that the conversation reads in order."""
         parameters = {"lane": conversation_lane(conversation_key), "target": target}
+
+        def read(conn: Connection) -> bool:
+            return conn.execute(_REPLIES_WAITING, parameters).first() is not None
+
         try:
-            async with self._engine.connect() as conn:  # a read: rolled back on close
-                return (await conn.execute(_REPLIES_WAITING, parameters)).first() is not None
+            return await self._transactions.read(read)
         except _DATABASE_DOWN as error:
             raise StoreError(f"the outbox could not be read: {type(error).__name__}") from None
 

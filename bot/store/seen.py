@@ -10,17 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.store.engine import Aggregate
+from bot.store.engine import Aggregate, Transactions
 from bot.store.schema import seen_events
 
 
 class SeenEvents(Aggregate):
     """Event ids already handled, across processes (``store.seen``)."""
 
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime]) -> None:
-        super().__init__(engine, clock)
+    def __init__(
+        self, engine: AsyncEngine, clock: Callable[[], datetime], transactions: Transactions
+    ) -> None:
+        super().__init__(engine, clock, transactions)
         # Asked for every activity and delivery: the statement is built once, bound per call.
         self._insert_new = self._insert(seen_events).on_conflict_do_nothing(
             index_elements=[seen_events.c.event_id]
@@ -29,9 +32,11 @@ class SeenEvents(Aggregate):
     async def first_time_seen(self, event_id: str) -> bool:
         """True the first time an event id is offered (across processes), False afterwards."""
         values = {"event_id": event_id, "seen_at": self._clock()}
-        async with self._engine.begin() as conn:
-            result = await conn.execute(self._insert_new, values)
-        return result.rowcount == 1
+
+        def insert(conn: Connection) -> bool:
+            return conn.execute(self._insert_new, values).rowcount == 1
+
+        return await self._transactions.write(insert)
 
     async def forget_seen_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
         """Delete event ids first seen before ``cutoff`` (timezone-aware), at most ``limit`` of

@@ -22,6 +22,7 @@ from bot.store.engine import (
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_URL,
     StoreUnavailable,
+    Transactions,
     ping_engine,
     utcnow,
 )
@@ -41,19 +42,28 @@ class Store:
     transaction, so several processes can share one PostgreSQL database.
     """
 
-    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] | None = None) -> None:
-        """Wrap an engine as it is (no tables are created); most callers want Store.open."""
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        """Wrap an engine as it is (no tables are created); most callers want Store.open.
+        ``timeout`` bounds the waits of the transactions run whole (``Transactions``)."""
         self._engine = engine
         self._clock = clock or utcnow
-        self.conversations = ConversationStore(engine, self._clock)
-        self.tickets = TicketStore(engine, self._clock)
-        self.channels = ChannelStore(engine, self._clock)
-        self.reminders = ReminderStore(engine, self._clock)
-        self.jobs = JobQueue(engine, self._clock)
-        self.seen = SeenEvents(engine, self._clock)
-        self.retention = Retention(engine, self._clock)
+        self._transactions = Transactions(engine, timeout)
+        shared = (engine, self._clock, self._transactions)
+        self.conversations = ConversationStore(*shared)
+        self.tickets = TicketStore(*shared)
+        self.channels = ChannelStore(*shared)
+        self.reminders = ReminderStore(*shared)
+        self.jobs = JobQueue(*shared)
+        self.seen = SeenEvents(*shared)
+        self.retention = Retention(*shared)
         self._ping: asyncio.Task[None] | None = None
-        self.kept = KeptEvents(engine, self._clock)
+        self.kept = KeptEvents(*shared)
 
     @classmethod
     async def open(
@@ -74,11 +84,14 @@ class Store:
         missing. ``clock`` returns aware UTC "now". ``timeout`` bounds every wait on the
         database (pool, connect, statement, lock).
         """
-        return cls(await open_engine(url, schema, timeout), clock=clock)
+        return cls(await open_engine(url, schema, timeout), clock=clock, timeout=timeout)
 
     async def close(self) -> None:
         """Close every pooled connection."""
-        await self._engine.dispose()
+        try:
+            await self._transactions.close()
+        finally:
+            await self._engine.dispose()
 
     async def __aenter__(self) -> Self:
         return self
