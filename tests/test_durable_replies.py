@@ -137,8 +137,8 @@ async def teams_probe(
     expected = await teams_expected(tmp_path, turns)
     (tmp_path / "outage").mkdir()
     async with teams_bot(tmp_path / "outage", ticket_timing=TIMING, **teams_options()) as bot:
-        for seconds, status, retry_after in outage:
-            bot.connector.down_for(seconds, status, retry_after=retry_after)
+        for seconds, status, retry_after in outage:  # from the first reply sent, not from now
+            bot.connector.down_from_first_call(seconds, status, retry_after=retry_after)
         talks = [teams_talk(bot, number, turns) for number in range(people)]
         statuses = [status for each in await asyncio.gather(*talks) for status in each]
         store = bot.app[RUNTIME].store

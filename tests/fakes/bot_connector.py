@@ -82,6 +82,7 @@ class FakeBotConnector:
     _throttle: tuple[int, str, int] | None = None  # every n-th call, Retry-After, how many left
     _outages: list[tuple[float, _Failure]] = field(default_factory=list)  # (until, answer)
     refused_in_outage: int = 0  # calls answered by ``down_for``
+    _armed: list[tuple[float, _Failure]] = field(default_factory=list)  # (seconds, answer)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _looked: int = 0
     _server: TestServer | None = None
@@ -103,15 +104,24 @@ class FakeBotConnector:
         start = max([time.monotonic(), *(until for until, _ in self._outages)])
         self._outages.append((start + seconds, _Failure(status, retry_after, "")))
 
+    def down_from_first_call(
+        self, seconds: float, status: int = 503, *, retry_after: str | None = None
+    ) -> None:
+        """As ``down_for``, but the outage (after any armed before it) starts with the next
+        activity call rather than now: a probe's turns are in flight when it begins, however
+        long the bot took to get there."""
+        self._armed.append((seconds, _Failure(status, retry_after, "")))
+
     def up(self) -> None:
         """End every outage now."""
         self._outages.clear()
+        self._armed.clear()
 
     @property
     def outage_over(self) -> bool:
         """Whether no outage is on or to come."""
         now = time.monotonic()
-        return all(until <= now for until, _ in self._outages)
+        return not self._armed and all(until <= now for until, _ in self._outages)
 
     def throttle(self, *, every: int, retry_after: str = "0.01", times: int = 1000) -> None:
         """Answer every ``every``-th activity call with 429 and Retry-After (``times`` in all)."""
@@ -206,6 +216,10 @@ class FakeBotConnector:
         if self.delay:
             await asyncio.sleep(self.delay)
         now = time.monotonic()
+        for seconds, failure in self._armed:  # the first call since they were armed
+            start = max([now, *(until for until, _ in self._outages)])
+            self._outages.append((start + seconds, failure))
+        self._armed.clear()
         while self._outages and self._outages[0][0] <= now:
             self._outages.pop(0)
         if self._outages:
