@@ -6,23 +6,27 @@ records each cmdlet; the replies go to the fake Bot Connector or the fake Slack 
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
+from bot.tickets import TicketTiming
 from knowledge.kb import default_knowledge
 from tests.fakes.teams_harness import payload, teams_bot, words
 from tests.fakes_exchange import FakeExchange
 from tests.fakes_exchange.server import recipient
 from tests.fakes_slack import FakeSlackWebAPI
 from tests.fakes_slack.harness import SlackBot, buttons, corpus, settle
+from tests.test_webhook import SECRET, Tracker, free_port
 
 BOUNCE = corpus("en-new-5712-mailbox.txt")  # to ana.lopez@contoso.com from alex.kim@fabrikam.com
 MAILBOX = "ana.lopez@contoso.com"
 TEAMS_ADMIN = "msteams:" + payload("personal_message")["from"]["aadObjectId"]
 SLACK_ADMIN = "slack:U0ADMIN01"
+FAST = TicketTiming(poll_seconds=0.05, retry_base_seconds=0.05, retry_cap_seconds=0.5)
 
 
 def say(key: str, **values: str) -> str:
@@ -38,6 +42,12 @@ async def exchange(tmp_path: Path) -> AsyncIterator[FakeExchange]:
     await fake.close()
 
 
+async def until(condition: Callable[[], object], seconds: float = 15.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
 def set_calls(exchange: FakeExchange) -> list[tuple[str, dict[str, object]]]:
     return [(c.cmdlet, c.parameters) for c in exchange.calls if c.cmdlet.startswith("Set-")]
 
@@ -45,8 +55,15 @@ def set_calls(exchange: FakeExchange) -> list[tuple[str, dict[str, object]]]:
 async def test_a_teams_admin_is_told_the_kind_and_has_the_change_applied(
     tmp_path: Path, exchange: FakeExchange
 ) -> None:
-    env = {**exchange.env(), "ADMIN_USERS": TEAMS_ADMIN}
-    async with teams_bot(tmp_path, env=env) as bot:
+    tracker = Tracker(free_port())
+    await tracker.start()
+    env = {
+        **exchange.env(),
+        "ADMIN_USERS": TEAMS_ADMIN,
+        "TICKET_WEBHOOK_URL": f"http://127.0.0.1:{tracker.port}/hook",
+        "TICKET_WEBHOOK_SECRET": SECRET,
+    }
+    async with teams_bot(tmp_path, env=env, ticket_timing=FAST) as bot:
         await bot.say(BOUNCE)
         found = words(await bot.click("I'm an email admin"))
         assert f"I looked {MAILBOX} up in Exchange Online" in found
@@ -79,6 +96,20 @@ async def test_a_teams_admin_is_told_the_kind_and_has_the_change_applied(
         assert say("apply_done", recipient=MAILBOX) in report
         assert "Require senders to be authenticated: on → off" in report  # read back
         assert "Apply it for me" not in [a["title"] for a in bot.last_card["actions"]]
+
+        # No ticket holds this change: the tracker hears of it as an event of its own.
+        await until(lambda: tracker.accepted)
+        (event,) = tracker.accepted
+        assert (event["event"], event["ticket_id"]) == ("recipient_changed", None)
+        record = event["detail"]
+        assert record["approved_by"]["key"] == TEAMS_ADMIN
+        assert record["asked_by"] == [record["approved_by"]]
+        assert (record["cmdlet"], record["command"]) == ("Set-Mailbox", command)
+        assert record["before"]["require_sender_authentication"] is True
+        assert record["after"]["require_sender_authentication"] is False
+        assert record["at"]
+        assert tracker.problems == []
+    await tracker.stop()
 
 
 async def test_a_teams_user_who_is_not_an_admin_is_never_looked_up(

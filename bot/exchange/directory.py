@@ -222,7 +222,11 @@ class ExchangeDirectory:
             return FixOutcome(plan, None, None, "denied", "")
         if isinstance(checked, Lookup):
             return FixOutcome(plan, None, None, checked.problem, checked.detail)
-        return await self._recipients.apply(plan, actor_of(message).key)
+        actor = actor_of(message)
+        outcome = await self._recipients.apply(plan, actor.key)
+        if outcome.before is not None:  # it was tried on the recipient: the webhook hears of it
+            await self._tickets.record_change(actor, plan, outcome, self._tickets.store.now())
+        return outcome
 
     async def _answerable(self, message: Message, address: str) -> str | Lookup | None:
         """The address to work on; None when this person or address is not ours to answer; a

@@ -32,6 +32,7 @@ from bot.store.jobs import JobQueue
 from bot.store.kept import KeptEvent, KeptEvents
 from bot.store.migrate import SchemaMismatch
 from bot.store.records import (
+    CHANGES_LANE,
     JOB_KINDS,
     JOB_TARGETS,
     KEEP,
@@ -62,6 +63,7 @@ from bot.store.store import Store
 from bot.store.tickets import TicketStore
 
 __all__ = [
+    "CHANGES_LANE",
     "DEFAULT_TIMEOUT_SECONDS",
     "DEFAULT_URL",
     "JOB_KINDS",

@@ -76,19 +76,23 @@ class JobQueue(Aggregate):
         """Keep a turn's replies that could not be sent within the turn, after any of the same
         conversation kept before, for the worker to deliver to ``target`` (the platform); one
         job per message, so that a retry sends again only the one that failed. How many."""
-        if not payloads:
-            return 0
-        lane = conversation_lane(conversation_key)
         jobs = [NewJob(target, REPLY_JOB, dict(payload)) for payload in payloads]
+        return await self.enqueue_in_lane(conversation_lane(conversation_key), jobs, "replies")
+
+    async def enqueue_in_lane(self, lane: str, jobs: Sequence[NewJob], what: str = "jobs") -> int:
+        """Queue jobs of no ticket in ``lane`` (a conversation's late replies, the changes made
+        outside a ticket), after any queued before in it; how many. ``what``: for the error."""
+        if not jobs:
+            return 0
         try:
             async with self._engine.begin() as conn:
                 if self._dialect == "postgresql":
-                    # A conversation's replies are numbered one transaction at a time (there is
-                    # no row to lock, so a lock on the lane's name, released at commit).
+                    # A lane's jobs are numbered one transaction at a time (there is no row to
+                    # lock, so a lock on the lane's name, released at commit).
                     await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(lane))))
                 await _insert(conn, lane, None, jobs, self._clock())
         except _DATABASE_DOWN as error:
-            raise StoreError(f"the replies could not be kept: {type(error).__name__}") from None
+            raise StoreError(f"the {what} could not be kept: {type(error).__name__}") from None
         return len(jobs)
 
     async def replies_waiting(self, target: str, conversation_key: str) -> bool:

@@ -188,6 +188,11 @@ def ticket_lane(number: int) -> str:
     return f"ticket:{number}"
 
 
+#: The outbox lane of the changes made to recipients outside a ticket (an admin's "Apply it for
+#: me" in a chat): their webhook events, in order.
+CHANGES_LANE: Final = "changes"
+
+
 def conversation_lane(conversation_key: str) -> str:
     """The outbox lane of a conversation's late replies ("platform:conversation id" key)."""
     return f"conversation:{conversation_key}"

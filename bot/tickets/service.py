@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 
 from bot.config import Settings
 from bot.store import (
+    CHANGES_LANE,
     JobsFor,
     NewJob,
     Requester,
@@ -30,7 +32,7 @@ from bot.store import (
 )
 from bot.tenants import Tenants
 from bot.tickets.card import TicketCard, asked_fix
-from bot.tickets.fix_rules import FixRules
+from bot.tickets.fix_rules import FixRules, fix_record
 from bot.tickets.fixes import FixApprovals
 from bot.tickets.news import RequesterNews
 from bot.tickets.protocol import (
@@ -47,8 +49,9 @@ from bot.tickets.registration import Registration
 from bot.tickets.reminders import Reminders
 from bot.tickets.rules import ActionRules, Plan
 from bot.tickets.timing import TicketTiming
-from bot.tickets.webhook import WebhookClient, event_jobs
+from bot.tickets.webhook import WebhookClient, change_event_jobs, event_jobs
 from bot.tickets.worker import JobWorker
+from dialogs.directory import FixOutcome, FixPlan
 from knowledge.kb import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -220,6 +223,21 @@ class Tickets:
         except Exception:  # a platform outage refuses the action rather than failing it
             log.warning("admins' channel membership unknown", exc_info=True)
             return False
+
+    async def record_change(
+        self, actor: Actor, planned: FixPlan, outcome: FixOutcome, at: datetime
+    ) -> None:
+        """A change an admin had the bot make outside any ticket ("Apply it for me" in a chat):
+        its webhook event, as a ticket's ``fix_applied`` carries it (the admin asked and
+        approved it). A store that does not answer loses the event, not the change: logged."""
+        record = fix_record(actor, (), planned, outcome, at=at)
+        record["asked_by"] = [record["approved_by"]]
+        jobs = change_event_jobs(self.settings, actor, record, at)
+        try:
+            if await self.store.jobs.enqueue_in_lane(CHANGES_LANE, jobs, "change's event"):
+                self._worker.wake.set()
+        except StoreError:
+            log.error("a recipient's change was made but its webhook event was not kept")
 
     async def by_ref(self, ref: object) -> TicketRecord | None:
         """The ticket a card's payload names by its public reference; None for anything else

@@ -14,13 +14,14 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import aiohttp
 
 from bot.config import Settings
 from bot.store import NewJob, Requester, TicketChange, TicketJob, TicketRecord
-from bot.tickets.protocol import RetryLater
+from bot.tickets.protocol import Actor, RetryLater
 
 WEBHOOK: Final = "webhook"  # the job target of the webhook's events
 
@@ -68,6 +69,28 @@ def event_jobs(settings: Settings, change: TicketChange, actor_name: str) -> lis
         "actor": {"key": change.actor, "name": actor_name},
         "detail": change.detail,
         "ticket": public_ticket(change.ticket, change.requesters),
+    }
+    return [NewJob(WEBHOOK, "event", event)]
+
+
+def change_event_jobs(
+    settings: Settings, actor: Actor, record: dict[str, Any], at: datetime
+) -> list[NewJob]:
+    """The webhook's event for a change the bot made to a recipient outside any ticket (an
+    admin's "Apply it for me" in a chat), when TICKET_WEBHOOK_URL is set (else none): the same
+    record a ticket's ``fix_applied`` event carries, with no ticket."""
+    if not settings.ticket_webhook_url:
+        return []
+    event = {
+        "event_id": uuid.uuid4().hex,
+        "ticket_id": None,
+        "event": "recipient_changed"
+        if record.get("problem") is None
+        else "recipient_change_failed",
+        "at": at.isoformat(),
+        "actor": {"key": actor.key, "name": actor.name},
+        "detail": record,
+        "ticket": None,
     }
     return [NewJob(WEBHOOK, "event", event)]
 
@@ -121,4 +144,11 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-__all__ = ["WEBHOOK", "WebhookClient", "event_jobs", "public_ticket", "sign"]
+__all__ = [
+    "WEBHOOK",
+    "WebhookClient",
+    "change_event_jobs",
+    "event_jobs",
+    "public_ticket",
+    "sign",
+]

@@ -259,6 +259,11 @@ class JobWorker:
                 raise RetryLater(f"no {job.target} replies in this process")
             await late.send_late(job.payload)
             return
+        if job.target == WEBHOOK and job.ticket_id is None:  # a change made outside a ticket
+            await self._webhook.post(
+                job, self.session, timeout_seconds=self.timing.webhook_timeout_seconds
+            )
+            return
         if job.ticket_id is None:
             raise PermanentFailure(f"a {job.kind} job without a ticket")
         ticket = await self._store.tickets.get_ticket(job.ticket_id)
