@@ -10,7 +10,7 @@ is not in one of the organization's domains, or when no directory is configured.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from dialogs.messages import Message
 
@@ -20,6 +20,7 @@ from dialogs.messages import Message
 Problem = Literal["unknown", "denied", "unavailable"]
 
 FixMethod = Literal["allow_all", "allowed_senders"]  # the knowledge base's method ids
+_METHODS: dict[object, FixMethod] = {"allow_all": "allow_all", "allowed_senders": "allowed_senders"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,40 @@ class RecipientSetting:
     def explains_5_7_12(self) -> bool:
         """Whether this setting refuses unauthenticated (outside) senders, as 5.7.12 says."""
         return self.require_sender_authentication
+
+    def to_json(self) -> dict[str, Any]:
+        """The setting as JSON data, one key per field (the conversation's state keeps it, the
+        tickets' history and webhook record it)."""
+        return {
+            "address": self.address,
+            "type_details": self.type_details,
+            "type_id": self.type_id,
+            "require_sender_authentication": self.require_sender_authentication,
+            "accept_messages_only_from": list(self.accept_messages_only_from),
+            "accept_messages_only_from_senders_or_members": list(
+                self.accept_messages_only_from_senders_or_members
+            ),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RecipientSetting | None:
+        """The setting ``to_json`` made; None when the data is not one."""
+        address, details = data.get("address"), data.get("type_details")
+        type_id, required = data.get("type_id"), data.get("require_sender_authentication")
+        if not (
+            isinstance(address, str) and isinstance(details, str) and isinstance(required, bool)
+        ):
+            return None
+        return cls(
+            address=address,
+            type_details=details,
+            type_id=type_id if isinstance(type_id, str) else None,
+            require_sender_authentication=required,
+            accept_messages_only_from=_strings(data.get("accept_messages_only_from")),
+            accept_messages_only_from_senders_or_members=_strings(
+                data.get("accept_messages_only_from_senders_or_members")
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -58,6 +93,27 @@ class FixPlan:
     sender: str | None  # method 2: who is added to the accept list
     command: str  # the exact cmdlet line, as PowerShell would take it
     warnings: tuple[str, ...] = ()  # what the admin must read before confirming
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as JSON data (the conversation keeps it until the admin confirms it)."""
+        return {
+            "address": self.address,
+            "method": self.method,
+            "sender": self.sender,
+            "command": self.command,
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FixPlan | None:
+        """The plan ``to_json`` made; None when the data is not one."""
+        address, command, sender = data.get("address"), data.get("command"), data.get("sender")
+        method = _METHODS.get(data.get("method"))
+        if not (isinstance(address, str) and isinstance(command, str) and command):
+            return None
+        if method is None or not (sender is None or isinstance(sender, str)):
+            return None
+        return cls(address, method, sender, command, _strings(data.get("warnings")))
 
 
 @dataclass(frozen=True)
@@ -96,3 +152,8 @@ class RecipientDirectory(Protocol):
     async def apply_fix(self, message: Message, plan: FixPlan) -> FixOutcome:
         """Run ``plan`` (the person confirmed it) and read the recipient back. Never raises."""
         ...
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """The strings of a JSON list (anything else in it, or not a list: left out)."""
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()

@@ -46,13 +46,13 @@ async def offer(turn: Turn) -> None:
         admin_fix.ask_fixed(turn)
         return
     turn.replies.append(_plan_answer(turn, planned))
-    turn.state.fix_plan = recipient_lookup.plan_data(planned)
+    turn.state.fix_plan = planned.to_json()
     ask_confirm(turn)
 
 
 def ask_confirm(turn: Turn) -> None:
     """Ask whether to run the change shown (or, when none waits, whether the steps fixed it)."""
-    plan = recipient_lookup.plan_of(turn.state.fix_plan)
+    plan = FixPlan.from_json(turn.state.fix_plan)
     if plan is None:
         admin_fix.ask_fixed(turn)
         return
@@ -89,7 +89,7 @@ def confirmed(turn: Turn) -> bool | None:
 async def confirm(turn: Turn, answer: str) -> None:
     """The answer to "shall I run it?": yes runs the change and reports it read back; anything
     else changes nothing. Then "did that fix it?" again, without the offer once it ran."""
-    plan = recipient_lookup.plan_of(turn.state.fix_plan)
+    plan = FixPlan.from_json(turn.state.fix_plan)
     turn.state.fix_plan = {}
     directory = turn.context.directory
     if plan is None or directory is None:
@@ -112,7 +112,7 @@ async def confirm(turn: Turn, answer: str) -> None:
     else:
         found["fix"] = "applied" if outcome.applied else "failed"
         if outcome.after is not None:
-            found["setting"] = recipient_lookup.setting_data(outcome.after)
+            found["setting"] = outcome.after.to_json()
         turn.replies.append(Text(_report(turn, plan, before, outcome)))
     admin_fix.ask_fixed(turn)
 

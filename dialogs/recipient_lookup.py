@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogs.directory import FixMethod, FixPlan, Lookup, Problem, RecipientSetting
+from dialogs.directory import Lookup, Problem, RecipientSetting
 from dialogs.turn import Turn
 
 _PROBLEMS: dict[Any, Problem] = {
@@ -19,7 +19,6 @@ _PROBLEMS: dict[Any, Problem] = {
     "denied": "denied",
     "unavailable": "unavailable",
 }
-_METHODS: dict[Any, FixMethod] = {"allow_all": "allow_all", "allowed_senders": "allowed_senders"}
 # What became of the offer to apply the fix, once it is no longer offered.
 FIX_DONE = ("applied", "failed", "refused", "unplanned")
 
@@ -46,7 +45,7 @@ def keep(turn: Turn, address: str, lookup: Lookup | None) -> None:
         if lookup.problem is not None or lookup.setting is None:
             entry["problem"] = lookup.problem or "unavailable"
         else:
-            entry["setting"] = setting_data(lookup.setting)
+            entry["setting"] = lookup.setting.to_json()
     turn.state.looked_up[key(address)] = entry
 
 
@@ -59,7 +58,7 @@ def entry(turn: Turn, address: str | None = None) -> dict[str, Any]:
 def found(turn: Turn, address: str | None = None) -> RecipientSetting | None:
     """The recipient's setting as the directory gave it, if it did."""
     data = entry(turn, address).get("setting")
-    return setting_of(data) if isinstance(data, dict) else None
+    return RecipientSetting.from_json(data) if isinstance(data, dict) else None
 
 
 def explains(setting: RecipientSetting, list_code: bool) -> bool:
@@ -71,38 +70,6 @@ def explains(setting: RecipientSetting, list_code: bool) -> bool:
     return setting.explains_5_7_12 or (list_code and bool(lists))
 
 
-def setting_data(setting: RecipientSetting) -> dict[str, Any]:
-    """A setting as JSON data."""
-    return {
-        "address": setting.address,
-        "type_details": setting.type_details,
-        "type_id": setting.type_id,
-        "require_sender_authentication": setting.require_sender_authentication,
-        "accept_messages_only_from": list(setting.accept_messages_only_from),
-        "accept_messages_only_from_senders_or_members": list(
-            setting.accept_messages_only_from_senders_or_members
-        ),
-    }
-
-
-def setting_of(data: dict[str, Any]) -> RecipientSetting | None:
-    """The setting ``setting_data`` made; None when the data is not one."""
-    address, details = data.get("address"), data.get("type_details")
-    type_id, required = data.get("type_id"), data.get("require_sender_authentication")
-    if not (isinstance(address, str) and isinstance(details, str) and isinstance(required, bool)):
-        return None
-    return RecipientSetting(
-        address=address,
-        type_details=details,
-        type_id=type_id if isinstance(type_id, str) else None,
-        require_sender_authentication=required,
-        accept_messages_only_from=_strings(data.get("accept_messages_only_from")),
-        accept_messages_only_from_senders_or_members=_strings(
-            data.get("accept_messages_only_from_senders_or_members")
-        ),
-    )
-
-
 def problem_of(turn: Turn, address: str | None = None) -> tuple[Problem, str] | None:
     """The problem the look-up ran into, and Exchange's words, if it ran into one."""
     found_entry = entry(turn, address)
@@ -111,29 +78,3 @@ def problem_of(turn: Turn, address: str | None = None) -> tuple[Problem, str] | 
         return None
     detail = found_entry.get("detail")
     return problem, detail if isinstance(detail, str) else ""
-
-
-def plan_data(plan: FixPlan) -> dict[str, Any]:
-    """A planned change as JSON data, kept until the admin confirms it."""
-    return {
-        "address": plan.address,
-        "method": plan.method,
-        "sender": plan.sender,
-        "command": plan.command,
-        "warnings": list(plan.warnings),
-    }
-
-
-def plan_of(data: dict[str, Any]) -> FixPlan | None:
-    """The change ``plan_data`` made; None when the data is not one."""
-    address, command, sender = data.get("address"), data.get("command"), data.get("sender")
-    method = _METHODS.get(data.get("method"))
-    if not (isinstance(address, str) and isinstance(command, str) and command):
-        return None
-    if method is None or not (sender is None or isinstance(sender, str)):
-        return None
-    return FixPlan(address, method, sender, command, _strings(data.get("warnings")))
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -199,8 +199,8 @@ def fix_record(
         "parameters": parameters,
         "command": command,
         "warnings": list(plan.warnings) if isinstance(plan, FixPlan) else [],
-        "before": _setting_json(outcome.before if outcome is not None else None),
-        "after": _setting_json(outcome.after if outcome is not None else None),
+        "before": outcome.before.to_json() if outcome and outcome.before else None,
+        "after": outcome.after.to_json() if outcome and outcome.after else None,
         "problem": found.problem if found is not None else None,
         "problem_detail": found.detail if found is not None else "",
         "at": at.isoformat(),
@@ -237,10 +237,6 @@ def _unquote(token: str) -> str:
     if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
         return token[1:-1]
     return token
-
-
-def _setting_json(setting: RecipientSetting | None) -> dict[str, Any] | None:
-    return None if setting is None else asdict(setting)
 
 
 def _person(actor: Actor) -> dict[str, str]:
